@@ -1,0 +1,38 @@
+// Mamba-1 selective scan (S6), as mamba_ssm's selective_scan_fn computes it.
+// Spec: shared/spec/ssm-families.md §1. Channel-major layout, one recurrence
+// per (batch, channel) with a diagonal state of dstate elements.
+import { program, f32, exp, softplus, silu, sum, div } from '../dsl/index.js';
+
+export default program({
+  name: 'selective_scan',
+  dims: ['batch', 'dim', 'seqlen', 'dstate', 'ngroups'],
+  static: { dstate: 16 },
+  inputs: {
+    u: f32('batch', 'dim', 'seqlen'),
+    delta: f32('batch', 'dim', 'seqlen'),
+    A: f32('dim', 'dstate'),
+    B: f32('batch', 'ngroups', 'dstate', 'seqlen'),
+    C: f32('batch', 'ngroups', 'dstate', 'seqlen'),
+    D: f32('dim').optionalInput(),
+    z: f32('batch', 'dim', 'seqlen').optionalInput(),
+    delta_bias: f32('dim').optionalInput(),
+  },
+  outputs: { y: f32('batch', 'dim', 'seqlen') },
+  state: { h: f32('dstate') },
+  flags: { delta_softplus: true },
+  parallel: ['b', 'd'],
+  scan: 't',
+  requires: [[({ dim, ngroups }) => dim % ngroups === 0, 'dim must be a multiple of ngroups']],
+  step({ b, d, t, n }, { u, delta, A, B, C, D, z, delta_bias, delta_softplus, y, h, dim, ngroups }) {
+    const g = div(d, div(dim, ngroups));
+    let dt = delta[b][d][t];
+    if (delta_bias) dt = dt + delta_bias[d];
+    if (delta_softplus) dt = softplus(dt);
+    h[n] = exp(dt * A[d][n]) * h[n] + dt * B[b][g][n][t] * u[b][d][t];
+    let out = sum(n, C[b][g][n][t] * h[n]);
+    if (D) out = out + D[d] * u[b][d][t];
+    if (z) out = out * silu(z[b][d][t]);
+    y[b][d][t] = out;
+  },
+  schedule: { threads: [128, 64, 256, 32], items: [4, 8, 16, 2, 1] },
+});
