@@ -14,21 +14,33 @@ export interface TensorSpec<R extends number = number, Opt extends boolean = boo
   readonly optional: Opt;
   /** Phantom field carrying the rank for the step's parameter types. */
   readonly __rank?: R;
+  /** How checks draw random values for this tensor (realistic magnitudes matter for SSMs). */
+  readonly dist: Dist;
   /** Marks an input as optional: the step tests it with `if (name) { ... }`. */
   optionalInput(): TensorSpec<R, true>;
+  /** Checks draw this tensor from N(mean, std²). */
+  normal(mean: number, std: number): TensorSpec<R, Opt>;
+  /** Checks draw this tensor uniformly from [lo, hi). */
+  uniform(lo: number, hi: number): TensorSpec<R, Opt>;
 }
+
+/** A distribution for random test inputs. */
+export type Dist = { kind: 'normal'; mean: number; std: number } | { kind: 'uniform'; lo: number; hi: number };
 
 type Rank<S extends readonly string[]> = S['length'];
 
 function spec<S extends readonly string[]>(dtype: DType, shape: S): TensorSpec<Rank<S>, false> {
-  const make = (optional: boolean): TensorSpec<Rank<S>, boolean> => ({
+  const make = <O extends boolean>(optional: O, dist: Dist): TensorSpec<Rank<S>, O> => ({
     kind: 'tensor',
     dtype,
     shape: [...shape],
     optional,
-    optionalInput: () => make(true) as TensorSpec<Rank<S>, true>,
+    dist,
+    optionalInput: () => make(true, dist),
+    normal: (mean, std) => make(optional, { kind: 'normal', mean, std }),
+    uniform: (lo, hi) => make(optional, { kind: 'uniform', lo, hi }),
   });
-  return make(false) as TensorSpec<Rank<S>, false>;
+  return make(false, { kind: 'normal', mean: 0, std: 1 });
 }
 
 /** fp32 tensor over the named dims, e.g. `f32('batch', 'dim', 'seqlen')`. */

@@ -2,7 +2,7 @@
 // target-neutral and family-neutral: a program is dims, tensors, state and a
 // straight-line step (after specialisation) over named index variables.
 
-import type { DType } from './decl.js';
+import type { DType, Dist } from './decl.js';
 import type { MathFn } from './functions.js';
 
 /** Where a node came from in the user's file, for error messages. */
@@ -68,6 +68,8 @@ export interface TensorIR {
   shape: string[];
   optional: boolean;
   role: 'input' | 'output' | 'state-init' | 'state-final';
+  /** Distribution of random test values. */
+  dist: Dist;
   /** For state-init/state-final: which state. */
   state?: string;
 }
@@ -137,13 +139,15 @@ export function variantKey(v: Variant): string {
   ].join(';');
 }
 
+const STATE_DIST: Dist = { kind: 'normal', mean: 0, std: 1 };
+
 /** All tensors of a program: inputs, outputs, state inits and finals. */
 export function allTensors(p: Program): TensorIR[] {
   const inits: TensorIR[] = p.state.map((s) => ({
-    name: s.init, dtype: 'f32', shape: [...stateParallelShape(p), ...s.shape], optional: true, role: 'state-init', state: s.name,
+    name: s.init, dtype: 'f32', shape: [...stateParallelShape(p), ...s.shape], optional: true, role: 'state-init', state: s.name, dist: STATE_DIST,
   }));
   const finals: TensorIR[] = p.state.map((s) => ({
-    name: s.final, dtype: 'f32', shape: [...stateParallelShape(p), ...s.shape], optional: true, role: 'state-final', state: s.name,
+    name: s.final, dtype: 'f32', shape: [...stateParallelShape(p), ...s.shape], optional: true, role: 'state-final', state: s.name, dist: STATE_DIST,
   }));
   return [...p.inputs, ...p.outputs, ...inits, ...finals];
 }

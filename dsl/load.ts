@@ -45,11 +45,11 @@ export function buildProgram(file: string, decl: ProgramDecl): Program {
     return [...t.shape];
   };
   const inputs: TensorIR[] = Object.entries(s.inputs).map(([name, t]) => ({
-    name, dtype: t.dtype, shape: checkShape(`input ${name}`, t), optional: t.optional, role: 'input',
+    name, dtype: t.dtype, shape: checkShape(`input ${name}`, t), optional: t.optional, role: 'input', dist: t.dist,
   }));
   const outputs: TensorIR[] = Object.entries(s.outputs).map(([name, t]) => {
     if (t.optional) fail(`output ${name} cannot be optional`);
-    return { name, dtype: t.dtype, shape: checkShape(`output ${name}`, t), optional: false, role: 'output' };
+    return { name, dtype: t.dtype, shape: checkShape(`output ${name}`, t), optional: false, role: 'output', dist: t.dist };
   });
   const state: StateIR[] = Object.entries(s.state).map(([name, t]) => ({
     name, dtype: t.dtype, shape: checkShape(`state ${name}`, t), init: `${name}_init`, final: `${name}_final`,

@@ -1,0 +1,119 @@
+// Workgroup-wide exclusive scan of (a, b) pairs under the composition of
+// affine maps h ↦ a·h + b: (a1,b1)∘(a2,b2) = (a1·a2, a2·b1 + b2), earlier
+// first. Two forms, chosen by the target's capabilities, same result:
+// Hillis–Steele through workgroup memory, or subgroup shuffles inside each
+// subgroup plus one exchange of subgroup totals through workgroup memory.
+
+import { add, assign, barrier, decl, f, i, mul, type PExpr, type PStmt, type SharedArray, TID, v, when } from '../plan/ast.js';
+
+export interface ScanResult {
+  stmts: PStmt[];
+  /** Variables holding this thread's exclusive prefix (identity for thread 0). */
+  ea: string;
+  eb: string;
+}
+
+/** Shared arrays a scan of `threads` threads needs (declared once per kernel). */
+export function scanShared(threads: number, subgroups: boolean): SharedArray[] {
+  const n = subgroups ? Math.max(1, threads / 32) : threads;
+  return [{ name: 'scan_a', ty: 'f32', size: n }, { name: 'scan_b', ty: 'f32', size: n }];
+}
+
+const sload = (arr: string, index: PExpr): PExpr => ({ k: 'sload', arr, index });
+const ge = (a: PExpr, b: PExpr): PExpr => ({ k: 'bin', op: '>=', a, b });
+const sel = (c: PExpr, a: PExpr, b: PExpr): PExpr => ({ k: 'select', c, a, b });
+
+/**
+ * Emits an exclusive scan of the pair (pa, pb) held in mutable variables;
+ * they are overwritten with the inclusive prefix. `tag` keeps names unique.
+ */
+export function blockExclusiveScan(pa: string, pb: string, threads: number, subgroups: boolean, tag: string): ScanResult {
+  return subgroups && threads % 32 === 0 ? shuffleScan(pa, pb, tag) : sharedScan(pa, pb, threads, tag);
+}
+
+function sharedScan(pa: string, pb: string, threads: number, tag: string): ScanResult {
+  const s: PStmt[] = [
+    { k: 'sstore', arr: 'scan_a', index: TID, value: v(pa) },
+    { k: 'sstore', arr: 'scan_b', index: TID, value: v(pb) },
+    barrier,
+  ];
+  for (let off = 1; off < threads; off *= 2) {
+    const src = { k: 'bin', op: '-', a: TID, b: i(off) } as PExpr;
+    const qa = `${tag}qa${off}`, qb = `${tag}qb${off}`;
+    s.push(
+      // A guarded read is an `if`, not a select of a workgroup-memory load:
+      // Mesa's llvmpipe (the CPU adapter) miscompiles the latter across barriers.
+      decl(qa, 'f32', f(1), true),
+      decl(qb, 'f32', f(0), true),
+      when(ge(TID, i(off)), [assign(qa, sload('scan_a', src)), assign(qb, sload('scan_b', src))]),
+      barrier,
+      // earlier (qa, qb) then mine (pa, pb)
+      assign(pb, add(mul(v(pa), v(qb)), v(pb))),
+      assign(pa, mul(v(pa), v(qa))),
+      { k: 'sstore', arr: 'scan_a', index: TID, value: v(pa) },
+      { k: 'sstore', arr: 'scan_b', index: TID, value: v(pb) },
+      barrier,
+    );
+  }
+  const prev = { k: 'bin', op: '-', a: TID, b: i(1) } as PExpr;
+  const ea = `${tag}ea`, eb = `${tag}eb`;
+  s.push(
+    decl(ea, 'f32', f(1), true),
+    decl(eb, 'f32', f(0), true),
+    when(ge(TID, i(1)), [assign(ea, sload('scan_a', prev)), assign(eb, sload('scan_b', prev))]),
+    // Everyone has read the prefixes before the arrays are reused.
+    barrier,
+  );
+  return { stmts: s, ea, eb };
+}
+
+function shuffleScan(pa: string, pb: string, tag: string): ScanResult {
+  const lane: PExpr = { k: 'builtin', b: 'lane' };
+  const laneCount: PExpr = { k: 'builtin', b: 'laneCount' };
+  const warp = `${tag}warp`;
+  const off = `${tag}off`;
+  const qa = `${tag}qa`, qb = `${tag}qb`;
+  const s: PStmt[] = [
+    decl(warp, 'i32', { k: 'bin', op: '/', a: TID, b: laneCount }),
+    {
+      k: 'for', v: off, from: i(1), to: laneCount, step: v(off), // off doubles: off += off
+      body: [
+        decl(qa, 'f32', { k: 'shuffleUp', a: v(pa), delta: v(off) }),
+        decl(qb, 'f32', { k: 'shuffleUp', a: v(pb), delta: v(off) }),
+        when(ge(lane, v(off)), [assign(pb, add(mul(v(pa), v(qb)), v(pb))), assign(pa, mul(v(pa), v(qa)))]),
+      ],
+    },
+    when({ k: 'bin', op: '==', a: lane, b: { k: 'bin', op: '-', a: laneCount, b: i(1) } }, [
+      { k: 'sstore', arr: 'scan_a', index: v(warp), value: v(pa) },
+      { k: 'sstore', arr: 'scan_b', index: v(warp), value: v(pb) },
+    ]),
+    barrier,
+  ];
+  // Prefix of the earlier subgroups (few: threads / lane count).
+  const xa = `${tag}xa`, xb = `${tag}xb`, w = `${tag}w`;
+  s.push(
+    decl(xa, 'f32', f(1), true),
+    decl(xb, 'f32', f(0), true),
+    {
+      k: 'for', v: w, from: i(0), to: v(warp), step: i(1),
+      body: [
+        assign(xb, add(mul(sload('scan_a', v(w)), v(xb)), sload('scan_b', v(w)))),
+        assign(xa, mul(v(xa), sload('scan_a', v(w)))),
+      ],
+    },
+  );
+  // Exclusive within the subgroup: the inclusive value of the lane below.
+  const la = `${tag}la`, lb = `${tag}lb`, ea = `${tag}ea`, eb = `${tag}eb`;
+  const lane0 = { k: 'bin', op: '==', a: lane, b: i(0) } as PExpr;
+  // Shuffles run unconditionally in every lane (a shuffle under a branch is undefined).
+  s.push(
+    decl(`${la}s`, 'f32', { k: 'shuffleUp', a: v(pa), delta: i(1) }),
+    decl(`${lb}s`, 'f32', { k: 'shuffleUp', a: v(pb), delta: i(1) }),
+    decl(la, 'f32', sel(lane0, f(1), v(`${la}s`))),
+    decl(lb, 'f32', sel(lane0, f(0), v(`${lb}s`))),
+    decl(ea, 'f32', mul(v(xa), v(la))),
+    decl(eb, 'f32', add(mul(v(la), v(xb)), v(lb))),
+    barrier,
+  );
+  return { stmts: s, ea, eb };
+}

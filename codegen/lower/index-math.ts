@@ -1,0 +1,37 @@
+// Index expressions and tensor offsets as plan expressions. Tensors are
+// row-major in their declared dim order; dims are kernel parameters except
+// static (compile-time) dims, which become literals.
+
+import type { IExpr, TensorIR } from '../../dsl/ir.js';
+import { add, i, mul, type PExpr } from '../plan/ast.js';
+
+export interface IndexEnv {
+  /** Value of each index variable. */
+  ivar: (name: string) => PExpr;
+  /** Value of each dim (param or literal). */
+  dim: (name: string) => PExpr;
+}
+
+export function indexExpr(e: IExpr, env: IndexEnv): PExpr {
+  switch (e.k) {
+    case 'iconst': return i(e.v);
+    case 'idim': return env.dim(e.name);
+    case 'ivar': return env.ivar(e.name);
+    case 'ibin': {
+      const a = indexExpr(e.a, env), b = indexExpr(e.b, env);
+      const op = e.op === 'div' ? '/' : e.op === 'mod' ? '%' : e.op;
+      return { k: 'bin', op, a, b };
+    }
+  }
+}
+
+/** Row-major offset of element `idx` of tensor `t` (Horner form). */
+export function offsetOf(t: TensorIR, idx: PExpr[], env: IndexEnv): PExpr {
+  let off = idx[0]!;
+  for (let k = 1; k < idx.length; k++) off = add(mul(off, env.dim(t.shape[k]!)), idx[k]!);
+  return off;
+}
+
+export function dimEnv(staticDims: Record<string, number>): (name: string) => PExpr {
+  return (name) => (staticDims[name] !== undefined ? i(staticDims[name]!) : { k: 'param', name });
+}

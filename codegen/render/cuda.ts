@@ -1,0 +1,77 @@
+// CUDA C++ spelling of a kernel plan (NVRTC and nvcc both compile it).
+import type { ElemType, RenderedKernel } from '../../runtime/backend.js';
+import type { KernelPlan, PFn, Ty } from '../plan/ast.js';
+import type { Dialect } from './dialect.js';
+import { renderPlan } from './print.js';
+
+const FN: Record<PFn, string> = {
+  exp: 'expf', exp2: 'exp2f', log: 'logf', sqrt: 'sqrtf', tanh: 'tanhf', sin: 'sinf', cos: 'cosf', abs: 'fabsf',
+  sigmoid: 'sf_sigmoid', softplus: 'sf_softplus', silu: 'sf_silu', max: 'fmaxf', min: 'fminf', pow: 'powf', mod: 'sf_mod', floor: 'floorf',
+};
+
+const HELPERS: Partial<Record<PFn, string>> = {
+  sigmoid: '__device__ __forceinline__ float sf_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }',
+  silu: '__device__ __forceinline__ float sf_silu(float x) { return x / (1.0f + expf(-x)); }',
+  softplus: '__device__ __forceinline__ float sf_softplus(float x) { return x > 20.0f ? x : log1pf(expf(x)); }',
+  mod: '__device__ __forceinline__ float sf_mod(float a, float b) { return a - b * floorf(a / b); }',
+};
+
+const TY: Record<Ty, string> = { f32: 'float', i32: 'int', bool: 'bool' };
+const ELEM: Record<ElemType, string> = { f32: 'float', f16: '__half', bf16: '__nv_bfloat16', u32: 'unsigned', i32: 'int' };
+
+export const cudaDialect: Dialect = {
+  target: 'cuda',
+  ty: (t) => TY[t],
+  lit: (ty, v) => (ty === 'bool' ? String(v) : ty === 'i32' ? ((v as number) < 0 ? `(${v})` : String(v)) : fmtF32(v as number)),
+  decl: (name, ty, init, mut) => `${mut ? '' : 'const '}${TY[ty]} ${name} = ${init};`,
+  builtin: (b) => ({ tid: '(int)threadIdx.x', group: '(int)(blockIdx.x + blockIdx.y * gridDim.x)', lane: '((int)threadIdx.x & 31)', laneCount: '32' })[b],
+  param: (name) => name,
+  fn: (f) => FN[f],
+  select: (c, a, b) => `(${c} ? ${a} : ${b})`,
+  cast: (ty, a) => `((${TY[ty]})(${a}))`,
+  imin: (a, b) => `min(${a}, ${b})`,
+  imax: (a, b) => `max(${a}, ${b})`,
+  load: (buf, elem, index) => {
+    if (elem === 'f16') return `__half2float(${buf}[${index}])`;
+    if (elem === 'bf16') return `__bfloat162float(${buf}[${index}])`;
+    return `${buf}[${index}]`;
+  },
+  store: (buf, elem, index, value) => {
+    if (elem === 'f16') return `${buf}[${index}] = __float2half_rn(${value});`;
+    if (elem === 'bf16') return `${buf}[${index}] = __float2bfloat16_rn(${value});`;
+    return `${buf}[${index}] = ${value};`;
+  },
+  shuffleUp: (a, delta) => `__shfl_up_sync(0xffffffffu, ${a}, ${delta})`,
+  barrier: () => '__syncthreads();',
+  forLoop: (v, from, to, step) => `for (int ${v} = ${from}; ${v} < ${to}; ${v} += ${step})`,
+  kernel: (plan, body) => {
+    const lines: string[] = ['#include <cuda_fp16.h>', '#include <cuda_bf16.h>'];
+    for (const h of plan.helpers) if (HELPERS[h]) lines.push(HELPERS[h]!);
+    const args = [
+      ...plan.buffers.map((b) => `${b.access === 'read' ? 'const ' : ''}${ELEM[b.elem]}* __restrict__ ${b.name}`),
+      ...plan.params.map((p) => `${p.type === 'f32' ? 'float' : p.type === 'u32' ? 'unsigned' : 'int'} ${p.name}`),
+    ];
+    // Shared arrays are carved out of one dynamic allocation so a kernel may use more than 48 KiB.
+    let off = 0;
+    const carve = plan.shared.map((s) => {
+      const line = `  ${TY[s.ty]}* ${s.name} = reinterpret_cast<${TY[s.ty]}*>(sf_smem + ${off});`;
+      off += 4 * s.size;
+      return line;
+    });
+    const smem = plan.shared.length ? `  extern __shared__ __align__(16) unsigned char sf_smem[];\n${carve.join('\n')}\n` : '';
+    lines.push(`extern "C" __global__ void __launch_bounds__(${plan.workgroupSize}) ${plan.name}(${args.join(', ')}) {\n${smem}${body}}`);
+    return lines.join('\n') + '\n';
+  },
+};
+
+function fmtF32(v: number): string {
+  if (Number.isNaN(v)) throw new Error('NaN literal');
+  if (!Number.isFinite(v)) return v > 0 ? 'INFINITY' : '(-INFINITY)';
+  const s = Math.fround(Math.abs(v)).toPrecision(9);
+  const lit = `${s.includes('e') || s.includes('.') ? s : `${s}.0`}f`;
+  return v < 0 || Object.is(v, -0) ? `(-${lit})` : lit;
+}
+
+export function renderCuda(plan: KernelPlan): RenderedKernel {
+  return renderPlan(plan, cudaDialect);
+}

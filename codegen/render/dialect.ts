@@ -1,0 +1,25 @@
+// What differs between targets when printing a plan: spelling only.
+import type { ElemType } from '../../runtime/backend.js';
+import type { KernelPlan, PFn, Ty } from '../plan/ast.js';
+
+export interface Dialect {
+  target: 'wgsl' | 'cuda';
+  ty(t: Ty): string;
+  lit(ty: Ty, v: number | boolean): string;
+  /** `let`/`var` (WGSL) or `const T`/`T` (CUDA) declaration. */
+  decl(name: string, ty: Ty, init: string, mut: boolean): string;
+  builtin(b: 'tid' | 'group' | 'lane' | 'laneCount'): string;
+  param(name: string): string;
+  fn(f: PFn): string;
+  select(c: string, a: string, b: string): string;
+  cast(ty: Ty, a: string): string;
+  imin(a: string, b: string): string;
+  imax(a: string, b: string): string;
+  load(buf: string, elem: ElemType, index: string): string;
+  store(buf: string, elem: ElemType, index: string, value: string): string;
+  shuffleUp(a: string, delta: string): string;
+  barrier(): string;
+  forLoop(v: string, from: string, to: string, step: string): string;
+  /** Whole-kernel text around the printed body. */
+  kernel(plan: KernelPlan, body: string): string;
+}

@@ -1,0 +1,65 @@
+// The one printer both targets share: walks a kernel plan and asks the
+// dialect for every target-specific spelling. Parenthesises fully, so no
+// precedence table can differ between targets.
+
+import type { RenderedKernel } from '../../runtime/backend.js';
+import type { KernelPlan, PExpr, PStmt } from '../plan/ast.js';
+import type { Dialect } from './dialect.js';
+
+export function renderPlan(plan: KernelPlan, d: Dialect): RenderedKernel {
+  const body = printBlock(plan.body, d, plan, 1);
+  const sharedBytes = plan.shared.reduce((a, s) => a + 4 * s.size, 0);
+  return {
+    target: d.target,
+    entry: plan.name,
+    source: d.kernel(plan, body),
+    bindings: plan.buffers,
+    params: plan.params,
+    workgroupSize: plan.workgroupSize,
+    sharedBytes,
+  };
+}
+
+function printBlock(stmts: PStmt[], d: Dialect, plan: KernelPlan, depth: number): string {
+  return stmts.map((s) => printStmt(s, d, plan, depth)).join('');
+}
+
+function printStmt(s: PStmt, d: Dialect, plan: KernelPlan, depth: number): string {
+  const pad = '  '.repeat(depth);
+  const e = (x: PExpr): string => printExpr(x, d, plan);
+  switch (s.k) {
+    case 'decl': return `${pad}${d.decl(s.name, s.ty, e(s.init), s.mut)}\n`;
+    case 'assign': return `${pad}${s.name} = ${e(s.value)};\n`;
+    case 'sstore': return `${pad}${s.arr}[${e(s.index)}] = ${e(s.value)};\n`;
+    case 'store': return `${pad}${d.store(s.buf, plan.elem[s.buf]!, e(s.index), e(s.value))}\n`;
+    case 'barrier': return `${pad}${d.barrier()}\n`;
+    case 'comment': return `${pad}// ${s.text}\n`;
+    case 'for':
+      return `${pad}${d.forLoop(s.v, e(s.from), e(s.to), e(s.step))} {\n${printBlock(s.body, d, plan, depth + 1)}${pad}}\n`;
+    case 'if': {
+      const els = s.else.length ? ` else {\n${printBlock(s.else, d, plan, depth + 1)}${pad}}` : '';
+      return `${pad}if (${e(s.c)}) {\n${printBlock(s.then, d, plan, depth + 1)}${pad}}${els}\n`;
+    }
+  }
+}
+
+export function printExpr(x: PExpr, d: Dialect, plan: KernelPlan): string {
+  const e = (y: PExpr): string => printExpr(y, d, plan);
+  switch (x.k) {
+    case 'lit': return d.lit(x.ty, x.v);
+    case 'var': return x.name;
+    case 'param': return d.param(x.name);
+    case 'builtin': return d.builtin(x.b);
+    case 'bin': return `(${e(x.a)} ${x.op} ${e(x.b)})`;
+    case 'neg': return `(-${e(x.a)})`;
+    case 'not': return `(!${e(x.a)})`;
+    case 'call': return `${d.fn(x.fn)}(${x.args.map(e).join(', ')})`;
+    case 'imin': return d.imin(e(x.a), e(x.b));
+    case 'imax': return d.imax(e(x.a), e(x.b));
+    case 'load': return d.load(x.buf, plan.elem[x.buf]!, e(x.index));
+    case 'sload': return `${x.arr}[${e(x.index)}]`;
+    case 'select': return d.select(e(x.c), e(x.a), e(x.b));
+    case 'cast': return d.cast(x.ty, e(x.a));
+    case 'shuffleUp': return d.shuffleUp(e(x.a), e(x.delta));
+  }
+}

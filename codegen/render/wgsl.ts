@@ -1,0 +1,82 @@
+// WGSL spelling of a kernel plan.
+import type { RenderedKernel } from '../../runtime/backend.js';
+import type { KernelPlan, PFn, Ty } from '../plan/ast.js';
+import type { Dialect } from './dialect.js';
+import { renderPlan } from './print.js';
+
+const FN: Record<PFn, string> = {
+  exp: 'exp', exp2: 'exp2', log: 'log', sqrt: 'sqrt', tanh: 'tanh', sin: 'sin', cos: 'cos', abs: 'abs',
+  sigmoid: 'sf_sigmoid', softplus: 'sf_softplus', silu: 'sf_silu', max: 'max', min: 'min', pow: 'pow', mod: 'sf_mod', floor: 'floor',
+};
+
+// Helpers written so that fp32 keeps full relative accuracy: log1p via the
+// (u-1) correction, softplus = x past 20 as the reference defines it.
+const HELPERS: Partial<Record<PFn, string>> = {
+  sigmoid: 'fn sf_sigmoid(x: f32) -> f32 { return 1.0f / (1.0f + exp(-x)); }',
+  silu: 'fn sf_silu(x: f32) -> f32 { return x / (1.0f + exp(-x)); }',
+  softplus: `fn sf_softplus(x: f32) -> f32 {
+  if (x > 20.0f) { return x; }
+  let e = exp(x);
+  let u = 1.0f + e;
+  if (u == 1.0f) { return e; }
+  return log(u) * (e / (u - 1.0f));
+}`,
+  mod: 'fn sf_mod(a: f32, b: f32) -> f32 { return a - b * floor(a / b); }',
+};
+
+const TY: Record<Ty, string> = { f32: 'f32', i32: 'i32', bool: 'bool' };
+
+export const wgslDialect: Dialect = {
+  target: 'wgsl',
+  ty: (t) => TY[t],
+  lit: (ty, v) => (ty === 'bool' ? String(v) : ty === 'i32' ? ((v as number) < 0 ? `(${v}i)` : `${v}i`) : fmtF32(v as number)),
+  decl: (name, ty, init, mut) => `${mut ? 'var' : 'let'} ${name}: ${TY[ty]} = ${init};`,
+  builtin: (b) => ({ tid: 'i32(lid)', group: 'i32(wg.x + wg.y * nwg.x)', lane: 'i32(sg_lane)', laneCount: 'i32(sg_size)' })[b],
+  param: (name) => `P.${name}`,
+  fn: (f) => FN[f],
+  select: (c, a, b) => `select(${b}, ${a}, ${c})`,
+  cast: (ty, a) => `${TY[ty]}(${a})`,
+  imin: (a, b) => `min(${a}, ${b})`,
+  imax: (a, b) => `max(${a}, ${b})`,
+  load: (buf, elem, index) => {
+    if (elem !== 'f32') throw new Error(`WGSL renderer: buffer ${buf} is ${elem}; WGSL kernels take f32 tensors (convert on the host)`);
+    return `${buf}[${index}]`;
+  },
+  store: (buf, elem, index, value) => {
+    if (elem !== 'f32') throw new Error(`WGSL renderer: buffer ${buf} is ${elem}; WGSL kernels write f32 tensors`);
+    return `${buf}[${index}] = ${value};`;
+  },
+  shuffleUp: (a, delta) => `subgroupShuffleUp(${a}, u32(${delta}))`,
+  barrier: () => 'workgroupBarrier();',
+  forLoop: (v, from, to, step) => `for (var ${v}: i32 = ${from}; ${v} < ${to}; ${v} = ${v} + ${step})`,
+  kernel: (plan, body) => {
+    const lines: string[] = [];
+    if (plan.usesSubgroups) lines.push('enable subgroups;');
+    plan.buffers.forEach((b, i) => {
+      lines.push(`@group(0) @binding(${i}) var<storage, ${b.access === 'read' ? 'read' : 'read_write'}> ${b.name}: array<f32>;`);
+    });
+    if (plan.params.length) {
+      lines.push(`struct Params {\n${plan.params.map((p) => `  ${p.name}: ${p.type},`).join('\n')}\n}`);
+      lines.push(`@group(0) @binding(${plan.buffers.length}) var<uniform> P: Params;`);
+    }
+    for (const s of plan.shared) lines.push(`var<workgroup> ${s.name}: array<${TY[s.ty]}, ${s.size}>;`);
+    for (const h of plan.helpers) if (HELPERS[h]) lines.push(HELPERS[h]!);
+    const sg = plan.usesSubgroups ? ', @builtin(subgroup_invocation_id) sg_lane: u32, @builtin(subgroup_size) sg_size: u32' : '';
+    lines.push(`@compute @workgroup_size(${plan.workgroupSize})
+fn ${plan.name}(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>${sg}) {
+${body}}`);
+    return lines.join('\n') + '\n';
+  },
+};
+
+function fmtF32(v: number): string {
+  if (Number.isNaN(v)) throw new Error('NaN literal');
+  if (!Number.isFinite(v)) return v > 0 ? '0x1p+128f' : '-0x1p+128f';
+  const s = Math.fround(Math.abs(v)).toPrecision(9);
+  const lit = `${s.includes('e') || s.includes('.') ? s : `${s}.0`}f`;
+  return v < 0 || Object.is(v, -0) ? `(-${lit})` : lit;
+}
+
+export function renderWgsl(plan: KernelPlan): RenderedKernel {
+  return renderPlan(plan, wgslDialect);
+}
