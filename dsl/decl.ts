@@ -120,6 +120,8 @@ export interface ProgramSpec<
   /** Requirements on dims checked before any launch, each with the message shown when it fails. */
   requires?: ReadonlyArray<readonly [(dims: Record<string, number>) => boolean, string]>;
   schedule?: ScheduleSpec;
+  /** Dims `scanforge check` uses unless --shape overrides them (small, not tile multiples). */
+  checkDims?: Record<string, number>;
 }
 
 /** What `program(...)` returns: the spec plus a marker the loader looks for. */

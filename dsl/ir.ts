@@ -107,6 +107,7 @@ export interface Program {
   step: Stmt[];
   schedule: { threads: number[]; items: number[]; chunk: number[] };
   requires: ReadonlyArray<readonly [(dims: Record<string, number>) => boolean, string]>;
+  checkDims: Record<string, number>;
   loc: SourceLoc;
 }
 

@@ -109,6 +109,7 @@ export function buildProgram(file: string, decl: ProgramDecl): Program {
       chunk: knob(s.schedule?.chunk, [64]),
     },
     requires: s.requires ?? [],
+    checkDims: { ...(s.checkDims ?? {}) },
     loc: parsed.loc,
   };
 }

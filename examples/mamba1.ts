@@ -36,4 +36,5 @@ export default program({
     y[b][d][t] = out;
   },
   schedule: { threads: [128, 64, 256, 32], items: [4, 8, 16, 2, 1] },
+  checkDims: { batch: 2, dim: 6, seqlen: 1000, dstate: 16, ngroups: 2 },
 });

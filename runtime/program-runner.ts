@@ -51,7 +51,8 @@ export class ProgramRunner {
   async prepare(inputs: Record<string, HostTensor>, opts: RunOptions = {}): Promise<PreparedLaunch> {
     const p = this.program;
     const known = new Map<string, TensorIR>([...p.inputs.map((t) => [t.name, t] as const), ...p.state.map((s) => [s.init, { name: s.init } as TensorIR] as const)]);
-    for (const name of Object.keys(inputs)) {
+    for (const [name, t] of Object.entries(inputs)) {
+      if (t === undefined) throw new Error(`${p.name}: input '${name}' is undefined; leave an absent optional input out of the object`);
       if (!known.has(name)) throw new Error(`${p.name}: unknown input '${name}' (inputs: ${[...known.keys()].join(', ')})`);
     }
     for (const t of p.inputs) if (!t.optional && !inputs[t.name]) throw new Error(`${p.name}: missing required input '${t.name}' (${t.shape.join(', ')})`);

@@ -80,6 +80,7 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
   const { updates, stores, stateDim } = analyse(sp);
   const T = sched.threads, I = sched.items;
   if (!Number.isInteger(Math.log2(T))) throw new LoweringError(`threads must be a power of two, got ${T}`);
+  if (!Number.isInteger(I) || I < 1) throw new LoweringError(`items must be a positive integer, got ${I}`);
   const N = sp.staticDims[stateDim];
   if (N === undefined) throw new LoweringError(`state dim ${stateDim} must be static`);
   const S = updates.length;
@@ -292,6 +293,8 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
     usesSubgroups: useShuffle,
     grid: { groupsFromDims: rowDims },
     helpers,
+    // Per item: a, b, running pair and accumulators live across the state loop.
+    registerBudget: I <= 8 ? 128 : 255,
     elem: Object.fromEntries(buffers.map((b) => [b.name, b.elem])),
   };
 }

@@ -69,6 +69,8 @@ export interface KernelPlan {
   grid: GridSpec;
   /** Helper functions the body calls (renderers emit them once). */
   helpers: Set<PFn>;
+  /** Registers per thread the plan expects to need (targets that allocate registers size occupancy by it). */
+  registerBudget: number;
   /** Element type of each buffer, for load/store conversion. */
   elem: Record<string, ElemType>;
 }

@@ -59,7 +59,12 @@ export const cudaDialect: Dialect = {
       return line;
     });
     const smem = plan.shared.length ? `  extern __shared__ __align__(16) unsigned char sf_smem[];\n${carve.join('\n')}\n` : '';
-    lines.push(`extern "C" __global__ void __launch_bounds__(${plan.workgroupSize}) ${plan.name}(${args.join(', ')}) {\n${smem}${body}}`);
+    // Plain __launch_bounds__(T) lets ptxas cap registers low enough to spill;
+    // (T, 1) allows 255 and starves occupancy. Ask for the resident blocks that
+    // leave the plan's register budget per thread (64K registers per SM).
+    const warps = Math.ceil(plan.workgroupSize / 32);
+    const minBlocks = Math.max(1, Math.floor(65536 / (plan.registerBudget * warps * 32)));
+    lines.push(`extern "C" __global__ void __launch_bounds__(${plan.workgroupSize}, ${minBlocks}) ${plan.name}(${args.join(', ')}) {\n${smem}${body}}`);
     return lines.join('\n') + '\n';
   },
 };

@@ -1,0 +1,36 @@
+// Tiny argument parser: positional words and --name value / --name=value / --flag.
+export interface Args {
+  positional: string[];
+  options: Map<string, string>;
+}
+
+export function parseArgs(argv: string[], booleans: string[] = []): Args {
+  const positional: string[] = [];
+  const options = new Map<string, string>();
+  for (let k = 0; k < argv.length; k++) {
+    const a = argv[k]!;
+    if (!a.startsWith('--')) { positional.push(a); continue; }
+    const eq = a.indexOf('=');
+    if (eq > 0) { options.set(a.slice(2, eq), a.slice(eq + 1)); continue; }
+    const name = a.slice(2);
+    if (booleans.includes(name)) { options.set(name, 'true'); continue; }
+    const value = argv[k + 1];
+    if (value === undefined || value.startsWith('--')) throw new Error(`option --${name} needs a value`);
+    options.set(name, value);
+    k++;
+  }
+  return { positional, options };
+}
+
+/** `batch=2,seqlen=7` → { batch: 2, seqlen: 7 } */
+export function parseShape(s: string | undefined): Record<string, number> {
+  if (!s) return {};
+  const out: Record<string, number> = {};
+  for (const part of s.split(',').filter(Boolean)) {
+    const [k, v] = part.split('=');
+    const n = Number(v);
+    if (!k || v === undefined || !Number.isInteger(n) || n < 1) throw new Error(`--shape: '${part}' is not name=positive-integer`);
+    out[k.trim()] = n;
+  }
+  return out;
+}
