@@ -21,7 +21,7 @@ for (const [name, open] of opens) {
   console.log(`== ${name}: ${backend.deviceName} (subgroups: ${backend.limits.subgroups})`);
   const runner = new ProgramRunner(backend, program);
   const dtypes: DType[] = name === 'cuda' ? ['f32', 'f16', 'bf16'] : ['f32'];
-  const scheds = [{ threads: 128, items: 4 }, { threads: 32, items: 1 }, { threads: 256, items: 8 }, { threads: 64, items: 16 }];
+  const scheds = [{ threads: 128, items: 4 }, { threads: 32, items: 1 }, { threads: 256, items: 8 }, { threads: 64, items: 16 }, { threads: 32, items: 4, rows: 4 }, { threads: 64, items: 2, rows: 3 }];
   for (const dtype of dtypes) for (const seqlen of [1, 7, 1000, 4097]) for (const ngroups of [1, 2]) for (const full of [true, false]) for (const sched of scheds) {
     const dims = { batch: 2, dim: 8, seqlen, dstate: 16, ngroups };
     const res = await checkCase(runner, {
@@ -29,7 +29,7 @@ for (const [name, open] of opens) {
     });
     if (res.ok) passed++; else failed++;
     const errs = res.errors.map((e) => `${e.name} ${e.relL2.toExponential(2)}${e.nan ? ` nan=${e.nan}` : ''}`).join(', ');
-    if (!res.ok || seqlen === 4097) console.log(`${res.ok ? 'ok  ' : 'FAIL'} ${name} ${dtype} L=${seqlen} G=${ngroups} ${full ? 'full' : 'bare'} t${sched.threads}i${sched.items}: ${errs}`);
+    if (!res.ok || seqlen === 4097) console.log(`${res.ok ? 'ok  ' : 'FAIL'} ${name} ${dtype} L=${seqlen} G=${ngroups} ${full ? 'full' : 'bare'} t${sched.threads}i${sched.items}r${sched.rows ?? 1}: ${errs}`);
   }
   backend.destroy();
 }

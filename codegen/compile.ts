@@ -17,6 +17,8 @@ export type LoweringName = 'diagonal-scan';
 export interface Schedule {
   threads: number;
   items: number;
+  /** Rows of the parallel axes per workgroup (default 1). */
+  rows?: number;
 }
 
 export interface TargetCaps {
@@ -31,8 +33,9 @@ export interface CompiledKernelInfo {
   target: Target;
   kernel: RenderedKernel;
   plan: KernelPlan;
-  /** Workgroups launched = product of these dims. */
+  /** Workgroups launched = ceil(product of these dims / rowsPerGroup). */
   gridFromDims: string[];
+  rowsPerGroup: number;
   staticDims: Record<string, number>;
 }
 
@@ -44,17 +47,17 @@ export function chooseLowering(sp: SpecializedProgram): { lowering: LoweringName
 }
 
 export function defaultSchedule(sp: SpecializedProgram): Schedule {
-  return { threads: sp.schedule.threads[0]!, items: sp.schedule.items[0]! };
+  return { threads: sp.schedule.threads[0]!, items: sp.schedule.items[0]!, rows: sp.schedule.rows[0]! };
 }
 
 export function kernelName(sp: SpecializedProgram, sched: Schedule): string {
   const h = createHash('sha256').update(variantKey(sp.variant)).digest('hex').slice(0, 8);
-  return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_t${sched.threads}i${sched.items}`;
+  return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_t${sched.threads}i${sched.items}${(sched.rows ?? 1) > 1 ? `r${sched.rows}` : ''}`;
 }
 
 export function compileKernel(sp: SpecializedProgram, target: Target, sched: Schedule, caps: TargetCaps): CompiledKernelInfo {
   const { lowering } = chooseLowering(sp);
-  const plan = lowerDiagonalScan(sp, sched, caps, kernelName(sp, sched));
+  const plan = lowerDiagonalScan(sp, { ...sched, rows: sched.rows ?? 1 }, caps, kernelName(sp, sched));
   const kernel = target === 'wgsl' ? renderWgsl(plan) : renderCuda(plan);
   return {
     program: sp.name,
@@ -65,6 +68,7 @@ export function compileKernel(sp: SpecializedProgram, target: Target, sched: Sch
     kernel,
     plan,
     gridFromDims: plan.grid.groupsFromDims,
+    rowsPerGroup: plan.grid.rowsPerGroup,
     staticDims: sp.staticDims,
   };
 }

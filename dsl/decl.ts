@@ -62,6 +62,8 @@ export interface ScheduleSpec {
   threads?: Knob;
   /** Consecutive scan steps each thread owns inside a chunk (chunk = threads × items). */
   items?: Knob;
+  /** Rows of the parallel axes per workgroup (rows that share inputs share them through the cache). */
+  rows?: Knob;
   /** Chunk length for matrix-form lowerings (SSD). */
   chunk?: Knob;
 }

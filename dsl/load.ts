@@ -106,6 +106,7 @@ export function buildProgram(file: string, decl: ProgramDecl): Program {
     schedule: {
       threads: knob(s.schedule?.threads, [128]),
       items: knob(s.schedule?.items, [4]),
+      rows: knob(s.schedule?.rows, [1]),
       chunk: knob(s.schedule?.chunk, [64]),
     },
     requires: s.requires ?? [],

@@ -75,7 +75,7 @@ export class ProgramRunner {
       if (n >= 2 ** 31) throw new Error(`${p.name}: tensor '${t.name}' has ${n} elements; kernels index with 32-bit integers (at most 2^31 - 1)`);
     }
     const sched = opts.schedule ?? defaultSchedule(sp);
-    const key = [variantKey(variant), opts.dtype ?? '', sched.threads, sched.items, JSON.stringify(sp.staticDims)].join('|');
+    const key = [variantKey(variant), opts.dtype ?? '', sched.threads, sched.items, sched.rows ?? 1, JSON.stringify(sp.staticDims)].join('|');
     let entry = this.kernels.get(key);
     if (!entry) {
       entry = (async () => {
@@ -86,7 +86,7 @@ export class ProgramRunner {
       entry.catch(() => this.kernels.delete(key));
     }
     const { info, kernel } = await entry;
-    const groups = info.gridFromDims.reduce((a, d) => a * dims[d]!, 1);
+    const groups = Math.ceil(info.gridFromDims.reduce((a, d) => a * dims[d]!, 1) / info.rowsPerGroup);
     const grid = gridFor(groups, this.backend.limits.maxGridDim, p.name);
     const params = info.kernel.params.map((q) => dims[q.name]!);
     return { info, kernel, grid, params, program: sp, dims };

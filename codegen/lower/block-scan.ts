@@ -13,10 +13,25 @@ export interface ScanResult {
   eb: string;
 }
 
-/** Shared arrays a scan of `threads` threads needs (declared once per kernel). */
-export function scanShared(threads: number, subgroups: boolean): SharedArray[] {
-  const n = subgroups ? Math.max(1, threads / 32) : threads;
+/** Entries of the scan arrays one scan group of `threads` threads uses. */
+function entries(threads: number, subgroups: boolean): number {
+  return subgroups && threads % 32 === 0 ? threads / 32 : threads;
+}
+
+/** Shared arrays for `groups` independent scans of `threads` threads each (declared once per kernel). */
+export function scanShared(threads: number, subgroups: boolean, groups = 1): SharedArray[] {
+  const n = entries(threads, subgroups) * groups;
   return [{ name: 'scan_a', ty: 'f32', size: n }, { name: 'scan_b', ty: 'f32', size: n }];
+}
+
+/**
+ * Which threads scan together: `tid` is the thread's index inside its scan
+ * group and `slot` the group's index in the workgroup (several rows of the
+ * parallel axes may share a workgroup, each with its own scan).
+ */
+export interface ScanGroup {
+  tid: PExpr;
+  slot: PExpr;
 }
 
 const sload = (arr: string, index: PExpr): PExpr => ({ k: 'sload', arr, index });
@@ -27,18 +42,20 @@ const sel = (c: PExpr, a: PExpr, b: PExpr): PExpr => ({ k: 'select', c, a, b });
  * Emits an exclusive scan of the pair (pa, pb) held in mutable variables;
  * they are overwritten with the inclusive prefix. `tag` keeps names unique.
  */
-export function blockExclusiveScan(pa: string, pb: string, threads: number, subgroups: boolean, tag: string): ScanResult {
-  return subgroups && threads % 32 === 0 ? shuffleScan(pa, pb, tag) : sharedScan(pa, pb, threads, tag);
+export function blockExclusiveScan(pa: string, pb: string, threads: number, subgroups: boolean, tag: string, group: ScanGroup = { tid: TID, slot: i(0) }): ScanResult {
+  const base = mul(group.slot, i(entries(threads, subgroups)));
+  return subgroups && threads % 32 === 0 ? shuffleScan(pa, pb, tag, group.tid, base) : sharedScan(pa, pb, threads, tag, group.tid, base);
 }
 
-function sharedScan(pa: string, pb: string, threads: number, tag: string): ScanResult {
+function sharedScan(pa: string, pb: string, threads: number, tag: string, TID: PExpr, base: PExpr): ScanResult {
+  const at = (x: PExpr): PExpr => add(base, x);
   const s: PStmt[] = [
-    { k: 'sstore', arr: 'scan_a', index: TID, value: v(pa) },
-    { k: 'sstore', arr: 'scan_b', index: TID, value: v(pb) },
+    { k: 'sstore', arr: 'scan_a', index: at(TID), value: v(pa) },
+    { k: 'sstore', arr: 'scan_b', index: at(TID), value: v(pb) },
     barrier,
   ];
   for (let off = 1; off < threads; off *= 2) {
-    const src = { k: 'bin', op: '-', a: TID, b: i(off) } as PExpr;
+    const src = at({ k: 'bin', op: '-', a: TID, b: i(off) });
     const qa = `${tag}qa${off}`, qb = `${tag}qb${off}`;
     s.push(
       // A guarded read is an `if`, not a select of a workgroup-memory load:
@@ -50,12 +67,12 @@ function sharedScan(pa: string, pb: string, threads: number, tag: string): ScanR
       // earlier (qa, qb) then mine (pa, pb)
       assign(pb, add(mul(v(pa), v(qb)), v(pb))),
       assign(pa, mul(v(pa), v(qa))),
-      { k: 'sstore', arr: 'scan_a', index: TID, value: v(pa) },
-      { k: 'sstore', arr: 'scan_b', index: TID, value: v(pb) },
+      { k: 'sstore', arr: 'scan_a', index: at(TID), value: v(pa) },
+      { k: 'sstore', arr: 'scan_b', index: at(TID), value: v(pb) },
       barrier,
     );
   }
-  const prev = { k: 'bin', op: '-', a: TID, b: i(1) } as PExpr;
+  const prev = at({ k: 'bin', op: '-', a: TID, b: i(1) });
   const ea = `${tag}ea`, eb = `${tag}eb`;
   s.push(
     decl(ea, 'f32', f(1), true),
@@ -67,7 +84,8 @@ function sharedScan(pa: string, pb: string, threads: number, tag: string): ScanR
   return { stmts: s, ea, eb };
 }
 
-function shuffleScan(pa: string, pb: string, tag: string): ScanResult {
+function shuffleScan(pa: string, pb: string, tag: string, TID: PExpr, base: PExpr): ScanResult {
+  const at = (x: PExpr): PExpr => add(base, x);
   const lane: PExpr = { k: 'builtin', b: 'lane' };
   const laneCount: PExpr = { k: 'builtin', b: 'laneCount' };
   const warp = `${tag}warp`;
@@ -84,8 +102,8 @@ function shuffleScan(pa: string, pb: string, tag: string): ScanResult {
       ],
     },
     when({ k: 'bin', op: '==', a: lane, b: { k: 'bin', op: '-', a: laneCount, b: i(1) } }, [
-      { k: 'sstore', arr: 'scan_a', index: v(warp), value: v(pa) },
-      { k: 'sstore', arr: 'scan_b', index: v(warp), value: v(pb) },
+      { k: 'sstore', arr: 'scan_a', index: at(v(warp)), value: v(pa) },
+      { k: 'sstore', arr: 'scan_b', index: at(v(warp)), value: v(pb) },
     ]),
     barrier,
   ];
@@ -97,8 +115,8 @@ function shuffleScan(pa: string, pb: string, tag: string): ScanResult {
     {
       k: 'for', v: w, from: i(0), to: v(warp), step: i(1),
       body: [
-        assign(xb, add(mul(sload('scan_a', v(w)), v(xb)), sload('scan_b', v(w)))),
-        assign(xa, mul(v(xa), sload('scan_a', v(w)))),
+        assign(xb, add(mul(sload('scan_a', at(v(w))), v(xb)), sload('scan_b', at(v(w))))),
+        assign(xa, mul(v(xa), sload('scan_a', at(v(w))))),
       ],
     },
   );

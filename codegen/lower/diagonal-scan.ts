@@ -19,8 +19,11 @@ import { Hoister, newScope, type Scope } from './hoist.js';
 import { dimEnv, indexExpr, offsetOf } from './index-math.js';
 
 export interface DiagonalScanSchedule {
+  /** Threads per row, cooperating along the scan axis. */
   threads: number;
   items: number;
+  /** Rows of the parallel axes per workgroup (consecutive rows share loads through the cache). */
+  rows: number;
 }
 
 export interface LoweringCaps {
@@ -78,7 +81,11 @@ function analyse(sp: SpecializedProgram): { updates: StateUpdate[]; stores: { te
 
 export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSchedule, caps: LoweringCaps, name: string): KernelPlan {
   const { updates, stores, stateDim } = analyse(sp);
-  const T = sched.threads, I = sched.items;
+  const T = sched.threads, I = sched.items, R = sched.rows;
+  if (!Number.isInteger(R) || R < 1) throw new LoweringError(`rows must be a positive integer, got ${R}`);
+  // Thread index inside its row, and the row's slot in the workgroup.
+  const LT: PExpr = R === 1 ? TID : { k: 'bin', op: '%', a: TID, b: i(T) };
+  const SLOT: PExpr = R === 1 ? i(0) : { k: 'bin', op: '/', a: TID, b: i(T) };
   if (!Number.isInteger(Math.log2(T))) throw new LoweringError(`threads must be a power of two, got ${T}`);
   if (!Number.isInteger(I) || I < 1) throw new LoweringError(`items must be a positive integer, got ${I}`);
   const N = sp.staticDims[stateDim];
@@ -179,7 +186,7 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
   const body: PStmt[] = [];
   const chunkBody: PStmt[] = [];
   const nBody: PStmt[] = [];
-  const carryIdx = (parity: PExpr, s: number, n: PExpr): PExpr => add(add(mul(parity, i(S * N)), i(s * N)), n);
+  const carryIdx = (parity: PExpr, s: number, n: PExpr): PExpr => add(add(add(mul(v('slot'), i(2 * S * N)), mul(parity, i(S * N))), i(s * N)), n);
 
   // Per state: local fold over items, workgroup scan, per-item states.
   updates.forEach((u, s) => {
@@ -198,7 +205,7 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
         decl(`cb${s}_${it}`, 'f32', v(pb)),
       );
     }
-    const scan = blockExclusiveScan(pa, pb, T, useShuffle, `s${s}_`);
+    const scan = blockExclusiveScan(pa, pb, T, useShuffle, `s${s}_`, { tid: v('ltid'), slot: v('slot') });
     nBody.push(...scan.stmts);
     nBody.push(decl(`hin${s}`, 'f32', add(mul(v(scan.ea), { k: 'sload', arr: 'carry', index: carryIdx(v('par'), s, v('n')) }), v(scan.eb))));
     for (let it = 0; it < I; it++) {
@@ -207,7 +214,7 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
       innerScopes[it]!.subst.set(hVar(u.state.name, true), it === 0 ? v(`hin${s}`) : v(`h${s}_${it - 1}`));
     }
     // The last thread's last state is the next chunk's carry (other parity: no race with readers).
-    nBody.push(when({ k: 'bin', op: '==', a: TID, b: i(T - 1) }, [
+    nBody.push(when({ k: 'bin', op: '==', a: v('ltid'), b: i(T - 1) }, [
       { k: 'sstore', arr: 'carry', index: carryIdx(sub1(v('par')), s, v('n')), value: v(`h${s}_${I - 1}`) },
     ]));
   });
@@ -221,7 +228,7 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
 
   // Chunk: items' positions, validity, accumulators; the n loop; stores.
   for (let it = 0; it < I; it++) {
-    const raw = add(add(v('c0'), mul(TID, i(I))), i(it));
+    const raw = add(add(v('c0'), mul(v('ltid'), i(I))), i(it));
     chunkBody.push(
       decl(`traw_${it}`, 'i32', raw),
       decl(`valid_${it}`, 'bool', lt(v(`traw_${it}`), L)),
@@ -240,7 +247,7 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
   // Item-scope declarations exist only now (hoisting filled them while emitting).
   for (let it = 0; it < I; it++) chunkBody.push(...itemScopes[it]!.decls);
   chunkBody.push(loop('n', i(0), i(N), i(1), [...nScope.decls, ...nBody]));
-  for (let it = 0; it < I; it++) chunkBody.push(when(v(`valid_${it}`), storesPerItem[it]!));
+  for (let it = 0; it < I; it++) chunkBody.push(when(R === 1 ? v(`valid_${it}`) : { k: 'bin', op: '&&', a: v('rowOk'), b: v(`valid_${it}`) }, storesPerItem[it]!));
 
   // Row: which row this workgroup owns, its carry, the chunk loop, the final state.
   const rowDims = sp.parallel.map((p) => sp.indices[p]!.dim);
@@ -255,13 +262,14 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
   updates.forEach((u, s) => {
     const given = sp.variant.initStates.includes(u.state.name);
     const value: PExpr = given ? { k: 'load', buf: u.state.init, index: add(mul(v('row'), i(N)), v('k')) } : f(0);
-    init.push(loop('k', TID, i(N), i(T), [{ k: 'sstore', arr: 'carry', index: carryIdx(i(0), s, v('k')), value }]));
+    init.push(loop('k', v('ltid'), i(N), i(T), [{ k: 'sstore', arr: 'carry', index: carryIdx(i(0), s, v('k')), value }]));
   });
   const chunkLen = T * I;
   const final: PStmt[] = [];
   updates.forEach((u, s) => {
     if (!sp.variant.finalStates.includes(u.state.name)) return;
-    final.push(loop('k', TID, i(N), i(T), [{ k: 'store', buf: u.state.final, index: add(mul(v('row'), i(N)), v('k')), value: { k: 'sload', arr: 'carry', index: carryIdx(v('parEnd'), s, v('k')) } }]));
+    const st: PStmt = { k: 'store', buf: u.state.final, index: add(mul(v('row'), i(N)), v('k')), value: { k: 'sload', arr: 'carry', index: carryIdx(v('parEnd'), s, v('k')) } };
+    final.push(loop('k', v('ltid'), i(N), i(T), [R === 1 ? st : when(v('rowOk'), [st])]));
   });
   const rowBody: PStmt[] = [
     ...decompose,
@@ -276,22 +284,31 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
     decl('parEnd', 'i32', { k: 'bin', op: '%', a: { k: 'bin', op: '/', a: { k: 'bin', op: '+', a: L, b: i(chunkLen - 1) }, b: i(chunkLen) }, b: i(2) }),
     ...final,
   ];
-  body.push(decl('row', 'i32', { k: 'builtin', b: 'group' }), when(lt(v('row'), nRows), rowBody));
+  // With several rows per workgroup, the last workgroup may hold rows past the
+  // end: they run along (barriers stay uniform) on a clamped row and store nothing.
+  const rowRaw = add(mul({ k: 'builtin', b: 'group' }, i(R)), v('slot'));
+  body.push(
+    decl('ltid', 'i32', LT),
+    decl('slot', 'i32', SLOT),
+    decl('rowOk', 'bool', lt(rowRaw, nRows)),
+    decl('row', 'i32', { k: 'imin', a: rowRaw, b: { k: 'bin', op: '-', a: nRows, b: i(1) } }),
+    when(lt(mul({ k: 'builtin', b: 'group' }, i(R)), nRows), rowBody),
+  );
 
-  const shared: SharedArray[] = [{ name: 'carry', ty: 'f32', size: 2 * S * N }, ...scanShared(T, useShuffle)];
+  const shared: SharedArray[] = [{ name: 'carry', ty: 'f32', size: 2 * S * N * R }, ...scanShared(T, useShuffle, R)];
   const buffers = [...sp.used, ...sp.written].map((t) => ({
     name: t.name, access: (sp.written.includes(t) ? 'read_write' : 'read') as 'read' | 'read_write', elem: t.dtype,
   }));
   const params = sp.dims.filter((d) => sp.staticDims[d] === undefined).map((d) => ({ name: d, type: 'i32' as const }));
   return {
     name,
-    workgroupSize: T,
+    workgroupSize: T * R,
     buffers,
     params,
     shared,
     body,
     usesSubgroups: useShuffle,
-    grid: { groupsFromDims: rowDims },
+    grid: { groupsFromDims: rowDims, rowsPerGroup: R },
     helpers,
     // Per item: a, b, running pair and accumulators live across the state loop.
     registerBudget: I <= 8 ? 128 : 255,

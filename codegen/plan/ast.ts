@@ -53,8 +53,9 @@ export interface SharedArray {
 
 /** How many workgroups to launch, from the dims. */
 export interface GridSpec {
-  /** Workgroups = product of these dims (one workgroup per row of the parallel axes). */
+  /** Workgroups = ceil(product of these dims / rowsPerGroup). */
   groupsFromDims: string[];
+  rowsPerGroup: number;
 }
 
 export interface KernelPlan {

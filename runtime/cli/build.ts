@@ -25,7 +25,7 @@ export interface Manifest {
   entry: string;
   lowering: string;
   variant: string;
-  schedule: { threads: number; items: number };
+  schedule: { threads: number; items: number; rows?: number };
   staticDims: Record<string, number>;
   bindings: CompiledKernelInfo['kernel']['bindings'];
   params: CompiledKernelInfo['kernel']['params'];
@@ -46,7 +46,8 @@ export function buildProgram(p: Program, opts: BuildOptions): Manifest[] {
       const ext = target === 'wgsl' ? 'wgsl' : 'cu';
       const file = `${info.kernel.entry}.${ext}`;
       writeFileSync(path.join(opts.out, file), info.kernel.source);
-      const groups = info.gridFromDims.join(' * ') || '1';
+      const rows = info.gridFromDims.join(' * ') || '1';
+      const groups = info.rowsPerGroup > 1 ? `ceil((${rows}) / ${info.rowsPerGroup})` : rows;
       const m: Manifest = {
         program: p.name,
         source: file,
