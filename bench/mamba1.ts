@@ -23,10 +23,11 @@ const backends: { name: string; open: () => Promise<Backend> }[] = [
   { name: 'webgpu', open: async () => (await import('../runtime/webgpu/index.js')).openWebGpu() },
 ];
 
+const onlyShape = process.argv.find((a) => a.startsWith('--shape='))?.slice('--shape='.length);
 const shapes = [
   { label: 'standard', dims: { batch: 8, dim: 4096, seqlen: 4096, dstate: 16, ngroups: 1 } },
   { label: 'long', dims: { batch: 1, dim: 4096, seqlen: 262144, dstate: 16, ngroups: 1 } },
-];
+].filter((s) => !onlyShape || s.label === onlyShape);
 const schedules = quick ? [{ threads: 128, items: 4, rows: 1 }] : [
   { threads: 32, items: 4, rows: 1 }, { threads: 128, items: 4, rows: 1 },
   { threads: 32, items: 4, rows: 4 }, { threads: 32, items: 4, rows: 8 }, { threads: 32, items: 2, rows: 8 },
