@@ -7,6 +7,7 @@
 // non-zero if any check fails.
 
 import type { RenderedKernel } from '../runtime/backend.ts';
+import { saxpyKernel } from './saxpy.ts';
 import { cudaAvailability, openCuda, type CudaBackend } from '../runtime/cuda/backend.ts';
 import { loadDriver } from '../runtime/cuda/driver.ts';
 import { loadNvrtc } from '../runtime/cuda/nvrtc.ts';
@@ -22,26 +23,11 @@ function check(name: string, ok: boolean, detail = ''): void {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const sameFloat = (a: number, b: number) => Object.is(a, b) || (Number.isNaN(a) && Number.isNaN(b));
 
-const SAXPY: RenderedKernel = {
-  target: 'cuda',
-  entry: 'saxpy',
-  source: `extern "C" __global__ void saxpy(const float* x, const float* y, float* out, unsigned n, float a) {
+const SAXPY: RenderedKernel = saxpyKernel('cuda', `extern "C" __global__ void saxpy(const float* x, const float* y, float* out, unsigned n, float a) {
   unsigned i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i < n) out[i] = a * x[i] + y[i];
 }
-`,
-  bindings: [
-    { name: 'x', access: 'read', elem: 'f32' },
-    { name: 'y', access: 'read', elem: 'f32' },
-    { name: 'out', access: 'read_write', elem: 'f32' },
-  ],
-  params: [
-    { name: 'n', type: 'u32' },
-    { name: 'a', type: 'f32' },
-  ],
-  workgroupSize: 256,
-  sharedBytes: 0,
-};
+`, 256);
 
 async function saxpy(cuda: CudaBackend): Promise<void> {
   const t0 = performance.now();

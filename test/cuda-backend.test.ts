@@ -2,6 +2,7 @@
 // packing, launch checks, cubin cache, kernel source via nvcc) run anywhere;
 // the device parts run only where cudaAvailability() says CUDA works.
 
+import { saxpyKernel } from '../bench/saxpy.ts';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,22 +24,7 @@ const SAXPY_SOURCE = `extern "C" __global__ void saxpy(const float* x, const flo
 }
 `;
 
-const SAXPY: RenderedKernel = {
-  target: 'cuda',
-  entry: 'saxpy',
-  source: SAXPY_SOURCE,
-  bindings: [
-    { name: 'x', access: 'read', elem: 'f32' },
-    { name: 'y', access: 'read', elem: 'f32' },
-    { name: 'out', access: 'read_write', elem: 'f32' },
-  ],
-  params: [
-    { name: 'n', type: 'u32' },
-    { name: 'a', type: 'f32' },
-  ],
-  workgroupSize: 128,
-  sharedBytes: 0,
-};
+const SAXPY: RenderedKernel = saxpyKernel('cuda', SAXPY_SOURCE, 128);
 
 const LIMITS: DeviceLimits = {
   maxWorkgroupStorageBytes: 227 * 1024,

@@ -2,6 +2,7 @@
 // CPU through llvmpipe on CI): compile, move data, launch, time, and fail
 // loudly on bad input.
 
+import { saxpyKernel } from '../bench/saxpy.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RenderedKernel } from '../runtime/backend.ts';
 import { openWebGpu, type WebGpuBackend } from '../runtime/webgpu/index.ts';
@@ -21,22 +22,7 @@ fn saxpy(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 `;
 
-const saxpy: RenderedKernel = {
-  target: 'wgsl',
-  entry: 'saxpy',
-  source: SAXPY_WGSL,
-  bindings: [
-    { name: 'x', access: 'read', elem: 'f32' },
-    { name: 'y', access: 'read', elem: 'f32' },
-    { name: 'out', access: 'read_write', elem: 'f32' },
-  ],
-  params: [
-    { name: 'n', type: 'u32' },
-    { name: 'a', type: 'f32' },
-  ],
-  workgroupSize: 64,
-  sharedBytes: 0,
-};
+const saxpy: RenderedKernel = saxpyKernel('wgsl', SAXPY_WGSL, 64);
 
 function randomF32(n: number): Float32Array {
   return Float32Array.from({ length: n }, () => Math.random() * 2 - 1);

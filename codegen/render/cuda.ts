@@ -2,6 +2,7 @@
 import type { ElemType, RenderedKernel } from '../../runtime/backend.js';
 import type { KernelPlan, PFn, Ty } from '../plan/ast.js';
 import type { Dialect } from './dialect.js';
+import { fmtF32 } from './literals.js';
 import { renderPlan } from './print.js';
 
 const FN: Record<PFn, string> = {
@@ -22,7 +23,7 @@ const ELEM: Record<ElemType, string> = { f32: 'float', f16: '__half', bf16: '__n
 export const cudaDialect: Dialect = {
   target: 'cuda',
   ty: (t) => TY[t],
-  lit: (ty, v) => (ty === 'bool' ? String(v) : ty === 'i32' ? ((v as number) < 0 ? `(${v})` : String(v)) : fmtF32(v as number)),
+  lit: (ty, v) => (ty === 'bool' ? String(v) : ty === 'i32' ? ((v as number) < 0 ? `(${v})` : String(v)) : fmtF32(v as number, (pos) => (pos ? 'INFINITY' : '(-INFINITY)'))),
   decl: (name, ty, init, mut) => `${mut ? '' : 'const '}${TY[ty]} ${name} = ${init};`,
   builtin: (b) => ({ tid: '(int)threadIdx.x', group: '(int)(blockIdx.x + blockIdx.y * gridDim.x)', lane: '((int)threadIdx.x & 31)', laneCount: '32' })[b],
   param: (name) => name,
@@ -69,13 +70,6 @@ export const cudaDialect: Dialect = {
   },
 };
 
-function fmtF32(v: number): string {
-  if (Number.isNaN(v)) throw new Error('NaN literal');
-  if (!Number.isFinite(v)) return v > 0 ? 'INFINITY' : '(-INFINITY)';
-  const s = Math.fround(Math.abs(v)).toPrecision(9);
-  const lit = `${s.includes('e') || s.includes('.') ? s : `${s}.0`}f`;
-  return v < 0 || Object.is(v, -0) ? `(-${lit})` : lit;
-}
 
 export function renderCuda(plan: KernelPlan): RenderedKernel {
   return renderPlan(plan, cudaDialect);

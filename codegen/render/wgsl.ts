@@ -2,6 +2,7 @@
 import type { RenderedKernel } from '../../runtime/backend.js';
 import type { KernelPlan, PFn, Ty } from '../plan/ast.js';
 import type { Dialect } from './dialect.js';
+import { fmtF32 } from './literals.js';
 import { renderPlan } from './print.js';
 
 const FN: Record<PFn, string> = {
@@ -29,7 +30,7 @@ const TY: Record<Ty, string> = { f32: 'f32', i32: 'i32', bool: 'bool' };
 export const wgslDialect: Dialect = {
   target: 'wgsl',
   ty: (t) => TY[t],
-  lit: (ty, v) => (ty === 'bool' ? String(v) : ty === 'i32' ? ((v as number) < 0 ? `(${v}i)` : `${v}i`) : fmtF32(v as number)),
+  lit: (ty, v) => (ty === 'bool' ? String(v) : ty === 'i32' ? ((v as number) < 0 ? `(${v}i)` : `${v}i`) : fmtF32(v as number, (pos) => (pos ? '0x1p+128f' : '(-0x1p+128f)'))),
   decl: (name, ty, init, mut) => `${mut ? 'var' : 'let'} ${name}: ${TY[ty]} = ${init};`,
   builtin: (b) => ({ tid: 'i32(lid)', group: 'i32(wg.x + wg.y * nwg.x)', lane: 'i32(sg_lane)', laneCount: 'i32(sg_size)' })[b],
   param: (name) => `P.${name}`,
@@ -69,13 +70,6 @@ ${body}}`);
   },
 };
 
-function fmtF32(v: number): string {
-  if (Number.isNaN(v)) throw new Error('NaN literal');
-  if (!Number.isFinite(v)) return v > 0 ? '0x1p+128f' : '-0x1p+128f';
-  const s = Math.fround(Math.abs(v)).toPrecision(9);
-  const lit = `${s.includes('e') || s.includes('.') ? s : `${s}.0`}f`;
-  return v < 0 || Object.is(v, -0) ? `(-${lit})` : lit;
-}
 
 export function renderWgsl(plan: KernelPlan): RenderedKernel {
   return renderPlan(plan, wgslDialect);
