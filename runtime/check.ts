@@ -8,7 +8,7 @@ import { runReference } from './reference/interpret.js';
 import { ProgramRunner, specializeFor, type HostTensor, type RunOptions } from './program-runner.js';
 import { roundTo } from './dtype.js';
 import { rng, sample } from './random.js';
-import { resolveDims, shapeOf, sizeOf, type Dims } from './shapes.js';
+import { shapeOf, sizeOf, type Dims } from './shapes.js';
 import type { Schedule } from '../codegen/compile.js';
 
 export interface CheckCase {
@@ -72,7 +72,7 @@ export async function checkCase(runner: ProgramRunner, c: CheckCase, given?: Rec
   const opts: RunOptions = { finalStates: c.finalStates, flags: c.flags, dims: c.dims, dtype: c.dtype, schedule: c.schedule, poison: true };
   const prep = await runner.prepare(inputs, opts);
   const got = await runner.run(inputs, opts);
-  const dims = resolveDims(p, Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, v.shape])), c.dims);
+  const dims = prep.dims;
   // The reference sees exactly the values the device sees (rounded to the input dtype).
   const ref64 = runReference(prep.program, dims, Object.fromEntries(prep.program.used.map((t) => [t.name, roundTo(t.dtype, inputs[t.name]!.data)])));
   const L = dims[p.indices[p.scan]!.dim]!;
