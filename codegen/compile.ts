@@ -7,22 +7,51 @@ import type { SpecializedProgram } from '../dsl/ir.js';
 import { variantKey } from '../dsl/ir.js';
 import type { RenderedKernel } from '../runtime/backend.js';
 import { diagonalScanRejects, lowerDiagonalScan, LoweringError } from './lower/diagonal-scan.js';
+import { NotPromotable, type FreeAxis } from './analysis/free-state-axes.js';
+import { promoteFreeStateAxes } from './lower/promote-state-axes.js';
+import { analyseSsd, ssdRejects } from './analysis/ssd.js';
+import { chooseSsdTiles, lowerSsd, SsdLoweringError } from './lower/ssd.js';
+import { lowerSequential, SequentialLoweringError } from './lower/sequential.js';
+import { packBindings } from './lower/pack-bindings.js';
 import type { KernelPlan } from './plan/ast.js';
 import { renderCuda } from './render/cuda.js';
 import { renderWgsl } from './render/wgsl.js';
 
 export type Target = 'wgsl' | 'cuda';
-export type LoweringName = 'diagonal-scan';
+export type LoweringName = 'diagonal-scan' | 'ssd' | 'sequential';
 
 export interface Schedule {
   threads: number;
   items: number;
   /** Rows of the parallel axes per workgroup (default 1). */
   rows?: number;
+  /** Unroll factor of the state loop (diagonal scan, barrier-free form); default by heuristic. */
+  unroll?: number;
+  /** SSD: steps per chunk (default: the program's first chunk candidate that fits the target's workgroup memory). */
+  chunk?: number;
+  /**
+   * SSD: elements of the state's kept (P) axis per workgroup; default: the largest divisor of P that fits.
+   * Sequential: elements of the split state axis per workgroup (analysis/tile-axes.ts); default: as for SSD.
+   */
+  headTile?: number;
+  /** Force a lowering instead of the one analysis picks (e.g. to check one against the other). */
+  lowering?: LoweringName;
 }
 
 export interface TargetCaps {
   subgroups: boolean;
+  /** Subgroup size when the target fixes it (CUDA warps are always 32). */
+  subgroupSize?: number;
+  /** Workgroup memory a kernel may use (bytes); default: WebGPU's guaranteed 16 KiB for WGSL, 96 KiB for CUDA. */
+  sharedBytes?: number;
+  /**
+   * Lay SSD accumulators out in 16×8 matrix-unit tiles. Default: CUDA with
+   * bf16/f16 tensors (tensor cores); elsewhere the same layout prints as
+   * scalar loops, which is how the CPU tests check it.
+   */
+  matrixUnits?: boolean;
+  /** Storage buffers a kernel may bind; beyond it read-only tensors share one (lower/pack-bindings.ts). Default: no limit. */
+  maxStorageBuffers?: number;
 }
 
 export interface CompiledKernelInfo {
@@ -37,27 +66,88 @@ export interface CompiledKernelInfo {
   gridFromDims: string[];
   rowsPerGroup: number;
   staticDims: Record<string, number>;
+  /** State axes run as extra parallel axes (last in the grid's dims), and other choices the analysis made. */
+  promotedAxes: FreeAxis[];
+  notes: string[];
 }
 
-/** Which lowering a program gets, and why the others were not chosen. */
-export function chooseLowering(sp: SpecializedProgram): { lowering: LoweringName; notes: string[] } {
-  const why = diagonalScanRejects(sp);
-  if (why) throw new LoweringError(`${sp.name}: no lowering fits this program: diagonal-scan: ${why}`);
-  return { lowering: 'diagonal-scan', notes: [] };
+/**
+ * Which lowering a program gets, and why the others were not chosen: the
+ * chunked SSD matrix form when analysis/ssd.ts proves the program SSD-able,
+ * else the chunked scan, else the sequential lowering (any program; the
+ * reason the others did not fit goes into the notes, and so the manifest).
+ * `force` picks one (and fails saying why it does not fit).
+ */
+export function chooseLowering(sp: SpecializedProgram, force?: LoweringName): { lowering: LoweringName; notes: string[]; program: SpecializedProgram; promotedAxes: FreeAxis[] } {
+  if (force === 'sequential') return { lowering: 'sequential', notes: ['sequential: asked for'], program: sp, promotedAxes: [] };
+  if (force) return chooseFastLowering(sp, force);
+  // The sequential lowering takes any program: the fallback when no faster one fits, saying why.
+  try {
+    return chooseFastLowering(sp);
+  } catch (e) {
+    if (!(e instanceof LoweringError)) throw e;
+    return { lowering: 'sequential', notes: [`sequential: no faster lowering fits: ${e.message}`], program: sp, promotedAxes: [] };
+  }
+}
+
+function chooseFastLowering(sp: SpecializedProgram, force?: LoweringName): { lowering: LoweringName; notes: string[]; program: SpecializedProgram; promotedAxes: FreeAxis[] } {
+  const ssdWhy = force === 'diagonal-scan' ? undefined : ssdRejects(sp);
+  if (force !== 'diagonal-scan' && !ssdWhy) {
+    return { lowering: 'ssd', notes: ['ssd: one scalar decay per step, rank-1 update, linear readout: chunked matrix form'], program: sp, promotedAxes: [] };
+  }
+  if (force === 'ssd') throw new LoweringError(`${sp.name}: the ssd lowering does not fit this program: ${ssdWhy}`);
+  try {
+    return chooseScanLowering(sp);
+  } catch (e) {
+    if (e instanceof LoweringError && ssdWhy) throw new LoweringError(`${e.message}; ssd: ${ssdWhy}`);
+    throw e;
+  }
+}
+
+/**
+ * The chunked scan's form of a program: matrix states have their free
+ * leading axes promoted to parallel axes (analysis/free-state-axes.ts).
+ */
+function chooseScanLowering(sp: SpecializedProgram): { lowering: LoweringName; notes: string[]; program: SpecializedProgram; promotedAxes: FreeAxis[] } {
+  let promoted: ReturnType<typeof promoteFreeStateAxes>;
+  try {
+    promoted = promoteFreeStateAxes(sp);
+  } catch (e) {
+    if (!(e instanceof NotPromotable)) throw e;
+    const states = sp.state.filter((s) => s.shape.length > 1).map((s) => `${s.name} (${s.shape.join(', ')})`).join(', ');
+    throw new LoweringError(`${sp.name}: no lowering fits this program: diagonal-scan: it scans 1-D states, and the leading axes of ${states} cannot become parallel axes: ${e.reason}`);
+  }
+  const { program, axes } = promoted;
+  const why = diagonalScanRejects(program);
+  const after = axes.length ? ` (after promoting ${axes.map((a) => a.index).join(', ')} to parallel axes)` : '';
+  if (why) throw new LoweringError(`${sp.name}: no lowering fits this program: diagonal-scan${after}: ${why}`);
+  const notes = axes.length
+    ? [`state axes ${axes.map((a) => `${a.index} (${a.dim})`).join(', ')} run as parallel axes: every update is diagonal in them, every output binds them, nothing sums over them`]
+    : [];
+  return { lowering: 'diagonal-scan', notes, program, promotedAxes: axes };
 }
 
 export function defaultSchedule(sp: SpecializedProgram): Schedule {
   return { threads: sp.schedule.threads[0]!, items: sp.schedule.items[0]!, rows: sp.schedule.rows[0]! };
 }
 
-export function kernelName(sp: SpecializedProgram, sched: Schedule): string {
+export function kernelName(sp: SpecializedProgram, sched: Schedule, lowering: LoweringName = 'diagonal-scan'): string {
   const h = createHash('sha256').update(variantKey(sp.variant)).digest('hex').slice(0, 8);
-  return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_t${sched.threads}i${sched.items}${(sched.rows ?? 1) > 1 ? `r${sched.rows}` : ''}`;
+  if (lowering === 'sequential') return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_seq_t${sched.threads}${sched.headTile !== undefined ? `p${sched.headTile}` : ''}`;
+  if (lowering === 'ssd') return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_ssd_t${sched.threads}q${sched.chunk ?? sp.schedule.chunk[0]}${sched.headTile !== undefined ? `p${sched.headTile}` : ''}`;
+  return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_t${sched.threads}i${sched.items}${(sched.rows ?? 1) > 1 ? `r${sched.rows}` : ''}${sched.unroll !== undefined ? `u${sched.unroll}` : ''}`;
 }
 
 export function compileKernel(sp: SpecializedProgram, target: Target, sched: Schedule, caps: TargetCaps): CompiledKernelInfo {
-  const { lowering } = chooseLowering(sp);
-  const plan = lowerDiagonalScan(sp, { ...sched, rows: sched.rows ?? 1 }, caps, kernelName(sp, sched));
+  const { lowering, notes, program, promotedAxes } = chooseLowering(sp, sched.lowering);
+  const lanes = target === 'cuda' ? 32 : caps.subgroupSize;
+  const seq = lowering === 'sequential' ? sequentialPlan(sp, target, sched, caps) : undefined;
+  if (seq) notes.push(...seq.notes);
+  const lowered = seq ? seq.plan : lowering === 'ssd'
+    ? ssdPlan(sp, target, sched, caps)
+    : lowerDiagonalScan(program, { ...sched, rows: sched.rows ?? 1 }, { subgroups: caps.subgroups, lanes }, kernelName(sp, sched));
+  const plan = caps.maxStorageBuffers === undefined ? lowered : packBindings(lowered, caps.maxStorageBuffers, packPreference(sp));
+  if (plan !== lowered) notes.push(`bindings: ${plan.buffers.find((b) => b.pack)!.pack!.join(', ')} share one buffer (the target binds at most ${caps.maxStorageBuffers})`);
   const kernel = target === 'wgsl' ? renderWgsl(plan) : renderCuda(plan);
   return {
     program: sp.name,
@@ -70,5 +160,54 @@ export function compileKernel(sp: SpecializedProgram, target: Target, sched: Sch
     gridFromDims: plan.grid.groupsFromDims,
     rowsPerGroup: plan.grid.rowsPerGroup,
     staticDims: sp.staticDims,
+    promotedAxes: seq?.tile ? [{ index: seq.tile.index, dim: seq.tile.dim }] : promotedAxes,
+    notes,
   };
+}
+
+/** Which read-only tensors share a binding first: state inits, then inputs without the scan axis (small), then the rest. */
+function packPreference(sp: SpecializedProgram): string[] {
+  const seqDim = sp.indices[sp.scan]!.dim;
+  const inits = sp.used.filter((t) => t.role === 'state-init');
+  const small = sp.used.filter((t) => t.role === 'input' && !t.shape.includes(seqDim));
+  return [...inits, ...small].map((t) => t.name);
+}
+
+/**
+ * The sequential plan (the general fallback and the decode step): state in
+ * workgroup memory, at most 48 KiB on CUDA (no opt-in, several blocks per SM).
+ */
+function sequentialPlan(sp: SpecializedProgram, target: Target, sched: Schedule, caps: TargetCaps): ReturnType<typeof lowerSequential> {
+  const budget = target === 'cuda' ? Math.min(caps.sharedBytes ?? Infinity, 48 * 1024) : (caps.sharedBytes ?? 16 * 1024);
+  try {
+    return lowerSequential(sp, { threads: sched.threads, tile: sched.headTile }, { workgroupStorageBytes: budget }, kernelName(sp, sched, 'sequential'));
+  } catch (e) {
+    if (e instanceof SequentialLoweringError) throw new LoweringError(`${sp.name}: sequential: ${e.message}`);
+    throw e;
+  }
+}
+
+/**
+ * The SSD plan for a target: tensor-core-shaped accumulators on CUDA when
+ * the tensors are bf16/f16; on CUDA at most 96 KiB of shared memory, so two
+ * workgroups share an SM.
+ */
+function ssdPlan(sp: SpecializedProgram, target: Target, sched: Schedule, caps: TargetCaps): KernelPlan {
+  const narrow = sp.used.some((t) => t.dtype !== 'f32');
+  const budget = target === 'cuda' ? Math.min(caps.sharedBytes ?? Infinity, 96 * 1024) : (caps.sharedBytes ?? 16 * 1024);
+  const ssdCaps = { sharedBytes: budget, matrixUnits: caps.matrixUnits ?? (target === 'cuda' && narrow) };
+  const form = analyseSsd(sp);
+  const [P, N] = [sp.staticDims[form.pDim]!, sp.staticDims[form.nDim]!];
+  // An explicit chunk is taken as given (and fails if it does not fit); else the first candidate that fits.
+  const fits = (chunk: number): boolean => {
+    try {
+      chooseSsdTiles(P, N, { threads: sched.threads, chunk, headTile: sched.headTile }, ssdCaps);
+      return true;
+    } catch (e) {
+      if (e instanceof SsdLoweringError) return false;
+      throw e;
+    }
+  };
+  const chunk = sched.chunk ?? sp.schedule.chunk.find(fits) ?? sp.schedule.chunk[0]!;
+  return lowerSsd(sp, form, { threads: sched.threads, chunk, headTile: sched.headTile }, ssdCaps, kernelName(sp, { ...sched, chunk }, 'ssd'));
 }

@@ -19,8 +19,20 @@ export const silu = (_x: number): number => compiledOnly('silu');
 export const max = (_a: number, _b: number): number => compiledOnly('max');
 export const min = (_a: number, _b: number): number => compiledOnly('min');
 export const pow = (_a: number, _b: number): number => compiledOnly('pow');
-/** Floating-point remainder with the sign of the divisor (a - b·floor(a/b)). */
+/**
+ * Remainder with the sign of the divisor (a - b·floor(a/b)). On values it is
+ * the float function (an angle kept in [0, 2π)); on index expressions it is
+ * integer arithmetic (`mod(n, 2)`, the parity of a state index).
+ */
 export const mod = (_a: number, _b: number): number => compiledOnly('mod');
+/**
+ * `a` where the index condition `cond` holds, else `b`. The condition
+ * compares index expressions (index variables, dims, integers, + - *, div,
+ * mod) with < <= > >= == != and combines them with && || !; it cannot read
+ * data. Only the chosen branch is evaluated, so `b` may read, say,
+ * angle[div(n, 2)] out of range where `cond` is true.
+ */
+export const where = (_cond: boolean, _a: number, _b: number): number => compiledOnly('where');
 /** Σ over every value of index `i` of `body`. */
 export const sum = (_i: number, _body: number): number => compiledOnly('sum');
 /** Integer (floor) division of index expressions, e.g. a group index `div(d, div(dim, ngroups))`. */

@@ -1,13 +1,32 @@
 // Small queries over IR expressions shared by the reference, the analysis
 // and the lowerings.
 
-import type { Expr, IExpr, SpecializedProgram, Stmt } from './ir.js';
+import type { Expr, ICond, IExpr, SpecializedProgram, Stmt } from './ir.js';
 
 /** Index variables an index expression mentions (ilet names included). */
 export function ivarsOfIndex(e: IExpr, out = new Set<string>()): Set<string> {
   if (e.k === 'ivar') out.add(e.name);
   else if (e.k === 'ibin') { ivarsOfIndex(e.a, out); ivarsOfIndex(e.b, out); }
   return out;
+}
+
+/** Index variables a where() condition mentions. */
+export function ivarsOfCond(c: ICond, out = new Set<string>()): Set<string> {
+  switch (c.k) {
+    case 'icmp': ivarsOfIndex(c.a, out); ivarsOfIndex(c.b, out); break;
+    case 'inot': ivarsOfCond(c.c, out); break;
+    case 'iand': case 'ior': ivarsOfCond(c.a, out); ivarsOfCond(c.b, out); break;
+  }
+  return out;
+}
+
+/** Rebuilds the index expressions of a where() condition. */
+export function mapCond(c: ICond, f: (e: IExpr) => IExpr): ICond {
+  switch (c.k) {
+    case 'icmp': return { ...c, a: f(c.a), b: f(c.b) };
+    case 'inot': return { ...c, c: mapCond(c.c, f) };
+    case 'iand': case 'ior': return { ...c, a: mapCond(c.a, f), b: mapCond(c.b, f) };
+  }
 }
 
 /** Visits every sub-expression (pre-order). */
@@ -18,6 +37,7 @@ export function visitExpr(e: Expr, f: (x: Expr) => void): void {
     case 'neg': visitExpr(e.a, f); break;
     case 'call': for (const a of e.args) visitExpr(a, f); break;
     case 'sum': visitExpr(e.body, f); break;
+    case 'where': visitExpr(e.a, f); visitExpr(e.b, f); break;
     default: break;
   }
 }
@@ -29,6 +49,7 @@ export function mapExpr(e: Expr, f: (x: Expr) => Expr): Expr {
     case 'neg': return f({ ...e, a: mapExpr(e.a, f) });
     case 'call': return f({ ...e, args: e.args.map((a) => mapExpr(a, f)) });
     case 'sum': return f({ ...e, body: mapExpr(e.body, f) });
+    case 'where': return f({ ...e, a: mapExpr(e.a, f), b: mapExpr(e.b, f) });
     default: return f(e);
   }
 }
@@ -57,6 +78,7 @@ export function inlineLocals(e: Expr, defs: ReturnType<typeof localDefs>): Expr 
     if (x.k === 'local') return inlineLocals(defs.lets.get(x.name)!, defs);
     if (x.k === 'load' || x.k === 'state') return { ...x, idx: x.idx.map((i) => inlineIndex(i, defs.ilets)) };
     if (x.k === 'ival') return { ...x, e: inlineIndex(x.e, defs.ilets) };
+    if (x.k === 'where') return { ...x, cond: mapCond(x.cond, (i) => inlineIndex(i, defs.ilets)) };
     return x;
   });
 }
@@ -73,6 +95,7 @@ export function freeIndexVars(e: Expr): Set<string> {
       case 'neg': go(x.a, bound); break;
       case 'call': x.args.forEach((a) => go(a, bound)); break;
       case 'sum': go(x.body, new Set([...bound, x.index])); break;
+      case 'where': for (const v of ivarsOfCond(x.cond)) if (!bound.has(v)) out.add(v); go(x.a, bound); go(x.b, bound); break;
       default: break;
     }
   };

@@ -19,6 +19,16 @@ export type IExpr =
   | { k: 'idim'; name: string }
   | { k: 'ibin'; op: '+' | '-' | '*' | 'div' | 'mod'; a: IExpr; b: IExpr };
 
+/**
+ * A condition on index expressions (integers only, so it is known before any
+ * data is read): what where() selects on, e.g. `n < 2 * angles` or
+ * `mod(n, 2) == 0`.
+ */
+export type ICond =
+  | { k: 'icmp'; op: '<' | '<=' | '>' | '>=' | '==' | '!='; a: IExpr; b: IExpr }
+  | { k: 'inot'; c: ICond }
+  | { k: 'iand' | 'ior'; a: ICond; b: ICond };
+
 // ---- value expressions (float64 in the reference, fp32 in kernels) ----
 export type Expr =
   | { k: 'num'; v: number }
@@ -38,7 +48,13 @@ export type Expr =
   /** Σ over every value of index variable `index` (ranging over `dim`). */
   | { k: 'sum'; index: string; dim: string; body: Expr }
   /** An index expression used as a number (e.g. a position). */
-  | { k: 'ival'; e: IExpr };
+  | { k: 'ival'; e: IExpr }
+  /**
+   * where(cond, a, b): `a` at the index values where `cond` holds, else `b`.
+   * Only the chosen branch is evaluated, so a branch may index out of range
+   * where it is not chosen (angle[div(n, 2)] past the rotated prefix).
+   */
+  | { k: 'where'; cond: ICond; a: Expr; b: Expr };
 
 /** Compile-time conditions: presence of an optional input, or a flag. */
 export type Cond =

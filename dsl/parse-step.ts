@@ -5,7 +5,7 @@
 import { Node, Project, SyntaxKind, type Expression, type SourceFile, type Statement } from 'ts-morph';
 import { DslError } from './errors.js';
 import { MATH_FUNCTIONS, type MathFn } from './functions.js';
-import type { Cond, Expr, IExpr, SourceLoc, Stmt } from './ir.js';
+import type { Cond, Expr, ICond, IExpr, SourceLoc, Stmt } from './ir.js';
 
 /** What a name destructured from the step's second parameter refers to. */
 export type NameKind = 'input' | 'output' | 'state' | 'flag' | 'dim';
@@ -174,7 +174,9 @@ class StepParser {
 
   private bindLocal(name: string, init: Expression, scope: Scope, loc: SourceLoc): Stmt {
     if (this.declared(name) || this.indexVars.has(name)) this.err(init, `'${name}' shadows a tensor, state, dim or index variable`);
-    const ie = this.tryIndex(init, scope);
+    // An index value may use index variables bound only where it is used
+    // (the partner of a rotary pair: `const pair = n + 1 - 2 * mod(n, 2)`).
+    const ie = this.tryIndex(init, { ...scope, bound: new Set([...scope.bound, ...this.indexVars.values()]) });
     if (ie) {
       scope.locals.set(name, { type: 'index', free: this.freeOfIndex(ie, scope) });
       return { k: 'ilet', name, expr: ie, loc };
@@ -283,7 +285,7 @@ class StepParser {
       if (d?.kind === 'input' && this.ctx.optionalInputs.has(d.name)) return { k: 'present', tensor: d.name };
       if (d?.kind === 'input') this.err(e, `'${d.name}' is a required input, so it is always present; only optional inputs and flags can be tested`);
     }
-    return this.err(e, 'an if condition tests an optional input or a flag (with !, && and ||); data-dependent branches are not supported');
+    return this.err(e, 'an if condition tests an optional input or a flag (with !, && and ||); data-dependent branches are not supported (to choose a value by index, use where(n < k, a, b))');
   }
 
   /** Parses an index expression, or returns undefined if `e` is not one. */
@@ -329,12 +331,13 @@ class StepParser {
       if (op === '%') return { k: 'ibin', op: 'mod', a: this.index(e.getLeft(), scope, probing), b: this.index(e.getRight(), scope, probing) };
       return fail(`operator '${op}' is not allowed in an index`);
     }
-    if (Node.isCallExpression(e) && e.getExpression().getText() === 'div') {
+    const callee = Node.isCallExpression(e) ? e.getExpression().getText() : undefined;
+    if (Node.isCallExpression(e) && (callee === 'div' || callee === 'mod')) {
       const args = e.getArguments() as Expression[];
-      if (args.length !== 2) fail('div takes two arguments');
-      return { k: 'ibin', op: 'div', a: this.index(args[0]!, scope, probing), b: this.index(args[1]!, scope, probing) };
+      if (args.length !== 2) fail(`${callee} takes two arguments`);
+      return { k: 'ibin', op: callee, a: this.index(args[0]!, scope, probing), b: this.index(args[1]!, scope, probing) };
     }
-    return fail(`'${e.getText()}' is not an index expression (index variables, dims, integers, + - *, div, %)`);
+    return fail(`'${e.getText()}' is not an index expression (index variables, dims, integers, + - *, div, mod, %)`);
   }
 
   private freeOfIndex(e: IExpr, scope: Scope): Set<string> {
@@ -432,9 +435,49 @@ class StepParser {
     return d.kind === 'input' ? { k: 'load', tensor: d.name, idx: iexprs } : { k: 'state', name: d.name, idx: iexprs };
   }
 
+  /**
+   * The condition of where(): comparisons of index expressions joined by
+   * && || !. Anything that reads data is refused at its own position.
+   */
+  private icond(e: Expression, scope: Scope, free: Set<string>, deferScope: boolean): ICond {
+    if (Node.isParenthesizedExpression(e)) return this.icond(e.getExpression(), scope, free, deferScope);
+    if (Node.isPrefixUnaryExpression(e) && e.getOperatorToken() === SyntaxKind.ExclamationToken) {
+      return { k: 'inot', c: this.icond(e.getOperand(), scope, free, deferScope) };
+    }
+    if (Node.isBinaryExpression(e)) {
+      const op = e.getOperatorToken().getText();
+      if (op === '&&' || op === '||') {
+        return { k: op === '&&' ? 'iand' : 'ior', a: this.icond(e.getLeft(), scope, free, deferScope), b: this.icond(e.getRight(), scope, free, deferScope) };
+      }
+      const cmp = COMPARISONS[op];
+      if (cmp) return { k: 'icmp', op: cmp, a: this.indexOperand(e.getLeft(), scope, free, deferScope), b: this.indexOperand(e.getRight(), scope, free, deferScope) };
+    }
+    return this.err(e, `the condition of where compares index expressions (< <= > >= == !=, joined by && || !), e.g. where(n < 2 * angles, a, b); '${e.getText()}' is not such a comparison`);
+  }
+
+  /** One side of a where comparison: an index expression whose variables are bound (or deferred, in a const). */
+  private indexOperand(x: Expression, scope: Scope, free: Set<string>, deferScope: boolean): IExpr {
+    const all: Scope = { ...scope, bound: new Set([...scope.bound, ...this.indexVars.values()]) };
+    try {
+      this.index(x, all, true);
+    } catch (err) {
+      if (!(err instanceof NotIndex)) throw err;
+      this.err(x, `the condition of where compares index expressions (index variables, dims, integers, + - *, div, mod); '${x.getText()}' is not one: where cannot select on data`);
+    }
+    const probeScope: Scope = deferScope ? all : scope;
+    const ie = this.index(x, probeScope);
+    for (const f of this.freeOfIndex(ie, scope)) this.useIndex(x, f, scope, free, deferScope);
+    return ie;
+  }
+
   private call(e: Node & { getExpression(): Node; getArguments(): Node[] }, scope: Scope, free: Set<string>, deferScope: boolean): Expr {
     const callee = e.getExpression().getText();
     const args = e.getArguments() as Expression[];
+    if (callee === 'where') {
+      if (args.length !== 3) this.err(e, `where takes a condition on indices and two values, e.g. where(n < 2 * angles, a, b); got ${args.length} argument${args.length === 1 ? '' : 's'}`);
+      const cond = this.icond(args[0]!, scope, free, deferScope);
+      return { k: 'where', cond, a: this.expr(args[1]!, scope, free, deferScope), b: this.expr(args[2]!, scope, free, deferScope) };
+    }
     if (callee === 'sum') {
       const [iv, body] = args;
       if (args.length !== 2 || !iv || !body || !Node.isIdentifier(iv) || !this.indexVars.has(iv.getText())) {
@@ -452,7 +495,7 @@ class StepParser {
       return { k: 'sum', index: v, dim, body: b };
     }
     const fn: MathFn | undefined = callee in MATH_FUNCTIONS ? (callee as MathFn) : MATH_ALIASES[callee];
-    if (!fn) this.err(e.getExpression(), `unknown function '${callee}'; available: ${Object.keys(MATH_FUNCTIONS).join(', ')}, sum, div`);
+    if (!fn) this.err(e.getExpression(), `unknown function '${callee}'; available: ${Object.keys(MATH_FUNCTIONS).join(', ')}, sum, div, where`);
     const arity = MATH_FUNCTIONS[fn];
     if (args.length !== arity) this.err(e, `${fn} takes ${arity} argument${arity > 1 ? 's' : ''}, got ${args.length}`);
     return { k: 'call', fn, args: args.map((a) => this.expr(a, scope, free, deferScope)) };
@@ -460,6 +503,10 @@ class StepParser {
 }
 
 class NotIndex extends Error {}
+
+const COMPARISONS: Record<string, Extract<ICond, { k: 'icmp' }>['op']> = {
+  '<': '<', '<=': '<=', '>': '>', '>=': '>=', '==': '==', '===': '==', '!=': '!=', '!==': '!=',
+};
 
 function presentUnder(c: Cond, truth: boolean): string[] {
   if (c.k === 'present') return truth ? [c.tensor] : [];

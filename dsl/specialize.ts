@@ -6,6 +6,7 @@
 import { DslError } from './errors.js';
 import type { Cond, Expr, IExpr, Program, SpecializedProgram, Stmt, TensorIR, Variant } from './ir.js';
 import { allTensors } from './ir.js';
+import { mapCond } from './ir-walk.js';
 
 export function defaultVariant(p: Program): Variant {
   return { present: [], flags: { ...p.flags }, initStates: [], finalStates: [] };
@@ -69,6 +70,7 @@ export function specialize(p: Program, v: Variant): SpecializedProgram {
       case 'call': return { ...e, args: e.args.map((a) => rename(a, loc)) };
       case 'sum': return { ...e, body: rename(e.body, loc) };
       case 'ival': return { ...e, e: renameI(e.e, loc) };
+      case 'where': return { ...e, cond: mapCond(e.cond, (i) => renameI(i, loc)), a: rename(e.a, loc), b: rename(e.b, loc) };
       case 'num': return e;
     }
   };

@@ -35,6 +35,7 @@ export default program({
     if (z) out = out * silu(z[b][d][t]);
     y[b][d][t] = out;
   },
-  schedule: { threads: [128, 64, 256, 32], items: [4, 8, 16, 2, 1] },
+  // First candidates are the defaults: one warp per row, as measured best on the H100 (bench/RESULTS.md).
+  schedule: { threads: [32, 64, 128, 256], items: [4, 2, 8, 1, 16], rows: [1, 2, 4] },
   checkDims: { batch: 2, dim: 6, seqlen: 1000, dstate: 16, ngroups: 2 },
 });

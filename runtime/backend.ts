@@ -13,6 +13,12 @@ export interface KernelBinding {
   name: string;
   access: 'read' | 'read_write';
   elem: ElemType;
+  /**
+   * Tensors laid end to end in this one buffer (codegen/lower/pack-bindings.ts),
+   * in this order; the kernel takes each one's element offset as the i32
+   * parameter `sf_off_${tensor}`. Absent for a buffer holding one tensor.
+   */
+  pack?: string[];
 }
 
 export interface KernelParam {
@@ -42,7 +48,35 @@ export interface DeviceLimits {
   maxStorageBuffers: number;
   maxGridDim: [number, number, number];
   subgroups: boolean;
+  /** Subgroup (warp) size when the device fixes it (CUDA: 32); undefined when it may vary per kernel. */
+  subgroupSize?: number;
   shaderF16: boolean;
+  /** Per-multiprocessor resources, for occupancy; only targets that report them (CUDA). */
+  sm?: MultiprocessorLimits;
+}
+
+/** What one streaming multiprocessor (compute unit) holds at once: blocks compete for these. */
+export interface MultiprocessorLimits {
+  count: number;
+  maxThreads: number;
+  maxBlocks: number;
+  /** 32-bit registers per SM and per block. */
+  registers: number;
+  registersPerBlock: number;
+  /** Shared memory per SM, and what the driver reserves per resident block out of it. */
+  sharedBytes: number;
+  reservedSharedPerBlock: number;
+}
+
+/** What the target's compiler gave one kernel, where the target reports it (CUDA: cuFuncGetAttribute). */
+export interface KernelUsage {
+  registersPerThread: number;
+  /** Local memory per thread: register spills and stack. */
+  localBytes: number;
+  /** Static shared memory, on top of RenderedKernel.sharedBytes. */
+  staticSharedBytes: number;
+  /** Largest block the kernel can launch with, given its register use. */
+  maxThreadsPerBlock: number;
 }
 
 export interface DeviceBuffer {
@@ -51,6 +85,8 @@ export interface DeviceBuffer {
 
 export interface CompiledKernel {
   readonly kernel: RenderedKernel;
+  /** Resource use after compilation, where the backend can tell (the autotuner rejects spilling kernels with it). */
+  readonly usage?: KernelUsage;
 }
 
 export type Grid = [number, number, number];

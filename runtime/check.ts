@@ -5,7 +5,7 @@
 import type { DType } from '../dsl/decl.js';
 import type { Program } from '../dsl/ir.js';
 import { runReference } from './reference/interpret.js';
-import { ProgramRunner, specializeFor, type HostTensor, type RunOptions } from './program-runner.js';
+import { ProgramRunner, specializeFor, type HostTensor, type PreparedLaunch, type RunOptions } from './program-runner.js';
 import { roundTo } from './dtype.js';
 import { rng, sample } from './random.js';
 import { shapeOf, sizeOf, type Dims } from './shapes.js';
@@ -72,14 +72,22 @@ export async function checkCase(runner: ProgramRunner, c: CheckCase, given?: Rec
   const opts: RunOptions = { finalStates: c.finalStates, flags: c.flags, dims: c.dims, dtype: c.dtype, schedule: c.schedule, poison: true };
   const prep = await runner.prepare(inputs, opts);
   const got = await runner.run(inputs, opts);
-  const dims = prep.dims;
-  // The reference sees exactly the values the device sees (rounded to the input dtype).
-  const ref64 = runReference(prep.program, dims, Object.fromEntries(prep.program.used.map((t) => [t.name, roundTo(t.dtype, inputs[t.name]!.data)])));
-  const L = dims[p.indices[p.scan]!.dim]!;
-  const errors = prep.program.written.map((t) => {
+  const errors = compareToReference(prep, got, referenceOutputs(prep, inputs), c.dtype);
+  return { errors, ok: errors.every((e) => e.ok), kernel: prep.info.kernel.entry };
+}
+
+/** The float64 reference of a prepared launch. It sees exactly the values the device sees (rounded to the input dtype). */
+export function referenceOutputs(prep: PreparedLaunch, inputs: Record<string, HostTensor>): Record<string, Float64Array> {
+  return runReference(prep.program, prep.dims, Object.fromEntries(prep.program.used.map((t) => [t.name, roundTo(t.dtype, inputs[t.name]!.data)])));
+}
+
+/** Every written tensor against the reference, with the spec's tolerance for its dtype and length. */
+export function compareToReference(prep: PreparedLaunch, got: Record<string, HostTensor>, ref64: Record<string, Float64Array>, dtype?: DType): TensorError[] {
+  const sp = prep.program;
+  const L = prep.dims[sp.indices[sp.scan]!.dim]!;
+  return sp.written.map((t) => {
     const { relL2: e, nan } = relL2(got[t.name]!.data, ref64[t.name]!);
-    const tol = tolerance(c.dtype ?? t.dtype, L);
+    const tol = tolerance(dtype ?? t.dtype, L);
     return { name: t.name, relL2: e, nan, tolerance: tol, ok: nan === 0 && e <= tol };
   });
-  return { errors, ok: errors.every((e) => e.ok), kernel: prep.info.kernel.entry };
 }

@@ -7,7 +7,7 @@
 // that read the unrounded float32 inputs would charge the kernel with the
 // input rounding error, which is not its fault.
 
-import type { ElemType } from './backend.ts';
+import type { ElemType } from './backend.js';
 
 export function elemBytes(elem: ElemType): number {
   switch (elem) {

@@ -11,6 +11,11 @@ import { compileKernel, defaultSchedule, type CompiledKernelInfo, type Schedule 
 import type { Backend, CompiledKernel, DeviceBuffer, Grid } from './backend.js';
 import { elemBytes, fromDeviceBytes, toDeviceBytes } from './dtype.js';
 import { fmtDims, resolveDims, shapeOf, sizeOf, type Dims } from './shapes.js';
+import { validateInputs, variantOf } from './validate-inputs.js';
+import { packData, packOffset } from './packed-bindings.js';
+import { capsOf, targetOf } from './target.js';
+import { defaultScheduleLookup, type ScheduleLookup } from './tune/lookup.js';
+import { scheduleKey } from './tune/space.js';
 
 export interface HostTensor {
   data: Float32Array;
@@ -39,47 +44,43 @@ export interface PreparedLaunch {
   dims: Dims;
 }
 
+export interface RunnerOptions {
+  /**
+   * Where the schedule comes from when a run passes none: by default the
+   * autotuner's cache (a winner for this device, kernel and shape bucket,
+   * validated before use); false for the program's default schedule.
+   */
+  tuned?: ScheduleLookup | false;
+  /** Renders kernels (default compileKernel); the autotuner's tests wrap it to plant a wrong kernel. */
+  codegen?: typeof compileKernel;
+}
+
 export class ProgramRunner {
   private readonly kernels = new Map<string, Promise<{ info: CompiledKernelInfo; kernel: CompiledKernel }>>();
 
   constructor(
     readonly backend: Backend,
     readonly program: Program,
+    readonly options: RunnerOptions = {},
   ) {}
 
   /** Specialises for what is passed and compiles (cached); validates shapes. */
   async prepare(inputs: Record<string, HostTensor>, opts: RunOptions = {}): Promise<PreparedLaunch> {
     const p = this.program;
-    const known = new Map<string, TensorIR>([...p.inputs.map((t) => [t.name, t] as const), ...p.state.map((s) => [s.init, { name: s.init } as TensorIR] as const)]);
-    for (const [name, t] of Object.entries(inputs)) {
-      if (t === undefined) throw new Error(`${p.name}: input '${name}' is undefined; leave an absent optional input out of the object`);
-      if (!known.has(name)) throw new Error(`${p.name}: unknown input '${name}' (inputs: ${[...known.keys()].join(', ')})`);
-    }
-    for (const t of p.inputs) if (!t.optional && !inputs[t.name]) throw new Error(`${p.name}: missing required input '${t.name}' (${t.shape.join(', ')})`);
-    for (const [name, t] of Object.entries(inputs)) {
-      if (!(t.data instanceof Float32Array)) throw new Error(`${p.name}: input '${name}' must be a Float32Array (host data; converted to the kernel's dtype on upload)`);
-      const n = t.shape.reduce((a, b) => a * b, 1);
-      if (t.data.length !== n) throw new Error(`${p.name}: input '${name}' has ${t.data.length} elements but shape [${t.shape.join(', ')}] needs ${n}`);
-    }
-    for (const s of opts.finalStates ?? []) if (!p.state.some((x) => x.name === s)) throw new Error(`${p.name}: unknown state '${s}' in finalStates (states: ${p.state.map((x) => x.name).join(', ')})`);
+    validateInputs(p, inputs, opts.finalStates);
     const dims = resolveDims(p, Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, v.shape])), opts.dims);
-    const variant: Variant = {
-      present: p.inputs.filter((t) => t.optional && inputs[t.name]).map((t) => t.name),
-      flags: { ...p.flags, ...(opts.flags ?? {}) },
-      initStates: p.state.filter((s) => inputs[s.init]).map((s) => s.name),
-      finalStates: [...(opts.finalStates ?? [])],
-    };
+    const variant = variantOf(p, inputs, opts);
     const sp = specializeFor(p, variant, dims, opts.dtype);
     for (const t of [...sp.used, ...sp.written]) {
       const n = sizeOf(t, dims);
       if (n >= 2 ** 31) throw new Error(`${p.name}: tensor '${t.name}' has ${n} elements; kernels index with 32-bit integers (at most 2^31 - 1)`);
     }
-    const sched = opts.schedule ?? defaultSchedule(sp);
-    const key = [variantKey(variant), opts.dtype ?? '', sched.threads, sched.items, sched.rows ?? 1, JSON.stringify(sp.staticDims)].join('|');
+    const sched = opts.schedule ?? this.tunedSchedule(sp, dims, opts.dtype) ?? defaultSchedule(sp);
+    const key = [variantKey(variant), opts.dtype ?? '', scheduleKey({ ...sched, rows: sched.rows ?? 1 }), JSON.stringify(sp.staticDims)].join('|');
     let entry = this.kernels.get(key);
     if (!entry) {
       entry = (async () => {
-        const info = compileKernel(sp, this.backend.kind === 'cuda' ? 'cuda' : 'wgsl', sched, { subgroups: this.backend.limits.subgroups });
+        const info = (this.options.codegen ?? compileKernel)(sp, targetOf(this.backend.kind), sched, capsOf(this.backend.limits));
         return { info, kernel: await this.backend.compile(info.kernel) };
       })();
       this.kernels.set(key, entry);
@@ -88,8 +89,14 @@ export class ProgramRunner {
     const { info, kernel } = await entry;
     const groups = Math.ceil(info.gridFromDims.reduce((a, d) => a * dims[d]!, 1) / info.rowsPerGroup);
     const grid = gridFor(groups, this.backend.limits.maxGridDim, p.name);
-    const params = info.kernel.params.map((q) => dims[q.name]!);
+    const tensorSize = (name: string): number => sizeOf([...sp.used, ...sp.written].find((t) => t.name === name)!, dims);
+    const params = info.kernel.params.map((q) => dims[q.name] ?? packOffset(info.kernel.bindings, q, tensorSize)!);
     return { info, kernel, grid, params, program: sp, dims };
+  }
+
+  private tunedSchedule(sp: SpecializedProgram, dims: Dims, dtype: DType | undefined): Schedule | undefined {
+    if (this.options.tuned === false) return undefined;
+    return (this.options.tuned ?? defaultScheduleLookup())(this.backend, sp, dims, dtype);
   }
 
   /** Runs once and returns every written tensor (outputs and asked final states) as fp32 host data. */
@@ -114,7 +121,17 @@ export class ProgramRunner {
   upload(prep: PreparedLaunch, inputs: Record<string, HostTensor>, poison: boolean): { list: DeviceBuffer[]; byName: Map<string, DeviceBuffer> } {
     const byName = new Map<string, DeviceBuffer>();
     const sp = prep.program;
+    // Tensors sharing a packed binding are uploaded once, end to end (runtime/packed-bindings.ts).
+    const packed = new Set(prep.info.kernel.bindings.flatMap((b) => b.pack ?? []));
+    for (const b of prep.info.kernel.bindings) {
+      if (!b.pack) continue;
+      const bytes = toDeviceBytes(packData(b, (m) => inputs[m]!.data), 'f32');
+      const buf = this.backend.createBuffer(bytes.byteLength);
+      this.backend.write(buf, bytes);
+      byName.set(b.name, buf);
+    }
     for (const t of sp.used) {
+      if (packed.has(t.name)) continue;
       const bytes = toDeviceBytes(inputs[t.name]!.data, t.dtype);
       const buf = this.backend.createBuffer(bytes.byteLength);
       this.backend.write(buf, bytes);

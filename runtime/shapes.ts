@@ -1,7 +1,8 @@
 // Binding concrete sizes to a program's dims from the tensors a caller passes,
 // with errors that name the tensor, the expected and the actual shape.
 
-import type { Program, SpecializedProgram, TensorIR } from '../dsl/ir.js';
+import type { SpecializedProgram, TensorIR } from '../dsl/ir.js';
+import type { ProgramSignature } from './signature.js';
 
 export type Dims = Record<string, number>;
 
@@ -17,7 +18,7 @@ export function sizeOf(t: TensorIR, dims: Dims): number {
  * Infers dims from the shapes of the given tensors (plus explicit `given`
  * dims), and checks every shape and requirement. Throws naming the tensor.
  */
-export function resolveDims(p: Program, shapes: Record<string, readonly number[]>, given: Dims = {}): Dims {
+export function resolveDims(p: ProgramSignature, shapes: Record<string, readonly number[]>, given: Dims = {}): Dims {
   const dims: Dims = { ...given };
   const from: Record<string, string> = {};
   for (const k of Object.keys(given)) from[k] = 'the given dims';

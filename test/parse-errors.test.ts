@@ -20,7 +20,7 @@ const TMP_ROOT = join(REPO, 'test', '.tmp');
 /** A Mamba-1 program whose step body is `body` (one statement per line). */
 function programText(dslImport: string, body: string[], extraTop: string[] = []): string {
   return [
-    `import { program, f32, exp, softplus, silu, sum, div } from '${dslImport}';`,
+    `import { program, f32, exp, softplus, silu, sum, div, where, mod } from '${dslImport}';`,
     ...extraTop,
     '',
     'export default program({',
@@ -267,7 +267,7 @@ describe('step parse errors', () => {
       'y[b][d][t] = sum(n, C[b][g][n][t] * h[n]);',
     ];
 
-    it('loads and runs in the reference, but has no kernel lowering ("quadratic")', async () => {
+    it('loads and runs in the reference; the chunked scan refuses it ("quadratic"), the sequential lowering takes it', async () => {
       const { file } = write(QUAD);
       const p = await loadProgram(file);
       expect(p.step.map((s) => s.k)).toEqual(['ilet', 'setState', 'store']);
@@ -298,8 +298,96 @@ describe('step parse errors', () => {
       }
 
       for (const target of ['wgsl', 'cuda'] as const) {
-        expect(() => compileKernel(specialize(p, fullVariant(p)), target, { threads: 32, items: 1 }, { subgroups: false })).toThrow(/quadratic/);
+        const full = specialize(p, fullVariant(p));
+        expect(() => compileKernel(full, target, { threads: 32, items: 1, lowering: 'diagonal-scan' }, { subgroups: false })).toThrow(/quadratic/);
+        // Without a forced lowering it falls back to the sequential one, and the manifest's notes say why.
+        const info = compileKernel(full, target, { threads: 32, items: 1 }, { subgroups: false });
+        expect(info.lowering).toBe('sequential');
+        expect(info.notes[0]).toMatch(/^sequential: no faster lowering fits: .*quadratic/);
       }
+    }, 60_000);
+  });
+
+  describe('where(): selection by index', () => {
+    it('a condition that reads data', async () => {
+      const body = goodBody();
+      body[body.indexOf(GOOD.y)] = 'y[b][d][t] = where(u[b][d][t] > 0, out, 0);';
+      await expectError(body, 'u[b][d][t] > 0', /the condition of where compares index expressions .*'u\[b\]\[d\]\[t\]' is not one: where cannot select on data/);
+    }, 60_000);
+
+    it('a condition that is not a comparison', async () => {
+      const body = goodBody();
+      body[body.indexOf(GOOD.y)] = 'y[b][d][t] = where(d, out, 0);';
+      await expectError(body, 'd, out, 0)', /the condition of where compares index expressions .*'d' is not such a comparison/);
+    }, 60_000);
+
+    it('the wrong number of arguments', async () => {
+      const body = goodBody();
+      body[body.indexOf(GOOD.y)] = 'y[b][d][t] = where(d < 2, out);';
+      await expectError(body, 'where(d < 2, out)', /where takes a condition on indices and two values, e.g. where\(n < 2 \* angles, a, b\); got 2 arguments/);
+    }, 60_000);
+
+    it('an index in the condition that is not bound there', async () => {
+      const body = goodBody();
+      body[body.indexOf(GOOD.y)] = 'y[b][d][t] = where(n < 2, out, 0);';
+      await expectError(body, 'n < 2', /index 'n' is not bound here/);
+    }, 60_000);
+
+    it('a non-integer index inside mod()', async () => {
+      const body = goodBody();
+      body[body.indexOf(GOOD.h)] = 'h[n] = exp(dt * A[d][mod(n, 1.5)]) * h[n] + dt * B[b][g][n][t] * u[b][d][t];';
+      await expectError(body, '1.5', /index 1.5 is not an integer/);
+    }, 60_000);
+
+    it('an if on an index points to where()', async () => {
+      const body = goodBody();
+      body.splice(body.indexOf(GOOD.y), 0, 'if (d < 2) out = out * 2;');
+      await expectError(body, 'd < 2', /data-dependent branches are not supported \(to choose a value by index, use where\(n < k, a, b\)\)/);
+    }, 60_000);
+
+    it('selects by parity and prefix, evaluates only the chosen branch, and agrees with a hand loop', async () => {
+      // B of odd n is read from its even partner (index arithmetic), and only the first 4
+      // elements are gated: A[d][n + 1] is out of range at n = dstate - 1, where it is not chosen.
+      const { file } = write([
+        'const g = div(d, div(dim, ngroups));',
+        'const pair = n + 1 - 2 * mod(n, 2);',
+        'const Bn = where(mod(n, 2) == 0, B[b][g][n][t], -B[b][g][pair][t]);',
+        'const a = where(n < 4 && !(n >= 5), A[d][n + 1], A[d][n]);',
+        'h[n] = exp(softplus(delta[b][d][t]) * a) * h[n] + Bn * u[b][d][t];',
+        'y[b][d][t] = sum(n, C[b][g][n][t] * h[n]);',
+      ]);
+      const p = await loadProgram(file);
+      const dims = { batch: 1, dim: 2, seqlen: 6, dstate: 6, ngroups: 1 };
+      const sp = specialize(p, { ...defaultVariant(p), finalStates: ['h'] });
+      const L = dims.seqlen, N = dims.dstate;
+      const mk = (n: number, f: (i: number) => number) => Float64Array.from({ length: n }, (_, i) => f(i));
+      const x = {
+        u: mk(dims.dim * L, (i) => Math.sin(i + 1)), delta: mk(dims.dim * L, (i) => Math.cos(i) - 2),
+        A: mk(dims.dim * N, (i) => -0.1 - 0.05 * i), B: mk(N * L, (i) => Math.sin(3 * i)), C: mk(N * L, (i) => 0.5 + 0.1 * i),
+      };
+      const out = runReference(sp, dims, x);
+      for (let d = 0; d < dims.dim; d++) {
+        const h = new Float64Array(N);
+        for (let t = 0; t < L; t++) {
+          const dt = Math.log1p(Math.exp(x.delta[d * L + t]!));
+          for (let n = 0; n < N; n++) {
+            const Bn = n % 2 === 0 ? x.B[n * L + t]! : -x.B[(n - 1) * L + t]!;
+            const a = n < 4 ? x.A[d * N + n + 1]! : x.A[d * N + n]!;
+            h[n] = Math.exp(dt * a) * h[n]! + Bn * x.u[d * L + t]!;
+          }
+          let y = 0;
+          for (let n = 0; n < N; n++) y += x.C[n * L + t]! * h[n]!;
+          expect(out.y![d * L + t]).toBeCloseTo(y, 12);
+        }
+      }
+      // The chosen branch is evaluated: an index that is out of range where it is chosen is an error.
+      const { file: bad } = write([
+        'const g = div(d, div(dim, ngroups));',
+        'h[n] = exp(softplus(delta[b][d][t]) * where(n < 100, A[d][n + 1], 0)) * h[n] + u[b][d][t];',
+        'y[b][d][t] = sum(n, C[b][g][n][t] * h[n]);',
+      ]);
+      const pBad = await loadProgram(bad);
+      expect(() => runReference(specialize(pBad, defaultVariant(pBad)), dims, x)).toThrow(/index 6 out of range \[0, 6\) at position 1 of A/);
     }, 60_000);
   });
 });

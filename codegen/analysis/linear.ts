@@ -70,7 +70,8 @@ export function linearize(e: Expr, name: string, idx: string[], ver: number): Li
   }
 }
 
-function fmtI(e: IExpr): string {
+/** An index expression as the user wrote it, for messages. */
+export function fmtI(e: IExpr): string {
   switch (e.k) {
     case 'ivar': return e.name;
     case 'iconst': return String(e.v);

@@ -13,15 +13,38 @@ export interface ScanResult {
   eb: string;
 }
 
+/**
+ * How a scan group's threads map to the target: `subgroups` says shuffles
+ * exist; `lanes` is the subgroup size when the target fixes it at compile
+ * time (32 on CUDA). A group of exactly one subgroup needs neither workgroup
+ * memory nor barriers.
+ */
+export interface ScanTarget {
+  subgroups: boolean;
+  lanes?: number;
+}
+
+function form(threads: number, t: ScanTarget): 'single' | 'shuffle' | 'shared' {
+  if (!t.subgroups || threads % 32 !== 0) return 'shared';
+  return t.lanes === threads ? 'single' : 'shuffle';
+}
+
 /** Entries of the scan arrays one scan group of `threads` threads uses. */
-function entries(threads: number, subgroups: boolean): number {
-  return subgroups && threads % 32 === 0 ? threads / 32 : threads;
+function entries(threads: number, t: ScanTarget): number {
+  const f = form(threads, t);
+  // Without a fixed subgroup size, the smallest WGSL allows (4) bounds the subgroup count.
+  return f === 'single' ? 0 : f === 'shuffle' ? threads / (t.lanes ?? 4) : threads;
+}
+
+/** True when the scan of `threads` threads runs without barriers (one subgroup). */
+export function scanIsBarrierFree(threads: number, t: ScanTarget): boolean {
+  return form(threads, t) === 'single';
 }
 
 /** Shared arrays for `groups` independent scans of `threads` threads each (declared once per kernel). */
-export function scanShared(threads: number, subgroups: boolean, groups = 1): SharedArray[] {
-  const n = entries(threads, subgroups) * groups;
-  return [{ name: 'scan_a', ty: 'f32', size: n }, { name: 'scan_b', ty: 'f32', size: n }];
+export function scanShared(threads: number, t: ScanTarget, groups = 1): SharedArray[] {
+  const n = entries(threads, t) * groups;
+  return n === 0 ? [] : [{ name: 'scan_a', ty: 'f32', size: n }, { name: 'scan_b', ty: 'f32', size: n }];
 }
 
 /**
@@ -42,9 +65,46 @@ const sel = (c: PExpr, a: PExpr, b: PExpr): PExpr => ({ k: 'select', c, a, b });
  * Emits an exclusive scan of the pair (pa, pb) held in mutable variables;
  * they are overwritten with the inclusive prefix. `tag` keeps names unique.
  */
-export function blockExclusiveScan(pa: string, pb: string, threads: number, subgroups: boolean, tag: string, group: ScanGroup = { tid: TID, slot: i(0) }): ScanResult {
-  const base = mul(group.slot, i(entries(threads, subgroups)));
-  return subgroups && threads % 32 === 0 ? shuffleScan(pa, pb, tag, group.tid, base) : sharedScan(pa, pb, threads, tag, group.tid, base);
+export function blockExclusiveScan(pa: string, pb: string, threads: number, target: ScanTarget, tag: string, group: ScanGroup = { tid: TID, slot: i(0) }): ScanResult {
+  const base = mul(group.slot, i(entries(threads, target)));
+  switch (form(threads, target)) {
+    case 'single': return subgroupScan(pa, pb, tag, target.lanes!);
+    case 'shuffle': return shuffleScan(pa, pb, tag, group.tid, base);
+    case 'shared': return sharedScan(pa, pb, threads, tag, group.tid, base);
+  }
+}
+
+/** In-subgroup inclusive scan by shuffles, then the exclusive prefix from the lane below. */
+function laneScan(pa: string, pb: string, tag: string, lanes: PExpr): { stmts: PStmt[]; la: string; lb: string } {
+  const lane: PExpr = { k: 'builtin', b: 'lane' };
+  const off = `${tag}off`;
+  const qa = `${tag}qa`, qb = `${tag}qb`;
+  const la = `${tag}la`, lb = `${tag}lb`;
+  const lane0 = { k: 'bin', op: '==', a: lane, b: i(0) } as PExpr;
+  return {
+    la, lb,
+    stmts: [
+      {
+        k: 'for', v: off, from: i(1), to: lanes, step: v(off), // off doubles: off += off
+        body: [
+          decl(qa, 'f32', { k: 'shuffleUp', a: v(pa), delta: v(off) }),
+          decl(qb, 'f32', { k: 'shuffleUp', a: v(pb), delta: v(off) }),
+          when(ge(lane, v(off)), [assign(pb, add(mul(v(pa), v(qb)), v(pb))), assign(pa, mul(v(pa), v(qa)))]),
+        ],
+      },
+      // Shuffles run unconditionally in every lane (a shuffle under a branch is undefined).
+      decl(`${la}s`, 'f32', { k: 'shuffleUp', a: v(pa), delta: i(1) }),
+      decl(`${lb}s`, 'f32', { k: 'shuffleUp', a: v(pb), delta: i(1) }),
+      decl(la, 'f32', sel(lane0, f(1), v(`${la}s`))),
+      decl(lb, 'f32', sel(lane0, f(0), v(`${lb}s`))),
+    ],
+  };
+}
+
+/** The whole scan group is one subgroup: shuffles only, no workgroup memory, no barrier. */
+function subgroupScan(pa: string, pb: string, tag: string, lanes: number): ScanResult {
+  const l = laneScan(pa, pb, tag, i(lanes));
+  return { stmts: l.stmts, ea: l.la, eb: l.lb };
 }
 
 function sharedScan(pa: string, pb: string, threads: number, tag: string, TID: PExpr, base: PExpr): ScanResult {
@@ -89,18 +149,10 @@ function shuffleScan(pa: string, pb: string, tag: string, TID: PExpr, base: PExp
   const lane: PExpr = { k: 'builtin', b: 'lane' };
   const laneCount: PExpr = { k: 'builtin', b: 'laneCount' };
   const warp = `${tag}warp`;
-  const off = `${tag}off`;
-  const qa = `${tag}qa`, qb = `${tag}qb`;
+  const l = laneScan(pa, pb, tag, laneCount);
   const s: PStmt[] = [
     decl(warp, 'i32', { k: 'bin', op: '/', a: TID, b: laneCount }),
-    {
-      k: 'for', v: off, from: i(1), to: laneCount, step: v(off), // off doubles: off += off
-      body: [
-        decl(qa, 'f32', { k: 'shuffleUp', a: v(pa), delta: v(off) }),
-        decl(qb, 'f32', { k: 'shuffleUp', a: v(pb), delta: v(off) }),
-        when(ge(lane, v(off)), [assign(pb, add(mul(v(pa), v(qb)), v(pb))), assign(pa, mul(v(pa), v(qa)))]),
-      ],
-    },
+    ...l.stmts,
     when({ k: 'bin', op: '==', a: lane, b: { k: 'bin', op: '-', a: laneCount, b: i(1) } }, [
       { k: 'sstore', arr: 'scan_a', index: at(v(warp)), value: v(pa) },
       { k: 'sstore', arr: 'scan_b', index: at(v(warp)), value: v(pb) },
@@ -109,6 +161,7 @@ function shuffleScan(pa: string, pb: string, tag: string, TID: PExpr, base: PExp
   ];
   // Prefix of the earlier subgroups (few: threads / lane count).
   const xa = `${tag}xa`, xb = `${tag}xb`, w = `${tag}w`;
+  const ea = `${tag}ea`, eb = `${tag}eb`;
   s.push(
     decl(xa, 'f32', f(1), true),
     decl(xb, 'f32', f(0), true),
@@ -119,18 +172,9 @@ function shuffleScan(pa: string, pb: string, tag: string, TID: PExpr, base: PExp
         assign(xa, mul(v(xa), sload('scan_a', at(v(w))))),
       ],
     },
-  );
-  // Exclusive within the subgroup: the inclusive value of the lane below.
-  const la = `${tag}la`, lb = `${tag}lb`, ea = `${tag}ea`, eb = `${tag}eb`;
-  const lane0 = { k: 'bin', op: '==', a: lane, b: i(0) } as PExpr;
-  // Shuffles run unconditionally in every lane (a shuffle under a branch is undefined).
-  s.push(
-    decl(`${la}s`, 'f32', { k: 'shuffleUp', a: v(pa), delta: i(1) }),
-    decl(`${lb}s`, 'f32', { k: 'shuffleUp', a: v(pb), delta: i(1) }),
-    decl(la, 'f32', sel(lane0, f(1), v(`${la}s`))),
-    decl(lb, 'f32', sel(lane0, f(0), v(`${lb}s`))),
-    decl(ea, 'f32', mul(v(xa), v(la))),
-    decl(eb, 'f32', add(mul(v(la), v(xb)), v(lb))),
+    decl(ea, 'f32', mul(v(xa), v(l.la))),
+    decl(eb, 'f32', add(mul(v(l.la), v(xb)), v(l.lb))),
+    // Everyone has read the subgroup totals before the arrays are reused.
     barrier,
   );
   return { stmts: s, ea, eb };

@@ -14,7 +14,7 @@ import { NotLinear, linearize } from '../analysis/linear.js';
 import {
   add, assign, barrier, decl, f, i, loop, lt, mul, type KernelPlan, type PExpr, type PFn, type PStmt, type SharedArray, TID, v, when,
 } from '../plan/ast.js';
-import { blockExclusiveScan, scanShared } from './block-scan.js';
+import { blockExclusiveScan, scanIsBarrierFree, scanShared, type ScanTarget } from './block-scan.js';
 import { Hoister, newScope, type Scope } from './hoist.js';
 import { dimEnv, indexExpr, offsetOf } from './index-math.js';
 
@@ -24,11 +24,19 @@ export interface DiagonalScanSchedule {
   items: number;
   /** Rows of the parallel axes per workgroup (consecutive rows share loads through the cache). */
   rows: number;
+  /**
+   * Unroll factor of the state loop when the scan is barrier-free (one
+   * subgroup per row): more independent chains in flight, more registers.
+   * Default: as many as keep items × factor ≤ 16.
+   */
+  unroll?: number;
 }
 
 export interface LoweringCaps {
-  /** Subgroup shuffles with 32 lanes are available (CUDA warps; WGSL subgroups on NVIDIA). */
+  /** Subgroup shuffles are available (CUDA warps; WGSL subgroups on NVIDIA). */
   subgroups: boolean;
+  /** Subgroup size when fixed at compile time (CUDA: 32). */
+  lanes?: number;
 }
 
 export class LoweringError extends Error {}
@@ -92,6 +100,11 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
   if (N === undefined) throw new LoweringError(`state dim ${stateDim} must be static`);
   const S = updates.length;
   const useShuffle = caps.subgroups && T % 32 === 0;
+  const scanTarget: ScanTarget = { subgroups: caps.subgroups, lanes: caps.lanes };
+  // A row scanned by one subgroup needs no barrier inside the state loop, so its
+  // iterations (independent state elements) can overlap; the carry between
+  // chunks is then ordered by one barrier per chunk.
+  const barrierFree = scanIsBarrierFree(T, scanTarget);
   const dim = dimEnv(sp.staticDims);
   const scanVar = sp.scan;
   const L = dim(sp.indices[scanVar]!.dim);
@@ -137,6 +150,7 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
         return v(`$${name}`);
       }
       case 'local': throw new LoweringError('internal: locals must be inlined');
+      case 'where': throw new LoweringError('where() selects by index inside the step; the chunked scan does not lower it (the sequential lowering does)');
     }
   };
   const hoister = new Hoister((n) => {
@@ -168,86 +182,108 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
   });
   for (const t of storeT) if (hasStateRef(t)) throw new LoweringError('an output reads the state outside a sum over the state index');
 
-  // ---- scopes: row → chunk → item i → state loop n → item i inside n ----
+  const chunkLen = T * I;
+
   const rowScope = newScope(0, undefined);
-  const itemScopes: Scope[] = [];
-  const nScope = newScope(N_BIT, rowScope, '', new Map([['$n', v('n')]]));
-  const innerScopes: Scope[] = [];
-  for (let it = 0; it < I; it++) {
-    itemScopes.push(newScope(T_BIT, rowScope, `_${it}`, new Map([['$t', v(`t_${it}`)], ...accs.map((a) => [`$${a.name}`, v(`${a.name}_${it}`)] as [string, PExpr])])));
-  }
-  for (let it = 0; it < I; it++) {
-    innerScopes.push(newScope(T_BIT | N_BIT, nScope, `_${it}n`, new Map([['$t', v(`t_${it}`)]])));
-  }
-  const emitInner = (e: PExpr, it: number): PExpr => emitIn(hoister, e, innerScopes[it]!, itemScopes[it]!);
-  // Declarations the inner scope gained since the last flush go right before their first use.
-  const flushInner = (it: number): PStmt[] => innerScopes[it]!.decls.splice(0);
-
-  const body: PStmt[] = [];
-  const chunkBody: PStmt[] = [];
-  const nBody: PStmt[] = [];
   const carryIdx = (parity: PExpr, s: number, n: PExpr): PExpr => add(add(add(mul(v('slot'), i(2 * S * N)), mul(parity, i(S * N))), i(s * N)), n);
+  // Unrolled when barrier-free: the state elements are independent chains the target can interleave.
+  const unroll = barrierFree ? Math.min(N, sched.unroll ?? Math.max(1, Math.min(4, Math.floor(16 / I)))) : 1;
 
-  // Per state: local fold over items, workgroup scan, per-item states.
-  updates.forEach((u, s) => {
-    const pa = `pa${s}`, pb = `pb${s}`;
-    nBody.push(decl(pa, 'f32', f(1), true), decl(pb, 'f32', f(0), true));
-    for (let it = 0; it < I; it++) {
-      const valid = v(`valid_${it}`);
-      const a = emitInner(coefT[s]!, it), b = emitInner(restT[s]!, it);
-      nBody.push(
-        ...flushInner(it),
-        decl(`a${s}_${it}`, 'f32', { k: 'select', c: valid, a, b: f(1) }),
-        decl(`b${s}_${it}`, 'f32', { k: 'select', c: valid, a: b, b: f(0) }),
-        assign(pb, add(mul(v(`a${s}_${it}`), v(pb)), v(`b${s}_${it}`))),
-        assign(pa, mul(v(`a${s}_${it}`), v(pa))),
-        decl(`ca${s}_${it}`, 'f32', v(pa)),
-        decl(`cb${s}_${it}`, 'f32', v(pb)),
-      );
-    }
-    const scan = blockExclusiveScan(pa, pb, T, useShuffle, `s${s}_`, { tid: v('ltid'), slot: v('slot') });
-    nBody.push(...scan.stmts);
-    nBody.push(decl(`hin${s}`, 'f32', add(mul(v(scan.ea), { k: 'sload', arr: 'carry', index: carryIdx(v('par'), s, v('n')) }), v(scan.eb))));
-    for (let it = 0; it < I; it++) {
-      nBody.push(decl(`h${s}_${it}`, 'f32', add(mul(v(`ca${s}_${it}`), v(`hin${s}`)), v(`cb${s}_${it}`))));
-      innerScopes[it]!.subst.set(hVar(u.state.name, false), v(`h${s}_${it}`));
-      innerScopes[it]!.subst.set(hVar(u.state.name, true), it === 0 ? v(`hin${s}`) : v(`h${s}_${it - 1}`));
-    }
-    // The last thread's last state is the next chunk's carry (other parity: no race with readers).
-    nBody.push(when({ k: 'bin', op: '==', a: v('ltid'), b: i(T - 1) }, [
-      { k: 'sstore', arr: 'carry', index: carryIdx(sub1(v('par')), s, v('n')), value: v(`h${s}_${I - 1}`) },
-    ]));
-  });
-  // Sums over the state index accumulate per item.
-  for (let it = 0; it < I; it++) {
-    accs.forEach((a, k) => {
-      const term = emitInner(accT[k]!, it);
-      nBody.push(...flushInner(it), assign(`${a.name}_${it}`, add(v(`${a.name}_${it}`), term)));
+  /**
+   * One chunk's code. `guarded`: some items may lie past the end of the
+   * sequence (the last chunk), so their pairs become the identity and their
+   * stores are skipped; every other chunk runs the unguarded copy, free of
+   * those selects and clamps.
+   */
+  function chunk(guarded: boolean): PStmt[] {
+    // ---- scopes: row → chunk → item i → state loop n → item i inside n ----
+    const itemSubst = (it: number): Map<string, PExpr> => new Map([['$t', v(`t_${it}`)], ...accs.map((a) => [`$${a.name}`, v(`${a.name}_${it}`)] as [string, PExpr])]);
+    const itemScopes: Scope[] = [];
+    const nScope = newScope(N_BIT, rowScope, '', new Map([['$n', v('n')]]));
+    const innerScopes: Scope[] = [];
+    for (let it = 0; it < I; it++) itemScopes.push(newScope(T_BIT, rowScope, `_${it}`, itemSubst(it)));
+    for (let it = 0; it < I; it++) innerScopes.push(newScope(T_BIT | N_BIT, nScope, `_${it}n`, new Map([['$t', v(`t_${it}`)]])));
+    const emitInner = (e: PExpr, it: number): PExpr => emitIn(hoister, e, innerScopes[it]!, itemScopes[it]!);
+    // Declarations the inner scope gained since the last flush go right before their first use.
+    const flushInner = (it: number): PStmt[] => innerScopes[it]!.decls.splice(0);
+
+    const chunkBody: PStmt[] = [];
+    const nBody: PStmt[] = [];
+
+    // Per state: local fold over items, workgroup scan, per-item states.
+    updates.forEach((u, s) => {
+      const pa = `pa${s}`, pb = `pb${s}`;
+      nBody.push(decl(pa, 'f32', f(1), true), decl(pb, 'f32', f(0), true));
+      for (let it = 0; it < I; it++) {
+        const valid = v(`valid_${it}`);
+        const a = emitInner(coefT[s]!, it), b = emitInner(restT[s]!, it);
+        nBody.push(
+          ...flushInner(it),
+          decl(`a${s}_${it}`, 'f32', guarded ? { k: 'select', c: valid, a, b: f(1) } : a),
+          decl(`b${s}_${it}`, 'f32', guarded ? { k: 'select', c: valid, a: b, b: f(0) } : b),
+          assign(pb, add(mul(v(`a${s}_${it}`), v(pb)), v(`b${s}_${it}`))),
+          assign(pa, mul(v(`a${s}_${it}`), v(pa))),
+          decl(`ca${s}_${it}`, 'f32', v(pa)),
+          decl(`cb${s}_${it}`, 'f32', v(pb)),
+        );
+      }
+      const scan = blockExclusiveScan(pa, pb, T, scanTarget, `s${s}_`, { tid: v('ltid'), slot: v('slot') });
+      nBody.push(...scan.stmts);
+      nBody.push(decl(`hin${s}`, 'f32', add(mul(v(scan.ea), { k: 'sload', arr: 'carry', index: carryIdx(v('par'), s, v('n')) }), v(scan.eb))));
+      for (let it = 0; it < I; it++) {
+        nBody.push(decl(`h${s}_${it}`, 'f32', add(mul(v(`ca${s}_${it}`), v(`hin${s}`)), v(`cb${s}_${it}`))));
+        innerScopes[it]!.subst.set(hVar(u.state.name, false), v(`h${s}_${it}`));
+        innerScopes[it]!.subst.set(hVar(u.state.name, true), it === 0 ? v(`hin${s}`) : v(`h${s}_${it - 1}`));
+      }
+      // The last thread's last state is the next chunk's carry (other parity: no race with readers).
+      nBody.push(when({ k: 'bin', op: '==', a: v('ltid'), b: i(T - 1) }, [
+        { k: 'sstore', arr: 'carry', index: carryIdx(sub1(v('par')), s, v('n')), value: v(`h${s}_${I - 1}`) },
+      ]));
     });
+    // Sums over the state index accumulate per item.
+    for (let it = 0; it < I; it++) {
+      accs.forEach((a, k) => {
+        const term = emitInner(accT[k]!, it);
+        nBody.push(...flushInner(it), assign(`${a.name}_${it}`, add(v(`${a.name}_${it}`), term)));
+      });
+    }
+
+    // Chunk: items' positions, validity, accumulators; the n loop; stores.
+    for (let it = 0; it < I; it++) {
+      const raw = add(add(v('c0'), mul(v('ltid'), i(I))), i(it));
+      if (guarded) {
+        chunkBody.push(
+          decl(`traw_${it}`, 'i32', raw),
+          decl(`valid_${it}`, 'bool', lt(v(`traw_${it}`), L)),
+          decl(`t_${it}`, 'i32', { k: 'imin', a: v(`traw_${it}`), b: { k: 'bin', op: '-', a: L, b: i(1) } }),
+        );
+      } else {
+        chunkBody.push(decl(`t_${it}`, 'i32', raw));
+      }
+      for (const a of accs) chunkBody.push(decl(`${a.name}_${it}`, 'f32', f(0), true));
+    }
+    // Item-scope declarations the state loop needs (hoisting filled them while emitting).
+    for (let it = 0; it < I; it++) chunkBody.push(...itemScopes[it]!.decls);
+    chunkBody.push(loop('n', i(0), i(N), i(1), [...nScope.decls, ...nBody], unroll));
+    // Values only the stores need are computed after the state loop (fewer registers live across it);
+    // the post scope reuses what the item scope already holds.
+    for (let it = 0; it < I; it++) {
+      const post = newScope(T_BIT, rowScope, `_${it}p`, itemSubst(it));
+      for (const [key, name] of itemScopes[it]!.table) post.table.set(key, name);
+      const stores_ = stores.map((st, k) => {
+        const env = { ivar: (n: string): PExpr => (n === scanVar ? v('$t') : v(rowVar(n))), dim };
+        const index = offsetOf(st.tensor, st.idx.map((ie) => indexExpr(ie, env)), env);
+        return { k: 'store', buf: st.tensor.name, index: hoister.emit(index, post, 'i32'), value: hoister.emit(storeT[k]!, post) } as PStmt;
+      });
+      const ok: PExpr | undefined = guarded ? (R === 1 ? v(`valid_${it}`) : { k: 'bin', op: '&&', a: v('rowOk'), b: v(`valid_${it}`) }) : R === 1 ? undefined : v('rowOk');
+      chunkBody.push(...(ok ? [when(ok, [...post.decls, ...stores_])] : [...post.decls, ...stores_]));
+    }
+    return chunkBody;
   }
 
-  // Chunk: items' positions, validity, accumulators; the n loop; stores.
-  for (let it = 0; it < I; it++) {
-    const raw = add(add(v('c0'), mul(v('ltid'), i(I))), i(it));
-    chunkBody.push(
-      decl(`traw_${it}`, 'i32', raw),
-      decl(`valid_${it}`, 'bool', lt(v(`traw_${it}`), L)),
-      decl(`t_${it}`, 'i32', { k: 'imin', a: v(`traw_${it}`), b: { k: 'bin', op: '-', a: L, b: i(1) } }),
-    );
-    for (const a of accs) chunkBody.push(decl(`${a.name}_${it}`, 'f32', f(0), true));
-  }
-  const storesPerItem: PStmt[][] = [];
-  for (let it = 0; it < I; it++) {
-    storesPerItem.push(stores.map((s, k) => {
-      const env = { ivar: (n: string): PExpr => (n === scanVar ? v('$t') : v(rowVar(n))), dim };
-      const index = offsetOf(s.tensor, s.idx.map((ie) => indexExpr(ie, env)), env);
-      return { k: 'store', buf: s.tensor.name, index: hoister.emit(index, itemScopes[it]!, 'i32'), value: hoister.emit(storeT[k]!, itemScopes[it]!) } as PStmt;
-    }));
-  }
-  // Item-scope declarations exist only now (hoisting filled them while emitting).
-  for (let it = 0; it < I; it++) chunkBody.push(...itemScopes[it]!.decls);
-  chunkBody.push(loop('n', i(0), i(N), i(1), [...nScope.decls, ...nBody]));
-  for (let it = 0; it < I; it++) chunkBody.push(when(R === 1 ? v(`valid_${it}`) : { k: 'bin', op: '&&', a: v('rowOk'), b: v(`valid_${it}`) }, storesPerItem[it]!));
+  // Both copies are built before the row's code: hoisting fills the row scope while building them.
+  const fullChunk = chunk(false);
+  const tailChunk = chunk(true);
 
   // Row: which row this workgroup owns, its carry, the chunk loop, the final state.
   const rowDims = sp.parallel.map((p) => sp.indices[p]!.dim);
@@ -264,7 +300,6 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
     const value: PExpr = given ? { k: 'load', buf: u.state.init, index: add(mul(v('row'), i(N)), v('k')) } : f(0);
     init.push(loop('k', v('ltid'), i(N), i(T), [{ k: 'sstore', arr: 'carry', index: carryIdx(i(0), s, v('k')), value }]));
   });
-  const chunkLen = T * I;
   const final: PStmt[] = [];
   updates.forEach((u, s) => {
     if (!sp.variant.finalStates.includes(u.state.name)) return;
@@ -277,8 +312,11 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
     ...init,
     barrier,
     loop('c0', i(0), L, i(chunkLen), [
+      // Carries written in the previous chunk are visible (the scans have no barrier of their own).
+      ...(barrierFree ? [barrier] : []),
       decl('par', 'i32', { k: 'bin', op: '%', a: { k: 'bin', op: '/', a: v('c0'), b: i(chunkLen) }, b: i(2) }),
-      ...chunkBody,
+      // The condition is uniform across the workgroup, so both copies may hold barriers.
+      when({ k: 'bin', op: '<=', a: add(v('c0'), i(chunkLen)), b: L }, fullChunk, tailChunk),
     ]),
     barrier,
     decl('parEnd', 'i32', { k: 'bin', op: '%', a: { k: 'bin', op: '/', a: { k: 'bin', op: '+', a: L, b: i(chunkLen - 1) }, b: i(chunkLen) }, b: i(2) }),
@@ -287,15 +325,18 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
   // With several rows per workgroup, the last workgroup may hold rows past the
   // end: they run along (barriers stay uniform) on a clamped row and store nothing.
   const rowRaw = add(mul({ k: 'builtin', b: 'group' }, i(R)), v('slot'));
-  body.push(
+  const body: PStmt[] = [
     decl('ltid', 'i32', LT),
     decl('slot', 'i32', SLOT),
     decl('rowOk', 'bool', lt(rowRaw, nRows)),
     decl('row', 'i32', { k: 'imin', a: rowRaw, b: { k: 'bin', op: '-', a: nRows, b: i(1) } }),
     when(lt(mul({ k: 'builtin', b: 'group' }, i(R)), nRows), rowBody),
-  );
+  ];
 
-  const shared: SharedArray[] = [{ name: 'carry', ty: 'f32', size: 2 * S * N * R }, ...scanShared(T, useShuffle, R)];
+  const shared: SharedArray[] = [
+    { name: 'carry', ty: 'f32', size: 2 * S * N * R },
+    ...scanShared(T, scanTarget, R),
+  ];
   const buffers = [...sp.used, ...sp.written].map((t) => ({
     name: t.name, access: (sp.written.includes(t) ? 'read_write' : 'read') as 'read' | 'read_write', elem: t.dtype,
   }));

@@ -39,11 +39,72 @@ export type PStmt =
   | { k: 'sstore'; arr: string; index: PExpr; value: PExpr }
   /** Store to a global buffer, converting from f32 to the buffer's element type. */
   | { k: 'store'; buf: string; index: PExpr; value: PExpr }
-  /** for (var = from; var < to; var += step) — var is i32. */
-  | { k: 'for'; v: string; from: PExpr; to: PExpr; step: PExpr; body: PStmt[] }
+  /**
+   * for (var = from; var < to; var += step) — var is i32. `unroll` (> 1)
+   * asks the target's compiler to unroll by that factor (a hint: independent
+   * iterations then overlap; targets without such a pragma ignore it).
+   */
+  | { k: 'for'; v: string; from: PExpr; to: PExpr; step: PExpr; body: PStmt[]; unroll?: number }
   | { k: 'if'; c: PExpr; then: PStmt[]; else: PStmt[] }
   | { k: 'barrier' }
-  | { k: 'comment'; text: string };
+  | { k: 'comment'; text: string }
+  | MmaStmt;
+
+/**
+ * Matrix multiply-accumulate on workgroup arrays (plan/fragment.ts): for every
+ * element of `frag` this thread holds, at (row, col),
+ *   frag[row][col] += Σ_{k < kLen} A(row, k) · B(k, col)
+ * with A and B read from workgroup arrays. fp32 accumulation; `precision`
+ * is the narrowest type the operands may be rounded to where a target has
+ * matrix units for it (CUDA tensor cores). Targets without a matrix-unit
+ * form print plan/fragment.ts's scalar loops, exact in fp32.
+ */
+export interface MmaStmt {
+  k: 'mma';
+  /** Unique per statement (names the temporaries of its expansion). */
+  id: string;
+  frag: Fragment;
+  a: MatOperand;
+  b: MatOperand;
+  kLen: number;
+  precision: 'f32' | 'bf16' | 'f16';
+  /**
+   * Facts a matrix-unit form may use to skip work (the scalar form ignores
+   * them and stays exact): `outputLower`, only elements with col ≤ row are
+   * wanted (the others may hold anything); `aLower`, A(row, k) = 0 for k > row.
+   */
+  outputLower?: boolean;
+  aLower?: boolean;
+}
+
+/** Element (i, j) of a matrix in a workgroup array: arr[base + i·rowStride + j·colStride]. */
+export interface MatOperand {
+  arr: string;
+  base: PExpr;
+  rowStride: number;
+  colStride: number;
+  /** Elements 2m and 2m+1 along k are adjacent and 8-byte aligned (one 64-bit load). */
+  kPairs?: boolean;
+}
+
+/**
+ * An fp32 accumulator tile of rows × cols spread over a workgroup of
+ * `threads`: each thread holds its elements in registers named
+ * `${name}_${e}` (plan/fragment.ts says which element is where).
+ *   grid:    threads form threadRows × threadCols; thread (ty, tx) holds rows
+ *            ty + threadRows·r and cols tx + threadCols·c.
+ *   mma16x8: 16×8 tiles in the accumulator layout of the m16n8k16 matrix
+ *            instruction; warps form warpRows × warpCols and warp (wm, wn)
+ *            holds tile rows wm + warpRows·i and tile cols wn + warpCols·j.
+ */
+export interface Fragment {
+  name: string;
+  rows: number;
+  cols: number;
+  threads: number;
+  /** grid: `active` (default: all) threads hold elements; the others hold copies of the first threads' (ownership in plan/fragment.ts). */
+  layout: { k: 'grid'; threadRows: number; threadCols: number; active?: number } | { k: 'mma16x8'; warpRows: number; warpCols: number };
+}
 
 export interface SharedArray {
   name: string;
@@ -88,7 +149,7 @@ export const lt = (a: PExpr, b: PExpr): PExpr => bin('<', a, b);
 export const call = (fn: PFn, ...args: PExpr[]): PExpr => ({ k: 'call', fn, args });
 export const decl = (name: string, ty: Ty, init: PExpr, mut = false): PStmt => ({ k: 'decl', name, ty, init, mut });
 export const assign = (name: string, value: PExpr): PStmt => ({ k: 'assign', name, value });
-export const loop = (name: string, from: PExpr, to: PExpr, step: PExpr, body: PStmt[]): PStmt => ({ k: 'for', v: name, from, to, step, body });
+export const loop = (name: string, from: PExpr, to: PExpr, step: PExpr, body: PStmt[], unroll = 1): PStmt => ({ k: 'for', v: name, from, to, step, body, ...(unroll > 1 ? { unroll } : {}) });
 export const when = (c: PExpr, then: PStmt[], otherwise: PStmt[] = []): PStmt => ({ k: 'if', c, then, else: otherwise });
 export const barrier: PStmt = { k: 'barrier' };
 export const TID: PExpr = { k: 'builtin', b: 'tid' };

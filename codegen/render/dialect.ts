@@ -1,6 +1,6 @@
 // What differs between targets when printing a plan: spelling only.
 import type { ElemType } from '../../runtime/backend.js';
-import type { KernelPlan, PFn, Ty } from '../plan/ast.js';
+import type { KernelPlan, MmaStmt, PExpr, PFn, Ty } from '../plan/ast.js';
 
 export interface Dialect {
   target: 'wgsl' | 'cuda';
@@ -19,7 +19,13 @@ export interface Dialect {
   store(buf: string, elem: ElemType, index: string, value: string): string;
   shuffleUp(a: string, delta: string): string;
   barrier(): string;
-  forLoop(v: string, from: string, to: string, step: string): string;
+  /** `unroll` > 1: ask the target compiler to unroll by that factor. */
+  forLoop(v: string, from: string, to: string, step: string, unroll: number): string;
   /** Whole-kernel text around the printed body. */
   kernel(plan: KernelPlan, body: string): string;
+  /**
+   * A matrix-unit spelling of `mma` (lines indented by `pad`), or undefined
+   * to print the scalar loops of plan/fragment.ts. `e` prints an expression.
+   */
+  mma?(s: MmaStmt, e: (x: PExpr) => string, pad: string): string | undefined;
 }

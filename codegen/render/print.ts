@@ -5,6 +5,7 @@
 import type { RenderedKernel } from '../../runtime/backend.js';
 import type { KernelPlan, PExpr, PStmt } from '../plan/ast.js';
 import type { Dialect } from './dialect.js';
+import { expandMma } from '../plan/fragment.js';
 
 export function renderPlan(plan: KernelPlan, d: Dialect): RenderedKernel {
   const body = printBlock(plan.body, d, plan, 1);
@@ -34,8 +35,10 @@ function printStmt(s: PStmt, d: Dialect, plan: KernelPlan, depth: number): strin
     case 'store': return `${pad}${d.store(s.buf, plan.elem[s.buf]!, e(s.index), e(s.value))}\n`;
     case 'barrier': return `${pad}${d.barrier()}\n`;
     case 'comment': return `${pad}// ${s.text}\n`;
+    // A matrix-unit form where the dialect has one for this fragment and precision, else scalar loops.
+    case 'mma': return d.mma?.(s, e, pad) ?? printBlock(expandMma(s), d, plan, depth);
     case 'for':
-      return `${pad}${d.forLoop(s.v, e(s.from), e(s.to), e(s.step))} {\n${printBlock(s.body, d, plan, depth + 1)}${pad}}\n`;
+      return `${pad}${d.forLoop(s.v, e(s.from), e(s.to), e(s.step), s.unroll ?? 1)} {\n${printBlock(s.body, d, plan, depth + 1)}${pad}}\n`;
     case 'if': {
       const els = s.else.length ? ` else {\n${printBlock(s.else, d, plan, depth + 1)}${pad}}` : '';
       return `${pad}if (${e(s.c)}) {\n${printBlock(s.then, d, plan, depth + 1)}${pad}}${els}\n`;

@@ -3,11 +3,13 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Program } from '../../dsl/ir.js';
-import { compileKernel, defaultSchedule, type CompiledKernelInfo, type Target } from '../../codegen/compile.js';
+import type { Program, SpecializedProgram } from '../../dsl/ir.js';
+import type { BakedSchedule } from '../tune/bake.js';
+import { compileKernel, defaultSchedule, type CompiledKernelInfo, type LoweringName, type Target } from '../../codegen/compile.js';
 import { specializeFor } from '../program-runner.js';
 import { allVariants } from '../variants.js';
 import type { DType } from '../../dsl/decl.js';
+import { writeWrapper } from './wrapper-gen.js';
 
 export interface BuildOptions {
   targets: Target[];
@@ -16,6 +18,10 @@ export interface BuildOptions {
   dtype?: DType;
   /** Use subgroup shuffles in WGSL (only for adapters that have subgroups). */
   wgslSubgroups: boolean;
+  /** Tuned schedules to bake into each manifest, their kernels written beside it (build --tuned). */
+  tuned?: (sp: SpecializedProgram, target: Target) => BakedSchedule[];
+  /** Force a lowering for every kernel (build --lowering sequential: the decode-step kernels). */
+  lowering?: LoweringName;
 }
 
 export interface Manifest {
@@ -24,6 +30,9 @@ export interface Manifest {
   target: Target;
   entry: string;
   lowering: string;
+  /** State axes the kernel runs as parallel axes (they are in dispatch.workgroups), and why that lowering. */
+  promotedAxes: CompiledKernelInfo['promotedAxes'];
+  notes: string[];
   variant: string;
   schedule: { threads: number; items: number; rows?: number };
   staticDims: Record<string, number>;
@@ -32,6 +41,12 @@ export interface Manifest {
   workgroupSize: number;
   sharedBytes: number;
   dispatch: { workgroups: string; gridX: string; gridY: string };
+  /** What `dispatch` spells out, for launchers: workgroups = ceil(product of these dims / rowsPerGroup). */
+  grid: { fromDims: string[]; rowsPerGroup: number };
+  /** Whether the source uses subgroup operations (a WGSL one needs an adapter that has them). */
+  subgroups: boolean;
+  /** The tune cache's winners for this kernel, per device and shape bucket (build --tuned). */
+  tuned?: BakedSchedule[];
 }
 
 export function buildProgram(p: Program, opts: BuildOptions): Manifest[] {
@@ -40,7 +55,7 @@ export function buildProgram(p: Program, opts: BuildOptions): Manifest[] {
   const dims = { ...p.staticDims, ...opts.dims };
   for (const variant of allVariants(p)) {
     const sp = specializeFor(p, variant, dims, opts.dtype);
-    const sched = defaultSchedule(sp);
+    const sched = { ...defaultSchedule(sp), ...(opts.lowering ? { lowering: opts.lowering } : {}) };
     for (const target of opts.targets) {
       const info = compileKernel(sp, target, sched, { subgroups: target === 'cuda' || opts.wgslSubgroups });
       const ext = target === 'wgsl' ? 'wgsl' : 'cu';
@@ -54,6 +69,8 @@ export function buildProgram(p: Program, opts: BuildOptions): Manifest[] {
         target,
         entry: info.kernel.entry,
         lowering: info.lowering,
+        promotedAxes: info.promotedAxes,
+        notes: info.notes,
         variant: info.variant,
         schedule: info.schedule,
         staticDims: info.staticDims,
@@ -62,10 +79,15 @@ export function buildProgram(p: Program, opts: BuildOptions): Manifest[] {
         workgroupSize: info.kernel.workgroupSize,
         sharedBytes: info.kernel.sharedBytes,
         dispatch: { workgroups: groups, gridX: `min(${groups}, maxGridX)`, gridY: `ceil((${groups}) / gridX)` },
+        grid: { fromDims: info.gridFromDims, rowsPerGroup: info.rowsPerGroup },
+        subgroups: info.plan.usesSubgroups,
       };
+      const tuned = opts.tuned?.(sp, target);
+      if (tuned?.length) m.tuned = tuned;
       writeFileSync(path.join(opts.out, `${info.kernel.entry}.${target}.json`), JSON.stringify(m, null, 2) + '\n');
       manifests.push(m);
     }
   }
+  writeWrapper(p, manifests, opts);
   return manifests;
 }

@@ -5,7 +5,8 @@ import type { DType } from '../../dsl/decl.js';
 import type { Program, Variant } from '../../dsl/ir.js';
 import type { Backend } from '../backend.js';
 import { checkCase, type CheckCase } from '../check.js';
-import { ProgramRunner } from '../program-runner.js';
+import { ProgramRunner, specializeFor } from '../program-runner.js';
+import { defaultSchedule, type LoweringName } from '../../codegen/compile.js';
 import { fmtDims } from '../shapes.js';
 import { fullVariant, defaultVariant } from '../../dsl/specialize.js';
 
@@ -13,6 +14,8 @@ export interface CheckOptions {
   dims: Record<string, number>;
   seed: number;
   dtype?: DType;
+  /** Force a lowering (e.g. the generic scan for a program analysis would lower as SSD). */
+  lowering?: LoweringName;
   log: (line: string) => void;
 }
 
@@ -23,7 +26,8 @@ export async function checkProgram(backend: Backend, p: Program, opts: CheckOpti
   const variants: [string, Variant][] = [['all inputs, state in/out', fullVariant(p)], ['required inputs only', defaultVariant(p)]];
   let ok = true;
   for (const [label, v] of variants) {
-    const c: CheckCase = { dims, present: v.present, initStates: v.initStates, finalStates: v.finalStates, flags: v.flags, dtype: opts.dtype, seed: opts.seed };
+    const schedule = opts.lowering ? { ...defaultSchedule(specializeFor(p, v, dims, opts.dtype)), lowering: opts.lowering } : undefined;
+    const c: CheckCase = { dims, present: v.present, initStates: v.initStates, finalStates: v.finalStates, flags: v.flags, dtype: opts.dtype, seed: opts.seed, schedule };
     const res = await checkCase(runner, c);
     opts.log(`  ${p.name} [${label}] ${fmtDims(dims)} ${opts.dtype ?? 'declared dtypes'} seed=${opts.seed} kernel=${res.kernel}`);
     for (const e of res.errors) {

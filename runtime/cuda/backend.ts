@@ -9,13 +9,13 @@
 // context current. CUDA contexts are bound per host thread, which is why only
 // NVRTC compiles (which need no context) run on worker threads.
 
-import type { Backend, CompiledKernel, DeviceBuffer, DeviceLimits, Grid, RenderedKernel } from '../backend.ts';
-import { CudaError, DeviceAttribute, FunctionAttribute, loadDriver, type CudaDriver, type CuDevicePtr, type CuHandle } from './driver.ts';
-import { KernelArgBlock } from './kernel-args.ts';
-import { checkLaunch } from './launch-checks.ts';
-import { CubinCache } from './module-cache.ts';
-import { archFor, compileOptions, loadNvrtc, type Nvrtc } from './nvrtc.ts';
-import { EventPool, SPIN_KERNEL, timeLaunchesWithEvents } from './timing.ts';
+import type { Backend, CompiledKernel, DeviceBuffer, DeviceLimits, Grid, KernelUsage, RenderedKernel } from '../backend.js';
+import { CudaError, DeviceAttribute, FunctionAttribute, loadDriver, type CudaDriver, type CuDevicePtr, type CuHandle } from './driver.js';
+import { KernelArgBlock } from './kernel-args.js';
+import { checkLaunch } from './launch-checks.js';
+import { CubinCache } from './module-cache.js';
+import { archFor, compileOptions, loadNvrtc, type Nvrtc } from './nvrtc.js';
+import { EventPool, SPIN_KERNEL, timeLaunchesWithEvents } from './timing.js';
 
 export type CudaAvailability = { available: true } | { available: false; reason: string };
 
@@ -104,6 +104,10 @@ export class CudaCompiledKernel implements CompiledKernel {
     /** @internal */ readonly fn: CuHandle,
     /** @internal */ readonly owner: CudaBackend,
   ) {}
+
+  get usage(): KernelUsage {
+    return { registersPerThread: this.registers, localBytes: this.localBytes, staticSharedBytes: this.staticSharedBytes, maxThreadsPerBlock: this.maxThreadsPerBlock };
+  }
 }
 
 /**
@@ -172,7 +176,17 @@ export class CudaBackend implements Backend {
       maxStorageBuffers: 1e9,
       maxGridDim: [attr(DeviceAttribute.MAX_GRID_DIM_X), attr(DeviceAttribute.MAX_GRID_DIM_Y), attr(DeviceAttribute.MAX_GRID_DIM_Z)],
       subgroups: true,
+      subgroupSize: 32,
       shaderF16: true,
+      sm: {
+        count: this.smCount,
+        maxThreads: attr(DeviceAttribute.MAX_THREADS_PER_MULTIPROCESSOR),
+        maxBlocks: attr(DeviceAttribute.MAX_BLOCKS_PER_MULTIPROCESSOR),
+        registers: attr(DeviceAttribute.MAX_REGISTERS_PER_MULTIPROCESSOR),
+        registersPerBlock: attr(DeviceAttribute.MAX_REGISTERS_PER_BLOCK),
+        sharedBytes: attr(DeviceAttribute.MAX_SHARED_MEMORY_PER_MULTIPROCESSOR),
+        reservedSharedPerBlock: attr(DeviceAttribute.RESERVED_SHARED_MEMORY_PER_BLOCK),
+      },
     };
     this.arch = archFor(this.computeCapability.major, this.computeCapability.minor);
     this.nvrtcVersion = nvrtc.version();

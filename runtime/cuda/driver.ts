@@ -15,8 +15,8 @@
 //   maps the plain names onto them with macros; the unversioned symbols are
 //   old ABIs (32-bit sizes) kept only for binary compatibility.
 
-import { bind, bindFirst, cString, loadFirst, type LoadedLibrary, type NativeFn } from './ffi.ts';
-import { libcudaCandidates } from './library-paths.ts';
+import { bind, bindFirst, cString, loadFirst, type LoadedLibrary, type NativeFn } from './ffi.js';
+import { libcudaCandidates } from './library-paths.js';
 
 /** CUdevice_attribute values used by the backend (cuda.h). */
 export const DeviceAttribute = {
@@ -26,10 +26,16 @@ export const DeviceAttribute = {
   MAX_GRID_DIM_Z: 7,
   MAX_SHARED_MEMORY_PER_BLOCK: 8,
   WARP_SIZE: 10,
+  MAX_REGISTERS_PER_BLOCK: 12,
   MULTIPROCESSOR_COUNT: 16,
+  MAX_THREADS_PER_MULTIPROCESSOR: 39,
   COMPUTE_CAPABILITY_MAJOR: 75,
   COMPUTE_CAPABILITY_MINOR: 76,
+  MAX_SHARED_MEMORY_PER_MULTIPROCESSOR: 81,
+  MAX_REGISTERS_PER_MULTIPROCESSOR: 82,
   MAX_SHARED_MEMORY_PER_BLOCK_OPTIN: 97,
+  MAX_BLOCKS_PER_MULTIPROCESSOR: 106,
+  RESERVED_SHARED_MEMORY_PER_BLOCK: 111,
 } as const;
 
 /** CUfunction_attribute values used by the backend (cuda.h). */

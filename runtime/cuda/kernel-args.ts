@@ -7,8 +7,8 @@
 // argument values when cuLaunchKernel is called, so the block can be reused by
 // the next launch straight away.
 
-import type { KernelParam, ParamType } from '../backend.ts';
-import { koffi } from './ffi.ts';
+import type { KernelParam, ParamType } from '../backend.js';
+import { koffi } from './ffi.js';
 
 /** Each argument gets an 8-byte slot: enough for a device pointer and aligned for every scalar type. */
 const SLOT = 8;

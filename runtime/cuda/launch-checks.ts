@@ -3,8 +3,8 @@
 // was wrong; and a missing buffer would not be rejected at all (the kernel
 // would read garbage from an unset pointer slot).
 
-import type { DeviceLimits, Grid, RenderedKernel } from '../backend.ts';
-import { checkParamValue } from './kernel-args.ts';
+import type { DeviceLimits, Grid, RenderedKernel } from '../backend.js';
+import { checkParamValue } from './kernel-args.js';
 
 export interface FunctionLimits {
   /** CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK: may be below the device limit when a kernel uses many registers. */

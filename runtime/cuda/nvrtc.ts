@@ -4,8 +4,8 @@
 // driver then loads it without a JIT step, and the register / spill numbers
 // cuFuncGetAttribute reports are those of the code that really runs.
 
-import { bind, loadFirst, type LoadedLibrary, type NativeFn } from './ffi.ts';
-import { cudaIncludeDirs, nvrtcCandidates } from './library-paths.ts';
+import { bind, loadFirst, type LoadedLibrary, type NativeFn } from './ffi.js';
+import { cudaIncludeDirs, nvrtcCandidates } from './library-paths.js';
 
 /** A failed compile. The message holds the entry name and NVRTC's full log. */
 export class NvrtcCompileError extends Error {

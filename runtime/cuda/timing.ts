@@ -8,8 +8,8 @@
 // keeps the GPU busy long enough for the host to queue every rep; the reps
 // then run back to back and the events measure only the kernels.
 
-import type { RenderedKernel } from '../backend.ts';
-import type { CudaDriver, CuHandle } from './driver.ts';
+import type { RenderedKernel } from '../backend.js';
+import type { CudaDriver, CuHandle } from './driver.js';
 
 /** Busy-waits on the GPU for `us` microseconds (one thread), using the global nanosecond timer. */
 export const SPIN_KERNEL: RenderedKernel = {

@@ -3,7 +3,7 @@
 // statements exactly as written (simultaneous state updates, sums as loops).
 // Expressions are turned into closures once, so long sequences stay fast.
 
-import type { Expr, IExpr, SpecializedProgram } from '../../dsl/ir.js';
+import type { Expr, ICond, IExpr, SpecializedProgram } from '../../dsl/ir.js';
 import { freeIndexVars, localDefs, ivarsOfIndex, visitExpr } from '../../dsl/ir-walk.js';
 import { stateVersions } from '../../dsl/specialize.js';
 import { shapeOf, sizeOf, type Dims } from '../shapes.js';
@@ -63,7 +63,12 @@ export function runReference(p: SpecializedProgram, dims: Dims, inputs: HostArra
     switch (e.k) {
       case 'iconst': { const v = e.v; return () => v; }
       case 'idim': { const v = dims[e.name]!; return () => v; }
-      case 'ivar': { const s = slotOf(e.name); return () => ix[s]!; }
+      case 'ivar': {
+        // An index local over a state/sum index has no slot of its own: it is inlined where used.
+        if (defs.ilets.has(e.name) && !alwaysBound.has(e.name)) return idx(defs.ilets.get(e.name)!);
+        const s = slotOf(e.name);
+        return () => ix[s]!;
+      }
       case 'ibin': {
         const a = idx(e.a), b = idx(e.b);
         switch (e.op) {
@@ -74,6 +79,14 @@ export function runReference(p: SpecializedProgram, dims: Dims, inputs: HostArra
           case 'mod': return () => { const x = a(), y = b(); return x - y * Math.floor(x / y); };
         }
       }
+    }
+  };
+  const cond = (c: ICond): (() => boolean) => {
+    switch (c.k) {
+      case 'icmp': return compare(c.op, idx(c.a), idx(c.b));
+      case 'inot': { const x = cond(c.c); return () => !x(); }
+      case 'iand': { const a = cond(c.a), b = cond(c.b); return () => a() && b(); }
+      case 'ior': { const a = cond(c.a), b = cond(c.b); return () => a() || b(); }
     }
   };
   const offset = (shape: number[], idxs: IExpr[], what: string): Num => {
@@ -130,6 +143,11 @@ export function runReference(p: SpecializedProgram, dims: Dims, inputs: HostArra
         const a = args[0]!, b = args[1]!;
         return () => f(a(), b());
       }
+      case 'where': {
+        // Lazy: the branch not chosen is never evaluated (it may index out of range there).
+        const c = cond(e.cond), a = val(e.a), b = val(e.b);
+        return () => (c() ? a() : b());
+      }
       case 'sum': {
         const s = slotOf(e.index);
         const n = dims[e.dim]!;
@@ -143,6 +161,7 @@ export function runReference(p: SpecializedProgram, dims: Dims, inputs: HostArra
     }
   };
 
+  // (declared before the step's closures are built; idx() consults it for index locals)
   const alwaysBound = new Set([...p.parallel, p.scan]);
   // An index local whose own variables are always bound (like a group index) is always bound too.
   for (const [n, e] of defs.ilets) if ([...ivarsOfIndex(e)].every((v) => alwaysBound.has(v))) alwaysBound.add(n);
@@ -154,9 +173,8 @@ export function runReference(p: SpecializedProgram, dims: Dims, inputs: HostArra
         if (alwaysBound.has(s.name)) {
           const f = idx(s.expr), sl = slotOf(s.name);
           body.push(() => { ix[sl] = f(); });
-        } else {
-          throw new Error(`reference: index local '${s.name}' depends on a state/sum index; inline it where it is used`);
         }
+        // Otherwise it depends on a state/sum index and idx() inlines it at each use.
         break;
       }
       case 'let': {
@@ -239,6 +257,17 @@ export function runReference(p: SpecializedProgram, dims: Dims, inputs: HostArra
     }
   }
   return outputs;
+}
+
+function compare(op: Extract<ICond, { k: 'icmp' }>['op'], a: Num, b: Num): () => boolean {
+  switch (op) {
+    case '<': return () => a() < b();
+    case '<=': return () => a() <= b();
+    case '>': return () => a() > b();
+    case '>=': return () => a() >= b();
+    case '==': return () => a() === b();
+    case '!=': return () => a() !== b();
+  }
 }
 
 /** True if the value needs an index bound beyond the always-bound ones (directly or through a local). */

@@ -7,9 +7,9 @@
 // (lavapipe, SwiftShader) is skipped there: we asked for a GPU, and timings
 // from it would be silently meaningless.
 
-import type { DeviceLimits } from '../backend.ts';
-import { WebGpuBackend, type WebGpuAdapterSummary } from './backend.ts';
-import { loadDawn } from './dawn.ts';
+import type { DeviceLimits } from '../backend.js';
+import { WebGpuBackend, type WebGpuAdapterSummary } from './backend.js';
+import { loadDawn } from './dawn.js';
 
 export interface OpenWebGpuOptions {
   /**
@@ -114,8 +114,17 @@ export function limitsFromDevice(device: GPUDevice): DeviceLimits {
     maxStorageBuffers: l.maxStorageBuffersPerShaderStage,
     maxGridDim: [grid, grid, grid],
     subgroups: device.features.has('subgroups'),
+    subgroupSize: fixedSubgroupSize(device),
     shaderF16: device.features.has('shader-f16'),
   };
+}
+
+/** The subgroup size, when the adapter reports one size only (NVIDIA: 32); kernels may then rely on it. */
+function fixedSubgroupSize(device: GPUDevice): number | undefined {
+  if (!device.features.has('subgroups')) return undefined;
+  const info = (device as GPUDevice & { adapterInfo?: { subgroupMinSize?: number; subgroupMaxSize?: number } }).adapterInfo;
+  const lo = info?.subgroupMinSize, hi = info?.subgroupMaxSize;
+  return lo !== undefined && lo === hi && lo > 0 ? lo : undefined;
 }
 
 function describe(c: Candidate, kind: 'gpu' | 'cpu', info: GPUAdapterInfo): { deviceName: string; fingerprint: string } {

@@ -3,14 +3,14 @@
 // groups (bind-groups.ts), launch batching (batch.ts), timing (timing.ts) and
 // error reporting (errors.ts). Use openWebGpu() (adapter.ts) to get one.
 
-import type { Backend, CompiledKernel, DeviceBuffer, DeviceLimits, Grid, RenderedKernel } from '../backend.ts';
-import { LaunchBatcher } from './batch.ts';
-import { BindGroupCache } from './bind-groups.ts';
-import { WebGpuBuffer, readFromBuffer, writeToBuffer } from './buffers.ts';
-import { PipelineCache, type WebGpuKernel } from './compile.ts';
-import { ErrorTracker, WebGpuError } from './errors.ts';
-import { packParams } from './params.ts';
-import { timeWithTimestamps, timeWithWallClock } from './timing.ts';
+import type { Backend, CompiledKernel, DeviceBuffer, DeviceLimits, Grid, RenderedKernel } from '../backend.js';
+import { LaunchBatcher } from './batch.js';
+import { BindGroupCache } from './bind-groups.js';
+import { WebGpuBuffer, readFromBuffer, writeToBuffer } from './buffers.js';
+import { PipelineCache, type WebGpuKernel } from './compile.js';
+import { ErrorTracker, WebGpuError } from './errors.js';
+import { packParams } from './params.js';
+import { timeWithTimestamps, timeWithWallClock } from './timing.js';
 
 /** What was found when the device was opened (see adapter.ts). */
 export interface WebGpuAdapterSummary {

@@ -8,7 +8,7 @@
 // the recorded work: write() (queue.writeBuffer would otherwise run before
 // launches recorded earlier), read(), sync(), timing and buffer destruction.
 
-import type { ErrorTracker } from './errors.ts';
+import type { ErrorTracker } from './errors.js';
 
 export class LaunchBatcher {
   private readonly device: GPUDevice;

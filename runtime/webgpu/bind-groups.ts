@@ -6,10 +6,10 @@
 // buffers are immutable once made (their key is their content), so sharing
 // them across kernels and launches is safe without any ordering concerns.
 
-import type { WebGpuBuffer } from './buffers.ts';
-import type { WebGpuKernel } from './compile.ts';
-import type { ErrorTracker } from './errors.ts';
-import { paramsKey } from './params.ts';
+import type { WebGpuBuffer } from './buffers.js';
+import type { WebGpuKernel } from './compile.js';
+import type { ErrorTracker } from './errors.js';
+import { paramsKey } from './params.js';
 
 export class BindGroupCache {
   private readonly device: GPUDevice;

@@ -1,7 +1,7 @@
 // Device buffers: the one GPUBuffer shape every kernel binding uses, and the
 // staging dance needed to read one back.
 
-import type { DeviceBuffer } from '../backend.ts';
+import type { DeviceBuffer } from '../backend.js';
 
 let nextBufferUid = 1;
 

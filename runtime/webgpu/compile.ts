@@ -2,8 +2,8 @@
 // cache keyed by a hash of everything the pipeline depends on.
 
 import { createHash } from 'node:crypto';
-import type { CompiledKernel, DeviceLimits, RenderedKernel } from '../backend.ts';
-import { ErrorTracker, WebGpuError } from './errors.ts';
+import type { CompiledKernel, DeviceLimits, RenderedKernel } from '../backend.js';
+import { ErrorTracker, WebGpuError } from './errors.js';
 
 /** What compile() hands out: the caller's kernel plus the pipeline it runs on. */
 export interface WebGpuKernel extends CompiledKernel {

@@ -6,7 +6,7 @@
 // is padded to a multiple of 16 bytes, the granularity uniform buffers are
 // bound at, so the binding always covers the struct.
 
-import type { KernelParam } from '../backend.ts';
+import type { KernelParam } from '../backend.js';
 
 export function paramsByteSize(count: number): number {
   return Math.max(16, Math.ceil((count * 4) / 16) * 16);

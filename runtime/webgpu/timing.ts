@@ -1,8 +1,8 @@
 // Measures kernel launches: GPU timestamps where the device has them, wall
 // clock around submit + onSubmittedWorkDone where it does not (llvmpipe).
 
-import type { Grid } from '../backend.ts';
-import type { ErrorTracker } from './errors.ts';
+import type { Grid } from '../backend.js';
+import type { ErrorTracker } from './errors.js';
 
 /** WebGPU caps a query set at 4096 queries; each launch needs two. */
 const MAX_LAUNCHES_PER_QUERY_SET = 2048;

@@ -1,0 +1,64 @@
+// CUDA's matrix-unit spelling of the plan's `mma` statement: tensor cores
+// through mma.sync.aligned.m16n8k16 (sm_80+, fp32 accumulation). Only for
+// mma16x8 fragments with bf16/f16 operand precision and k a multiple of 16;
+// anything else prints as plan/fragment.ts's scalar loops. Operands are read
+// from fp32 workgroup arrays and rounded to the operand type in registers,
+// pairwise (two consecutive k per 32-bit register, the lower k in the low
+// half; one 64-bit load where the operand says the pair is adjacent), in the
+// fragment layouts the PTX ISA gives for m16n8k16:
+//   A (16×16, row-major): a0 = (g, 2q..2q+1), a1 = (g+8, 2q..), a2 = (g, 2q+8..), a3 = (g+8, 2q+8..)
+//   B (16×8,  col-major): b0 = (2q..2q+1, g), b1 = (2q+8..2q+9, g)
+//   C (16×8):             c0,c1 = (g, 2q..2q+1), c2,c3 = (g+8, 2q..2q+1)
+// with g = lane / 4 and q = lane % 4 (plan/fragment.ts places C the same way).
+// Causal facts on the statement skip whole tiles (a warp-uniform branch):
+// outputLower skips tiles above the diagonal, aLower the k steps past a
+// tile row's last row.
+
+import { add, i, v, type MatOperand, type MmaStmt, type PExpr } from '../plan/ast.js';
+import { mmaLane, mmaTiles, operandAt } from '../plan/fragment.js';
+
+export const MMA_HELPERS = [
+  '__device__ __forceinline__ unsigned sf_pack_bf16(float lo, float hi) { __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi); return *reinterpret_cast<unsigned*>(&v); }',
+  '__device__ __forceinline__ unsigned sf_pack_f16(float lo, float hi) { __half2 v = __floats2half2_rn(lo, hi); return *reinterpret_cast<unsigned*>(&v); }',
+  '__device__ __forceinline__ unsigned sf_pack_bf162(float2 v) { return sf_pack_bf16(v.x, v.y); }',
+  '__device__ __forceinline__ unsigned sf_pack_f162(float2 v) { return sf_pack_f16(v.x, v.y); }',
+];
+
+export function cudaMma(s: MmaStmt, e: (x: PExpr) => string, pad: string): string | undefined {
+  if (s.frag.layout.k !== 'mma16x8' || s.precision === 'f32' || s.kLen % 16 !== 0) return undefined;
+  const { tileRows, tileCols, acc } = mmaTiles(s.frag);
+  const { group, pair } = mmaLane();
+  const pack = s.precision === 'bf16' ? 'sf_pack_bf16' : 'sf_pack_f16';
+  const ty = s.precision === 'bf16' ? 'bf16' : 'f16';
+  const kk = v(`${s.id}_kk`);
+  const k = (dk: number): PExpr => add(kk, add(pair, i(dk)));
+  /** Two operand elements adjacent along k, packed into one register. */
+  const packed = (op: MatOperand, at: (dk: number) => PExpr, kStride: number, dk: number): string => {
+    if (op.kPairs && kStride === 1) return `${pack}2(*reinterpret_cast<const float2*>(&${e(at(dk))}))`;
+    return `${pack}(${e(at(dk))}, ${e(at(dk + 1))})`;
+  };
+  const A = (r: PExpr, dk: number): string => packed(s.a, (d) => operandAt(s.a, r, k(d)), s.a.colStride, dk);
+  const B = (c: PExpr, dk: number): string => packed(s.b, (d) => operandAt(s.b, k(d), c), s.b.rowStride, dk);
+  const p1 = `${pad}  `, p2 = `${pad}    `;
+  const lines: string[] = [];
+  tileCols.forEach((c0, tj) => {
+    const c = add(c0, group);
+    lines.push(`${p1}const unsigned ${s.id}_b${tj}_0 = ${B(c, 0)};`, `${p1}const unsigned ${s.id}_b${tj}_1 = ${B(c, 8)};`);
+  });
+  tileRows.forEach((r0, ti) => {
+    const body: string[] = [];
+    const r = add(r0, group), r8 = add(r0, add(group, i(8)));
+    [A(r, 0), A(r8, 0), A(r, 8), A(r8, 8)].forEach((x, n) => body.push(`${p2}const unsigned ${s.id}_a${ti}_${n} = ${x};`));
+    tileCols.forEach((c0, tj) => {
+      const d = [0, 1, 2, 3].map((x) => acc(ti, tj, x));
+      const op = `asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.${ty}.${ty}.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"` +
+        ` : ${d.map((x) => `"+f"(${x})`).join(', ')}` +
+        ` : ${[0, 1, 2, 3].map((n) => `"r"(${s.id}_a${ti}_${n})`).join(', ')}, "r"(${s.id}_b${tj}_0), "r"(${s.id}_b${tj}_1));`;
+      // A tile wholly above the diagonal (its first column past the tile row's last row) is not wanted.
+      body.push(s.outputLower ? `${p2}if (${e(c0)} <= ${e(add(r0, i(15)))}) ${op}` : `${p2}${op}`);
+    });
+    // With A lower-triangular, k steps past the tile row's last row add zeros.
+    lines.push(s.aLower ? `${p1}if (${e(kk)} <= ${e(add(r0, i(15)))}) {\n${body.join('\n')}\n${p1}}` : `${p1}{\n${body.join('\n')}\n${p1}}`);
+  });
+  return `${pad}for (int ${s.id}_kk = 0; ${s.id}_kk < ${s.kLen}; ${s.id}_kk += 16) {\n${lines.join('\n')}\n${pad}}\n`;
+}

@@ -1,0 +1,84 @@
+// Timing a candidate at the tuning shape, honestly: inputs of realistic
+// magnitude, several buffer sets rotated from launch to launch so that no
+// launch finds its inputs in a cache the previous one warmed, device
+// timestamps / events through Backend.timeLaunches (which also runs warm-up
+// launches), several repetitions, the median.
+
+import type { SpecializedProgram } from '../../dsl/ir.js';
+import type { Backend, DeviceBuffer } from '../backend.js';
+import { elemBytes } from '../dtype.js';
+import type { HostTensor, PreparedLaunch, ProgramRunner } from '../program-runner.js';
+import { rng, sample } from '../random.js';
+import { shapeOf, sizeOf, type Dims } from '../shapes.js';
+
+/** Distinct random values drawn per tensor; the rest of the tensor repeats them. */
+const POOL = 1 << 16;
+
+/**
+ * Inputs for timing: every tensor the kernel reads, drawn from its declared
+ * distribution but tiled from a small pool. A kernel's speed does not depend
+ * on which values it reads (no data-dependent control flow), only on their
+ * range (denormals, overflow), and drawing 10^8 normals would cost seconds of
+ * the tuning budget.
+ */
+export function timingInputs(sp: SpecializedProgram, dims: Dims, seed: number): Record<string, HostTensor> {
+  const out: Record<string, HostTensor> = {};
+  sp.used.forEach((t, k) => {
+    const n = sizeOf(t, dims);
+    const pool = sample(t.dist, Math.min(n, POOL), rng(seed + 7919 * k));
+    const data = new Float32Array(n);
+    data.set(pool);
+    for (let filled = pool.length; filled < n; filled *= 2) data.copyWithin(filled, 0, Math.min(filled, n - filled));
+    out[t.name] = { data, shape: shapeOf(t, dims) };
+  });
+  return out;
+}
+
+/** Together the rotated sets should exceed any last-level cache we know of (H100 L2: 50 MB; MI300X: 256 MB). */
+const ROTATE_BYTES = 512 * 1024 * 1024;
+const MIN_SETS = 2;
+const MAX_SETS = 8;
+
+export function medianOf(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** Buffer sets uploaded once and shared by every candidate whose bindings are the same (they are schedule-independent). */
+export class RotatingBuffers {
+  private readonly sets = new Map<string, DeviceBuffer[][]>();
+
+  constructor(
+    private readonly runner: ProgramRunner,
+    private readonly inputs: Record<string, HostTensor>,
+  ) {}
+
+  /** How many sets a launch with this footprint rotates through. */
+  static count(prep: PreparedLaunch): number {
+    const sp = prep.program;
+    const bytes = [...sp.used, ...sp.written].reduce((a, t) => a + sizeOf(t, prep.dims) * elemBytes(t.dtype), 0);
+    return Math.min(MAX_SETS, Math.max(MIN_SETS, Math.ceil(ROTATE_BYTES / Math.max(1, bytes))));
+  }
+
+  for(prep: PreparedLaunch): DeviceBuffer[][] {
+    const key = prep.info.kernel.bindings.map((b) => `${b.name}:${b.elem}:${b.access}`).join(',');
+    let s = this.sets.get(key);
+    if (!s) {
+      s = [];
+      for (let i = RotatingBuffers.count(prep); i > 0; i--) s.push(this.runner.upload(prep, this.inputs, false).list);
+      this.sets.set(key, s);
+    }
+    return s;
+  }
+
+  destroy(backend: Backend): void {
+    for (const s of this.sets.values()) for (const set of s) for (const b of set) backend.destroyBuffer(b);
+    this.sets.clear();
+  }
+}
+
+/** GPU milliseconds of `reps` launches of a prepared kernel over rotating buffers. */
+export async function timeCandidate(backend: Backend, prep: PreparedLaunch, buffers: RotatingBuffers, reps: number): Promise<number[]> {
+  return backend.timeLaunches(prep.kernel, prep.grid, buffers.for(prep), prep.params, reps);
+}

@@ -1,0 +1,86 @@
+// The CUDA source of the SSD lowering for Mamba-2 (examples/mamba2.ts),
+// compiled offline with nvcc -arch=sm_90: it builds, exports its entry,
+// keeps everything in registers (ptxas: 0 bytes spilled), fits the shared
+// memory the lowering budgets, and uses tensor cores (mma.sync m16n8k16)
+// exactly when the tensors are bf16/f16. The standard shape (headdim 64,
+// dstate 128) and a small one whose accumulators mix both layouts.
+
+import { describe, expect, it, beforeAll } from 'vitest';
+import { compileKernel, type Schedule } from '../codegen/compile.ts';
+import type { DType } from '../dsl/decl.ts';
+import type { Program, Variant } from '../dsl/ir.ts';
+import { defaultVariant, fullVariant } from '../dsl/specialize.ts';
+import { loadProgram } from '../dsl/load.ts';
+import type { RenderedKernel } from '../runtime/backend.ts';
+import { specializeFor } from '../runtime/program-runner.ts';
+import { compileCubins, nvcc, type CubinReport } from './helpers/nvcc.ts';
+
+const STANDARD = { batch: 4, seqlen: 4096, nheads: 80, headdim: 64, ngroups: 1, dstate: 128 };
+const SMALL = { batch: 2, seqlen: 100, nheads: 4, headdim: 16, ngroups: 2, dstate: 16 };
+
+interface Case {
+  name: string;
+  dims: Record<string, number>;
+  variant: (p: Program) => Variant;
+  dtype: DType;
+  schedule: Schedule;
+}
+
+const full = (p: Program): Variant => fullVariant(p);
+const bare = (p: Program): Variant => defaultVariant(p);
+const CASES: Case[] = [
+  { name: 'standard / full / f32 / t256 q64', dims: STANDARD, variant: full, dtype: 'f32', schedule: { threads: 256, items: 4, chunk: 64 } },
+  { name: 'standard / full / bf16 / t256 q64', dims: STANDARD, variant: full, dtype: 'bf16', schedule: { threads: 256, items: 4, chunk: 64 } },
+  { name: 'standard / bare / bf16 / t128 q64', dims: STANDARD, variant: bare, dtype: 'bf16', schedule: { threads: 128, items: 4, chunk: 64 } },
+  { name: 'standard / full / f16 / t256 q32', dims: STANDARD, variant: full, dtype: 'f16', schedule: { threads: 256, items: 4, chunk: 32 } },
+  { name: 'standard / bare / f32 / t128 q32 / headTile 32', dims: STANDARD, variant: bare, dtype: 'f32', schedule: { threads: 128, items: 4, chunk: 32, headTile: 32 } },
+  { name: 'small / full / bf16 / t64 q32', dims: SMALL, variant: full, dtype: 'bf16', schedule: { threads: 64, items: 4, chunk: 32 } },
+];
+
+describe('Mamba-2 SSD kernels for CUDA', () => {
+  let p: Program;
+  const kernels = new Map<string, RenderedKernel>();
+  let reports: Promise<CubinReport[]>;
+
+  beforeAll(async () => {
+    p = await loadProgram(new URL('../examples/mamba2.ts', import.meta.url).pathname);
+    for (const c of CASES) {
+      const sp = specializeFor(p, c.variant(p), c.dims, c.dtype);
+      const info = compileKernel(sp, 'cuda', c.schedule, { subgroups: true, subgroupSize: 32, sharedBytes: 227 * 1024 });
+      expect(info.lowering).toBe('ssd');
+      kernels.set(c.name, info.kernel);
+    }
+    reports = nvcc ? compileCubins(CASES.map((c) => kernels.get(c.name)!)) : Promise.resolve([]);
+  }, 60_000);
+
+  for (const [k, c] of CASES.entries()) {
+    it(`${c.name}: the source says what it is`, () => {
+      const src = kernels.get(c.name)!;
+      const elem = { f32: 'float', f16: '__half', bf16: '__nv_bfloat16' }[c.dtype];
+      expect(src.source).toContain(`__launch_bounds__(${c.schedule.threads}`);
+      expect(src.source).toContain(`const ${elem}* __restrict__ x`);
+      expect(src.source).toContain(`${elem}* __restrict__ y`);
+      // State in and out stay fp32.
+      if (c.variant === full) expect(src.source).toContain('const float* __restrict__ S_init');
+      else expect(src.source).not.toContain('S_init');
+      // Tensor cores for bf16/f16 tensors (fp32 accumulation), plain fp32 FMA for fp32 (tolerance 1e-5 leaves no room for tf32).
+      const mma = [...src.source.matchAll(/mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.(\w+)\.(\w+)\.f32/g)];
+      if (c.dtype === 'f32') expect(mma).toHaveLength(0);
+      else {
+        expect(mma.length).toBeGreaterThan(0);
+        for (const m of mma) expect(m[1]).toBe(c.dtype);
+      }
+      expect(src.sharedBytes).toBeLessThanOrEqual(96 * 1024);
+    });
+
+    it.skipIf(!nvcc)(`${c.name}: nvcc builds it for sm_90 with 0 bytes spilled`, async () => {
+      const r = (await reports)[k]!;
+      expect(r.code, r.log).toBe(0);
+      expect(r.functions, r.log).toBe(1);
+      expect(r.exportsEntry).toBe(true);
+      expect(r.spillStores, r.log).toBe(0);
+      expect(r.spillLoads, r.log).toBe(0);
+      expect(r.registers * c.schedule.threads, r.log).toBeLessThanOrEqual(65536);
+    }, 120_000);
+  }
+});

@@ -1,0 +1,165 @@
+// The autotuner's resource model, on device limit objects (no device needed):
+// what it rejects and why, CUDA's post-compile checks and occupancy, and the
+// issue's requirement that the CPU adapter (32 KiB) and the H100 (48 KiB
+// WebGPU, 227 KiB CUDA) leave different schedule spaces.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { compileKernel } from '../codegen/compile.js';
+import type { Program } from '../dsl/ir.js';
+import { loadProgram } from '../dsl/load.js';
+import { specializeFor } from '../runtime/program-runner.js';
+import { checkCompiled, checkPlan, occupancy, planResources, type PlanResources } from '../runtime/tune/resources.js';
+import { screen, tuneVariant } from '../runtime/tune/search.js';
+import { formatSchedule, scheduleSpace } from '../runtime/tune/space.js';
+import { CPU_ADAPTER, H100_CUDA, H100_WEBGPU } from './fixtures/device-limits.js';
+
+let mamba: Program;
+beforeAll(async () => {
+  mamba = await loadProgram(path.resolve(import.meta.dirname, '../examples/mamba1.ts'));
+}, 60_000);
+
+const plan = (over: Partial<PlanResources>): PlanResources => ({ workgroupSize: 128, sharedBytes: 1024, storageBuffers: 8, registerBudget: 128, usesSubgroups: false, ...over });
+
+describe('resource model before compilation', () => {
+  it('accepts what fits and names every limit a plan exceeds', () => {
+    expect(checkPlan('webgpu', plan({}), CPU_ADAPTER)).toEqual({ ok: true, reasons: [] });
+    const v = checkPlan('webgpu', plan({ workgroupSize: 2048, sharedBytes: 40 * 1024, storageBuffers: 17, usesSubgroups: true, workgroups: 65536 * 65536 }), CPU_ADAPTER);
+    expect(v.ok).toBe(false);
+    expect(v.reasons.join('\n')).toMatch(/2048 threads per workgroup > 1024/);
+    expect(v.reasons.join('\n')).toMatch(/40 KiB workgroup memory > 32 KiB maxComputeWorkgroupStorageSize/);
+    expect(v.reasons.join('\n')).toMatch(/17 storage buffers > 16/);
+    expect(v.reasons.join('\n')).toMatch(/subgroup/);
+    expect(v.reasons.join('\n')).toMatch(/exceed the grid/);
+    expect(v.reasons).toHaveLength(5);
+  });
+
+  it('takes the opt-in shared memory on CUDA and the SM for occupancy', () => {
+    const big = plan({ sharedBytes: 200 * 1024 });
+    expect(checkPlan('webgpu', big, H100_WEBGPU).ok).toBe(false);
+    const v = checkPlan('cuda', big, H100_CUDA);
+    expect(v.ok).toBe(true);
+    expect(v.occupancy?.blocksPerSm).toBe(1);
+    expect(v.occupancy?.limitedBy).toBe('shared');
+    expect(checkPlan('cuda', plan({ sharedBytes: 228 * 1024 }), H100_CUDA).ok).toBe(false);
+  });
+});
+
+describe('CUDA after compilation', () => {
+  const usage = { registersPerThread: 64, localBytes: 0, staticSharedBytes: 0, maxThreadsPerBlock: 1024 };
+  it('accepts a kernel without spills and computes its occupancy', () => {
+    const v = checkCompiled('cuda', plan({}), usage, H100_CUDA);
+    expect(v.ok).toBe(true);
+    // 64 regs × 128 threads: 2048 registers per warp, 32 warps of registers per SM → 8 blocks, half the SM's threads.
+    expect(v.occupancy).toEqual({ blocksPerSm: 8, fraction: 0.5, limitedBy: 'registers' });
+  });
+  it('rejects spills, blocks too large for the registers, and blocks that fit no SM', () => {
+    expect(checkCompiled('cuda', plan({}), { ...usage, localBytes: 16 }, H100_CUDA).reasons.join()).toMatch(/spills: 16 bytes/);
+    expect(checkCompiled('cuda', plan({ workgroupSize: 512 }), { ...usage, maxThreadsPerBlock: 256 }, H100_CUDA).reasons.join()).toMatch(/512 threads per block > 256/);
+    const v = checkCompiled('cuda', plan({ workgroupSize: 512 }), { ...usage, registersPerThread: 255 }, H100_CUDA);
+    expect(v.ok).toBe(false);
+    expect(v.occupancy?.limitedBy).toBe('registers');
+  });
+  it('counts threads, blocks, registers and shared memory like the occupancy calculator', () => {
+    expect(occupancy(H100_CUDA.sm!, 1024, 32, 0)).toMatchObject({ blocksPerSm: 2, fraction: 1 });
+    expect(occupancy(H100_CUDA.sm!, 32, 16, 0)).toMatchObject({ blocksPerSm: 32, limitedBy: 'blocks' });
+    expect(occupancy(H100_CUDA.sm!, 256, 32, 100 * 1024)).toMatchObject({ blocksPerSm: 2, limitedBy: 'shared' });
+  });
+});
+
+describe('surviving spaces per device', () => {
+  // A Mamba-1 with 256 state elements per row: the carried state of `rows`
+  // rows takes 2 KiB each, so rows × state outgrows 32, then 48 KiB.
+  const survivors = (limits: typeof CPU_ADAPTER, kind: 'webgpu' | 'cuda'): Set<string> => {
+    const p: Program = { ...mamba, staticDims: { ...mamba.staticDims, dstate: 256 }, schedule: { ...mamba.schedule, threads: [32, 64], items: [2], rows: [1, 4, 8, 16, 32] } };
+    const dims = { batch: 2, dim: 512, seqlen: 4096, dstate: 256, ngroups: 1 };
+    const sp = specializeFor(p, tuneVariant(p), dims);
+    const space = scheduleSpace(p);
+    const cs = screen(sp, space, kind, limits, dims);
+    for (const c of cs) if (c.status === 'rejected') expect(c.reasons.join()).toMatch(/workgroup memory|threads per workgroup/);
+    return new Set(cs.filter((c) => c.status === 'untried').map((c) => formatSchedule(c.schedule, space)));
+  };
+
+  it('differ between the CPU adapter, H100 WebGPU and H100 CUDA', () => {
+    const cpu = survivors(CPU_ADAPTER, 'webgpu');
+    const webgpu = survivors(H100_WEBGPU, 'webgpu');
+    const cuda = survivors(H100_CUDA, 'cuda');
+    // Each device's space contains the smaller device's, strictly.
+    for (const s of cpu) expect(webgpu.has(s), s).toBe(true);
+    for (const s of webgpu) expect(cuda.has(s), s).toBe(true);
+    expect(webgpu.size).toBeGreaterThan(cpu.size);
+    expect(cuda.size).toBeGreaterThan(webgpu.size);
+    // 16 rows × 2 KiB of carried state: over 32 KiB, under 48 KiB.
+    expect(cpu.has('threads=32 rows=16')).toBe(false);
+    expect(webgpu.has('threads=32 rows=16')).toBe(true);
+    // 32 rows: 64 KiB, only CUDA's opt-in shared memory holds it.
+    expect(webgpu.has('threads=32 rows=32')).toBe(false);
+    expect(cuda.has('threads=32 rows=32')).toBe(true);
+    // 64 × 32 = 2048 threads fit nowhere.
+    expect(cuda.has('threads=64 rows=32')).toBe(false);
+  });
+
+  it('renders each surviving point once: knobs the lowering ignores give the same kernel', () => {
+    const p: Program = { ...mamba, schedule: { ...mamba.schedule, threads: [32], items: [2], rows: [1], chunk: [16, 32, 64] } };
+    const dims = { batch: 1, dim: 8, seqlen: 100, dstate: 16, ngroups: 1 };
+    const sp = specializeFor(p, tuneVariant(p), dims);
+    const cs = screen(sp, scheduleSpace(p), 'webgpu', CPU_ADAPTER, dims, compileKernel);
+    expect(cs.filter((c) => c.status === 'untried')).toHaveLength(1);
+    expect(cs.filter((c) => c.status === 'same-kernel')).toHaveLength(2);
+  });
+
+  it('reads shared memory and buffers off the plan', () => {
+    const p = mamba;
+    const dims = { batch: 1, dim: 8, seqlen: 100, dstate: 16, ngroups: 1 };
+    const info = compileKernel(specializeFor(p, tuneVariant(p), dims), 'wgsl', { threads: 64, items: 2, rows: 4 }, { subgroups: false });
+    const r = planResources(info.kernel, info.plan);
+    expect(r.sharedBytes).toBe(info.plan.shared.reduce((n, s) => n + 4 * s.size, 0));
+    expect(r.workgroupSize).toBe(256);
+    expect(r.storageBuffers).toBe(info.kernel.bindings.length);
+  });
+});
+
+/** nvcc, if installed: ptxas reports what the CUDA backend reads with cuFuncGetAttribute. */
+function nvccPath(): string | undefined {
+  try {
+    return execFileSync('sh', ['-c', 'command -v nvcc'], { encoding: 'utf8' }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+describe.skipIf(!nvccPath())('CUDA after compilation, with ptxas resource usage', () => {
+  // What NUM_REGS and LOCAL_SIZE_BYTES report on the device, read off `ptxas -v` for sm_90.
+  const usageOf = (threads: number, items: number) => {
+    const dims = { batch: 8, dim: 64, seqlen: 4096, dstate: 16, ngroups: 1 };
+    const info = compileKernel(specializeFor(mamba, tuneVariant(mamba), dims), 'cuda', { threads, items, rows: 1 }, { subgroups: true, subgroupSize: 32 });
+    const dir = mkdtempSync(path.join(tmpdir(), 'scanforge-ptxas-'));
+    try {
+      writeFileSync(path.join(dir, 'k.cu'), info.kernel.source);
+      // ptxas -v reports on stderr.
+      const r = spawnSync(nvccPath()!, ['-arch=sm_90', '-cubin', '-o', path.join(dir, 'k.cubin'), '-Xptxas', '-v', path.join(dir, 'k.cu')], { encoding: 'utf8' });
+      return { log: `${r.stdout}${r.stderr}`, info };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  const parse = (log: string) => ({
+    registersPerThread: Number(/Used (\d+) registers/.exec(log)?.[1]),
+    localBytes: Number(/(\d+) bytes stack frame/.exec(log)?.[1]),
+    staticSharedBytes: 0,
+    maxThreadsPerBlock: 1024,
+  });
+
+  it('rejects a block whose registers spill and accepts one that fits', () => {
+    for (const [threads, items, ok] of [[1024, 8, false], [64, 1, true]] as const) {
+      const { log, info } = usageOf(threads, items);
+      const usage = parse(log);
+      expect(Number.isFinite(usage.registersPerThread), log).toBe(true);
+      const v = checkCompiled('cuda', planResources(info.kernel, info.plan), usage, H100_CUDA);
+      expect(v.ok, `t${threads}i${items}: ${v.reasons.join('; ')}`).toBe(ok);
+      if (!ok) expect(v.reasons.join()).toMatch(/spills/);
+    }
+  }, 60_000);
+});

@@ -1,0 +1,103 @@
+// A real tuning run on the CPU WebGPU adapter at a small shape: exhaustive
+// over a small space with one planted wrong kernel (it returns at once, so it
+// would be the fastest), which the correctness gate must stop; the winner is
+// filed in the cache, a second call answers from there without measuring,
+// and a runner given no schedule picks a cached winner up.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compileKernel, defaultSchedule, type CompiledKernelInfo } from '../codegen/compile.js';
+import type { Program } from '../dsl/ir.js';
+import { loadProgram } from '../dsl/load.js';
+import { ProgramRunner } from '../runtime/program-runner.js';
+import { randomInputs } from '../runtime/check.js';
+import { TuneCache } from '../runtime/tune/cache.js';
+import { scheduleLookup } from '../runtime/tune/lookup.js';
+import { tune, tuneVariant, type TuneOptions } from '../runtime/tune/search.js';
+import { scheduleKey } from '../runtime/tune/space.js';
+import { openWebGpu, type WebGpuBackend } from '../runtime/webgpu/index.js';
+
+let backend: WebGpuBackend;
+let program: Program;
+let dir: string;
+beforeAll(async () => {
+  backend = await openWebGpu();
+  const mamba = await loadProgram(path.resolve(import.meta.dirname, '../examples/mamba1.ts'));
+  // A small space: 2 × 2 × 2 schedules (the default, threads 16 items 4 rows 1, among them).
+  program = { ...mamba, schedule: { ...mamba.schedule, threads: [16, 32], items: [4, 2], rows: [1, 2] } };
+  dir = mkdtempSync(path.join(tmpdir(), 'scanforge-tune-'));
+}, 120_000);
+afterAll(() => {
+  backend?.destroy();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const DIMS = { batch: 1, dim: 5, seqlen: 300, dstate: 16, ngroups: 1 };
+const BROKEN = { threads: 32, items: 2, rows: 2 };
+
+/** compileKernel, except that one schedule's kernel returns before doing anything (outputs stay NaN). */
+function plantWrongKernel(sp: Parameters<typeof compileKernel>[0], target: Parameters<typeof compileKernel>[1], sched: Parameters<typeof compileKernel>[2], caps: Parameters<typeof compileKernel>[3]): CompiledKernelInfo {
+  const info = compileKernel(sp, target, sched, caps);
+  if (sched.threads !== BROKEN.threads || sched.items !== BROKEN.items || sched.rows !== BROKEN.rows) return info;
+  const src = info.kernel.source;
+  const open = src.indexOf('{', src.indexOf(`fn ${info.kernel.entry}(`));
+  return { ...info, kernel: { ...info.kernel, source: `${src.slice(0, open + 1)}\n  return;${src.slice(open + 1)}` } };
+}
+
+describe('tune on the CPU adapter', () => {
+  it('measures every survivor, keeps a wrong kernel from winning, and answers the second call from the cache', async () => {
+    const cache = new TuneCache(path.join(dir, 'tune.json'), () => undefined);
+    const opts: TuneOptions = {
+      backend, program, dims: DIMS, cache, reps: 3, budgetMs: 60_000, codegen: plantWrongKernel,
+      checkDims: { batch: 2, dim: 3, seqlen: 77, ngroups: 1 },
+    };
+    const progress: number[] = [];
+    const first = await tune({ ...opts, onProgress: (p) => progress.push(p.done) });
+    expect(first.fromCache).toBe(false);
+    expect(first.mode).toBe('exhaustive');
+    expect(first.candidates).toHaveLength(8);
+    expect(progress).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+
+    const broken = first.candidates.find((c) => scheduleKey(c.schedule) === scheduleKey({ ...BROKEN, chunk: 64 }))!;
+    expect(broken.status).toBe('failed-check');
+    expect(broken.reasons.join()).toMatch(/y: .*non-finite/);
+    expect(broken.ms).toBeUndefined();
+    const measured = first.candidates.filter((c) => c.status === 'measured');
+    expect(measured).toHaveLength(7);
+    expect(first.entry.measured).toBe(7);
+    expect(scheduleKey(first.entry.schedule)).not.toBe(scheduleKey({ ...BROKEN, chunk: 64 }));
+    expect(first.entry.ms).toBe(Math.min(...measured.map((c) => c.ms!)));
+    expect(first.entry.defaultMs).toBe(measured.find((c) => scheduleKey(c.schedule) === scheduleKey(first.space.defaults))!.ms);
+
+    const t0 = performance.now();
+    const second = await tune(opts);
+    expect(second.fromCache).toBe(true);
+    expect(second.candidates).toEqual([]);
+    expect(second.entry).toEqual(first.entry);
+    expect(performance.now() - t0).toBeLessThan(1000);
+
+    // A runner given no schedule uses the cached winner at its shape bucket, the default elsewhere.
+    const planted = { threads: 32, items: 4, rows: 2, chunk: 64 };
+    cache.put({ ...first.entry, schedule: planted });
+    const runner = new ProgramRunner(backend, program, { tuned: scheduleLookup({ cache }) });
+    const v = tuneVariant(program);
+    const inputs = randomInputs(program, { dims: DIMS, present: v.present, initStates: [], finalStates: [], seed: 3 });
+    expect((await runner.prepare(inputs, {})).info.schedule).toEqual(planted);
+    const longer = randomInputs(program, { dims: { ...DIMS, seqlen: 700 }, present: v.present, initStates: [], finalStates: [], seed: 3 });
+    const other = await runner.prepare(longer, {});
+    expect(other.info.schedule).toEqual(defaultSchedule(other.program));
+    await expect(new ProgramRunner(backend, program, { tuned: false }).prepare(inputs, {}).then((p) => p.info.schedule)).resolves.toEqual(defaultSchedule(other.program));
+    // --force measures again.
+    const forced = await tune({ ...opts, force: true, mode: 'guided', budgetMs: 60_000 });
+    expect(forced.fromCache).toBe(false);
+    expect(forced.mode).toBe('guided');
+    expect(forced.candidates.find((c) => scheduleKey(c.schedule) === scheduleKey({ ...BROKEN, chunk: 64 }))!.status).not.toBe('measured');
+  }, 120_000);
+
+  it('stops at the time budget with the best so far', async () => {
+    const r = await tune({ backend, program, dims: DIMS, cache: false, reps: 2, budgetMs: 1, checkDims: { batch: 1, dim: 2, seqlen: 33, ngroups: 1 } });
+    expect(r.budgetExhausted).toBe(true);
+    expect(r.entry.measured).toBe(1);
+  }, 60_000);
+});
