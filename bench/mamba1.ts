@@ -13,7 +13,7 @@ import { ProgramRunner, type HostTensor } from '../runtime/program-runner.js';
 import { randomInputs } from '../runtime/check.js';
 import { sizeOf } from '../runtime/shapes.js';
 import { elemBytes } from '../runtime/dtype.js';
-import { copyBandwidth, median, table } from './common.js';
+import { copyBandwidth, listArg, median, parseSchedule, scheduleLabel, table, type BenchSchedule } from './common.js';
 
 const quick = process.argv.includes('--quick');
 const program = await loadProgram(path.resolve(import.meta.dirname, '../examples/mamba1.ts'));
@@ -28,18 +28,21 @@ const shapes = [
   { label: 'standard', dims: { batch: 8, dim: 4096, seqlen: 4096, dstate: 16, ngroups: 1 } },
   { label: 'long', dims: { batch: 1, dim: 4096, seqlen: 262144, dstate: 16, ngroups: 1 } },
 ].filter((s) => !onlyShape || s.label === onlyShape);
-const schedules = quick ? [{ threads: 128, items: 4, rows: 1 }] : [
+// --schedules=t32i4,t32i8u2,... overrides the list.
+const schedules: BenchSchedule[] = listArg('schedules')?.map(parseSchedule) ?? (quick ? [{ threads: 128, items: 4, rows: 1 }] : [
   { threads: 32, items: 4, rows: 1 }, { threads: 128, items: 4, rows: 1 },
   { threads: 32, items: 4, rows: 4 }, { threads: 32, items: 4, rows: 8 }, { threads: 32, items: 2, rows: 8 },
   { threads: 64, items: 4, rows: 4 }, { threads: 64, items: 2, rows: 4 }, { threads: 128, items: 4, rows: 2 }, { threads: 32, items: 8, rows: 4 },
-];
+]);
+const onlyDtypes = listArg('dtypes');
+const onlyBackends = listArg('backends');
 
-interface Row { backend: string; device: string; shape: string; dtype: DType; threads: number; items: number; rows: number; ms: number; gbps: number; roofline: number; registers?: number }
+interface Row { backend: string; device: string; shape: string; dtype: DType; schedule: string; ms: number; gbps: number; roofline: number; registers?: number }
 const rows: Row[] = [];
 const rooflines: Record<string, number> = {};
 let cudaCopy = 0;
 
-for (const b of backends) {
+for (const b of backends.filter((x) => !onlyBackends || onlyBackends.includes(x.name))) {
   let backend: Backend;
   try {
     backend = await b.open();
@@ -51,7 +54,7 @@ for (const b of backends) {
   rooflines[b.name] = bw;
   if (b.name === 'cuda') cudaCopy = bw;
   console.log(`${b.name}: ${backend.deviceName}; copy ${(bw / 1e12).toFixed(3)} TB/s`);
-  const dtypes: DType[] = b.name === 'cuda' ? ['f32', 'bf16'] : ['f32'];
+  const dtypes: DType[] = (b.name === 'cuda' ? ['f32', 'bf16'] as DType[] : ['f32'] as DType[]).filter((d) => !onlyDtypes || onlyDtypes.includes(d));
   const runner = new ProgramRunner(backend, program);
   for (const shape of shapes) {
     const c = { dims: shape.dims, present: ['D', 'z', 'delta_bias'], initStates: [], finalStates: [], seed: 1 };
@@ -66,7 +69,7 @@ for (const b of backends) {
         try {
           prep = await runner.prepare(inputs, opts);
         } catch (e) {
-          console.log(`  skip ${shape.label} ${dtype} t${sched.threads}i${sched.items}r${sched.rows}: ${e instanceof Error ? e.message.split('\n')[0] : e}`);
+          console.log(`  skip ${shape.label} ${dtype} ${scheduleLabel(sched)}: ${e instanceof Error ? e.message.split('\n')[0] : e}`);
           continue;
         }
         const p0 = prep;
@@ -75,7 +78,7 @@ for (const b of backends) {
           sets ??= [runner.upload(p0, inputs, false), runner.upload(p0, inputs, false)];
           times = await backend.timeLaunches(prep.kernel, prep.grid, sets.map((s) => s.list), prep.params, quick ? 5 : 15);
         } catch (e) {
-          console.log(`  skip ${shape.label} ${dtype} t${sched.threads}i${sched.items}r${sched.rows}: ${e instanceof Error ? e.message.split('\n')[0] : e}`);
+          console.log(`  skip ${shape.label} ${dtype} ${scheduleLabel(sched)}: ${e instanceof Error ? e.message.split('\n')[0] : e}`);
           break;
         }
         const ms = median(times);
@@ -84,8 +87,8 @@ for (const b of backends) {
         const gbps = bytes / (ms * 1e-3) / 1e9;
         const roof = (bytes / cudaCopyOr(bw)) * 1e3;
         const registers = (prep.kernel as { registers?: number }).registers;
-        rows.push({ backend: b.name, device: backend.deviceName, shape: shape.label, dtype, threads: sched.threads, items: sched.items, rows: sched.rows, ms, gbps, roofline: roof / ms, registers });
-        console.log(`  ${shape.label} ${dtype} t${sched.threads}i${sched.items}r${sched.rows}: ${ms.toFixed(3)} ms, ${gbps.toFixed(0)} GB/s, ${(100 * roof / ms).toFixed(1)}% of roofline${registers !== undefined ? `, ${registers} regs` : ''}`);
+        rows.push({ backend: b.name, device: backend.deviceName, shape: shape.label, dtype, schedule: scheduleLabel(sched), ms, gbps, roofline: roof / ms, registers });
+        console.log(`  ${shape.label} ${dtype} ${scheduleLabel(sched)}: ${ms.toFixed(3)} ms, ${gbps.toFixed(0)} GB/s, ${(100 * roof / ms).toFixed(1)}% of roofline${registers !== undefined ? `, ${registers} regs` : ''}`);
       }
       for (const s of sets ?? []) for (const buf of s.list) backend.destroyBuffer(buf);
     }
@@ -110,7 +113,7 @@ const out: (string | number)[][] = [['backend', 'shape', 'dtype', 'best schedule
 for (const r of best.values()) {
   const ref = best.get(`cuda|${r.shape}|f32`);
   const t = torch[`${r.shape}|${r.dtype}`];
-  out.push([r.backend, r.shape, r.dtype, `t${r.threads} i${r.items} r${r.rows}`, r.ms, r.gbps, `${(100 * r.roofline).toFixed(1)}%`, ref ? `${(r.ms / ref.ms).toFixed(2)}×` : '-', t ?? '-', t ? `${(t / r.ms).toFixed(1)}×` : '-']);
+  out.push([r.backend, r.shape, r.dtype, r.schedule, r.ms, r.gbps, `${(100 * r.roofline).toFixed(1)}%`, ref ? `${(r.ms / ref.ms).toFixed(2)}×` : '-', t ?? '-', t ? `${(t / r.ms).toFixed(1)}×` : '-']);
 }
 console.log(`\ncopy roofline: ${Object.entries(rooflines).map(([k, v]) => `${k} ${(v / 1e12).toFixed(3)} TB/s`).join(', ')}`);
 console.log(table(out));

@@ -1,0 +1,121 @@
+// Mamba-2 SSD (examples/mamba2.ts) at the standard shape batch=4 seqlen=4096
+// nheads=80 headdim=64 dstate=128 ngroups=1 (Mamba-2 2.7B), with D, z and
+// dt_bias, no initial or final state (as mamba_chunk_scan_combined is called
+// in a forward pass): CUDA bf16 and fp32, WebGPU fp32, through the SSD
+// lowering over a few schedules (and the generic chunked scan forced, once
+// per dtype, for comparison). Roofline, all measured in this process or by
+// bench/mamba2_torch.py on the same device:
+//   max(bytes ÷ copy bandwidth, flops ÷ bf16 matmul rate)
+// bytes: every input read once, every output written once, in the run's
+// dtype; flops: the chunked form at the kernel's chunk Q, per (batch, head,
+// chunk) 2·Q²·N (C·Bᵀ) + 2·Q²·P (masked · X) + 2·Q·P·N (chunk state) +
+// 2·Q·P·N (state → output); also reported at Q = 256, mamba_ssm's chunk.
+// Run on the GPU host:
+//   python3 bench/mamba2_torch.py $OUT/mamba2-torch.json
+//   TORCH_BASELINE=$OUT/mamba2-torch.json bash .gpu/enter tsx bench/mamba2.ts [--quick]
+// Writes $OUT/bench-mamba2.json when OUT is set.
+
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Schedule } from '../codegen/compile.js';
+import type { DType } from '../dsl/decl.js';
+import { loadProgram } from '../dsl/load.js';
+import type { Backend } from '../runtime/backend.js';
+import { randomInputs } from '../runtime/check.js';
+import { elemBytes } from '../runtime/dtype.js';
+import { ProgramRunner } from '../runtime/program-runner.js';
+import { sizeOf } from '../runtime/shapes.js';
+import { parseShape } from '../runtime/cli/args.js';
+import { copyBandwidth, median, table } from './common.js';
+
+const quick = process.argv.includes('--quick');
+const program = await loadProgram(path.resolve(import.meta.dirname, '../examples/mamba2.ts'));
+// --shape=name=value,... overrides the standard shape (a smoke run on a small device or the CPU adapter; copies 64 MiB then).
+const shapeArg = process.argv.find((a) => a.startsWith('--shape='))?.slice('--shape='.length);
+const DIMS = { batch: 4, seqlen: 4096, nheads: 80, headdim: 64, ngroups: 1, dstate: 128, ...parseShape(shapeArg) };
+const PRESENT = ['D', 'z', 'dt_bias'];
+
+let torch: Record<string, number> = {};
+const torchFile = process.env.TORCH_BASELINE;
+if (torchFile && existsSync(torchFile)) torch = JSON.parse(readFileSync(torchFile, 'utf8')) as Record<string, number>;
+const matmulRate = (torch.matmul_bf16_tflops ?? NaN) * 1e12;
+if (!Number.isFinite(matmulRate)) console.log('no TORCH_BASELINE with matmul_bf16_tflops: the roofline is the bytes term only');
+
+const ssd = (threads: number, chunk: number, headTile?: number): Schedule => ({ threads, items: 4, chunk, ...(headTile ? { headTile } : {}), lowering: 'ssd' });
+const cudaSchedules: Schedule[] = quick
+  ? [ssd(256, 64)]
+  : [ssd(256, 64), ssd(128, 64), ssd(256, 32), ssd(128, 32), ssd(256, 64, 32), ssd(128, 32, 32), ssd(256, 128), ssd(128, 64, 32)];
+const wgslSchedules: Schedule[] = quick ? [ssd(256, 32)] : [ssd(256, 32), ssd(128, 32), ssd(256, 64), ssd(128, 16), ssd(256, 32, 16)];
+const generic: Schedule = { threads: 128, items: 4, rows: 1, lowering: 'diagonal-scan' };
+
+const backends: { name: string; open: () => Promise<Backend>; dtypes: DType[]; schedules: Schedule[] }[] = [
+  { name: 'cuda', open: async () => (await import('../runtime/cuda/backend.js')).openCuda(), dtypes: ['bf16', 'f32'], schedules: cudaSchedules },
+  { name: 'webgpu', open: async () => (await import('../runtime/webgpu/index.js')).openWebGpu(), dtypes: ['f32'], schedules: wgslSchedules },
+];
+
+/** Flops of the chunked form at chunk Q (dense, no causal saving). */
+function flops(Q: number): number {
+  const { batch: B, seqlen: L, nheads: H, headdim: P, dstate: N } = DIMS;
+  return B * H * Math.ceil(L / Q) * (2 * Q * Q * N + 2 * Q * Q * P + 4 * Q * P * N);
+}
+
+interface Row { backend: string; device: string; dtype: DType; lowering: string; schedule: string; kernel: string; ms: number; bytes: number; flops: number; roofMs: number; sharedBytes: number; registers?: number }
+const rows: Row[] = [];
+const rooflines: Record<string, number> = {};
+let cudaCopy = 0;
+
+for (const b of backends) {
+  let backend: Backend;
+  try {
+    backend = await b.open();
+  } catch (e) {
+    console.log(`${b.name}: unavailable (${e instanceof Error ? e.message.split('\n')[0] : String(e)})`);
+    continue;
+  }
+  const bw = await copyBandwidth(backend, shapeArg ? 64 << 20 : 1 << 30);
+  rooflines[b.name] = bw;
+  if (b.name === 'cuda') cudaCopy = bw;
+  console.log(`${b.name}: ${backend.deviceName}; copy ${(bw / 1e12).toFixed(3)} TB/s; workgroup memory ${backend.limits.maxWorkgroupStorageBytes} B`);
+  const runner = new ProgramRunner(backend, program, { tuned: false });
+  const inputs = randomInputs(program, { dims: DIMS, present: PRESENT, initStates: [], finalStates: [], seed: 1 });
+  for (const dtype of b.dtypes) {
+    let sets: ReturnType<ProgramRunner['upload']>[] | undefined;
+    for (const sched of [...b.schedules, ...(quick ? [] : [generic])]) {
+      const label = sched.lowering === 'ssd' ? `t${sched.threads} q${sched.chunk}${sched.headTile ? ` p${sched.headTile}` : ''}` : `scan t${sched.threads}i${sched.items}`;
+      try {
+        const prep = await runner.prepare(inputs, { dims: DIMS, dtype, schedule: sched });
+        // Two buffer sets, rotated, so no launch finds the previous one's data in L2; shared by every schedule.
+        sets ??= [runner.upload(prep, inputs, false), runner.upload(prep, inputs, false)];
+        const times = await backend.timeLaunches(prep.kernel, prep.grid, sets.map((s) => s.list), prep.params, quick ? 5 : 10);
+        const ms = median(times);
+        const bytes = [...prep.program.used, ...prep.program.written].reduce((a, t) => a + sizeOf(t, prep.dims) * elemBytes(t.dtype), 0);
+        const f = sched.lowering === 'ssd' ? flops(sched.chunk!) : 0;
+        const roofMs = Math.max(bytes / (cudaCopy || bw), Number.isFinite(matmulRate) ? f / matmulRate : 0) * 1e3;
+        const registers = prep.kernel.usage?.registersPerThread;
+        rows.push({ backend: b.name, device: backend.deviceName, dtype, lowering: prep.info.lowering, schedule: label, kernel: prep.info.kernel.entry, ms, bytes, flops: f, roofMs, sharedBytes: prep.info.kernel.sharedBytes, registers });
+        console.log(`  ${dtype} ${prep.info.lowering} ${label}: ${ms.toFixed(3)} ms, ${(bytes / (ms * 1e-3) / 1e9).toFixed(0)} GB/s, ${f ? `${(f / (ms * 1e-3) / 1e12).toFixed(1)} TFLOP/s, ` : ''}roofline ${roofMs.toFixed(3)} ms (${(ms / roofMs).toFixed(2)}×), ${prep.info.kernel.sharedBytes} B shared${registers !== undefined ? `, ${registers} regs` : ''}`);
+      } catch (e) {
+        console.log(`  skip ${dtype} ${label}: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+      }
+    }
+    for (const s of sets ?? []) for (const buf of s.list) backend.destroyBuffer(buf);
+  }
+  backend.destroy();
+}
+
+const best = new Map<string, Row>();
+for (const r of rows) {
+  const key = `${r.backend}|${r.dtype}|${r.lowering}`;
+  if (!best.has(key) || best.get(key)!.ms > r.ms) best.set(key, r);
+}
+const bytesBf16 = rows.find((r) => r.dtype === 'bf16')?.bytes;
+const roof256 = Number.isFinite(matmulRate) && bytesBf16 ? Math.max(bytesBf16 / cudaCopy, flops(256) / matmulRate) * 1e3 : NaN;
+const out: (string | number)[][] = [['backend', 'dtype', 'lowering', 'best schedule', 'ms', 'roofline ms', '× roofline', 'PyTorch ms', 'speed-up vs PyTorch']];
+for (const r of best.values()) {
+  const t = torch[`standard|${r.dtype}`];
+  out.push([r.backend, r.dtype, r.lowering, r.schedule, r.ms, r.roofMs, `${(r.ms / r.roofMs).toFixed(2)}×`, t ?? '-', t ? `${(t / r.ms).toFixed(1)}×` : '-']);
+}
+console.log(`\ncopy: ${Object.entries(rooflines).map(([k, v]) => `${k} ${(v / 1e12).toFixed(3)} TB/s`).join(', ')}; bf16 matmul ${Number.isFinite(matmulRate) ? `${(matmulRate / 1e12).toFixed(0)} TFLOP/s` : 'not measured'}`);
+if (Number.isFinite(roof256)) console.log(`roofline at mamba_ssm's chunk 256 (bf16 bytes): ${roof256.toFixed(3)} ms`);
+console.log(table(out));
+if (process.env.OUT) writeFileSync(path.join(process.env.OUT, 'bench-mamba2.json'), JSON.stringify({ dims: DIMS, present: PRESENT, rooflines, matmulRate, torch, rows }, null, 2));

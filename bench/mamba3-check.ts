@@ -1,0 +1,119 @@
+// Mamba-3 (SISO and MIMO) on the GPU host against the float64 reference,
+// through the sequential lowering: CUDA fp32 and bf16, WebGPU fp32; small
+// shapes that are not tile multiples, the benchmark's state sizes (headdim
+// 64, dstate 128, angles 32, rank 4) whole and split in tiles, the decode
+// step, L = 4096; and a prefill of 16 tokens against 16 chained decode
+// steps. Every output and all four final states are compared, outputs
+// poisoned with NaN; one reference per shape, variant and dtype serves every
+// schedule and backend. About a minute; run on the GPU host:
+//   bash .gpu/enter tsx bench/mamba3-check.ts
+import path from 'node:path';
+import { loadProgram } from '../dsl/load.js';
+import type { DType } from '../dsl/decl.js';
+import type { Program } from '../dsl/ir.js';
+import type { Schedule } from '../codegen/compile.js';
+import type { Backend } from '../runtime/backend.js';
+import { ProgramRunner, specializeFor, type HostTensor } from '../runtime/program-runner.js';
+import { randomInputs, relL2, tolerance } from '../runtime/check.js';
+import { roundTo } from '../runtime/dtype.js';
+import { runReference, type HostArrays } from '../runtime/reference/interpret.js';
+
+const STATES = ['angle', 'S', 'kprev', 'vprev'];
+const t0 = Date.now();
+const programs: Program[] = [];
+for (const f of ['mamba3_siso', 'mamba3_mimo']) programs.push(await loadProgram(path.resolve(import.meta.dirname, `../examples/${f}.ts`)));
+
+const BENCH = { headdim: 64, dstate: 128, angles: 32, rank: 4 };
+const shapes: { label: string; dims: Record<string, number>; schedules: Schedule[] }[] = [
+  { label: 'small', dims: { batch: 2, seqlen: 300, nheads: 4, nheads_qk: 2, headdim: 12, dstate: 10, angles: 3, rank: 3 }, schedules: [{ threads: 128, items: 1 }, { threads: 32, items: 1, headTile: 4 }] },
+  { label: 'bench dims', dims: { batch: 1, seqlen: 64, nheads: 2, nheads_qk: 1, ...BENCH }, schedules: [{ threads: 128, items: 1 }, { threads: 256, items: 1, headTile: 16 }] },
+  { label: 'decode', dims: { batch: 3, seqlen: 1, nheads: 4, nheads_qk: 2, ...BENCH }, schedules: [{ threads: 128, items: 1 }, { threads: 128, items: 1, headTile: 8 }] },
+  { label: 'L=4096', dims: { batch: 1, seqlen: 4096, nheads: 2, nheads_qk: 1, headdim: 16, dstate: 32, angles: 8, rank: 2 }, schedules: [{ threads: 128, items: 1 }] },
+];
+
+const refs = new Map<string, HostArrays>();
+
+/** One kernel run against the (cached) float64 reference of the same inputs, rounded to the run's dtype. */
+async function check(runner: ProgramRunner, dims: Record<string, number>, full: boolean, dtype: DType, schedule: Schedule): Promise<{ ok: boolean; kernel: string; text: string }> {
+  const p = runner.program;
+  const present = full ? ['D', 'Z'] : [], initStates = full ? STATES : [];
+  const inputs = randomInputs(p, { dims, present, initStates, finalStates: STATES, seed: dims.seqlen! + (full ? 1 : 0) });
+  const opts = { dims, dtype, schedule: { ...schedule, lowering: 'sequential' as const }, finalStates: STATES, poison: true };
+  const prep = await runner.prepare(inputs, opts);
+  const got = await runner.run(inputs, opts);
+  const key = `${p.name}|${JSON.stringify(dims)}|${full}|${dtype}`;
+  let ref = refs.get(key);
+  if (!ref) {
+    const sp = specializeFor(p, { present, flags: {}, initStates, finalStates: STATES }, dims, dtype);
+    ref = runReference(sp, dims, Object.fromEntries(sp.used.map((t) => [t.name, roundTo(t.dtype, inputs[t.name]!.data)])));
+    refs.set(key, ref);
+  }
+  let ok = true;
+  const parts = prep.program.written.map((t) => {
+    const e = relL2(got[t.name]!.data, ref![t.name]!);
+    ok &&= e.nan === 0 && e.relL2 <= tolerance(dtype, dims.seqlen!);
+    return `${t.name} ${e.relL2.toExponential(2)}${e.nan ? ` nan=${e.nan}` : ''}`;
+  });
+  return { ok, kernel: prep.info.kernel.entry, text: parts.join(', ') };
+}
+
+/** Positions [from, to) of a tensor along `axis`. */
+function sliceAxis(t: HostTensor, axis: number, from: number, to: number): HostTensor {
+  const outer = t.shape.slice(0, axis).reduce((a, b) => a * b, 1);
+  const inner = t.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const len = t.shape[axis]!, n = to - from;
+  const data = new Float32Array(outer * n * inner);
+  for (let o = 0; o < outer; o++) data.set(t.data.subarray((o * len + from) * inner, (o * len + to) * inner), o * n * inner);
+  const shape = [...t.shape];
+  shape[axis] = n;
+  return { data, shape };
+}
+
+/** Positions [from, to) along the scan dim of every input that has it. */
+function slice(p: Program, inputs: Record<string, HostTensor>, from: number, to: number): Record<string, HostTensor> {
+  const seqDim = p.indices[p.scan]!.dim;
+  return Object.fromEntries(Object.entries(inputs).map(([name, t]) => {
+    const axis = p.inputs.find((x) => x.name === name)?.shape.indexOf(seqDim) ?? -1;
+    return [name, axis < 0 ? t : sliceAxis(t, axis, from, to)];
+  }));
+}
+
+const opens: [string, () => Promise<Backend>][] = [
+  ['cuda', async () => (await import('../runtime/cuda/backend.js')).openCuda()],
+  ['webgpu', async () => (await import('../runtime/webgpu/index.js')).openWebGpu()],
+];
+let failed = 0, passed = 0;
+for (const [name, open] of opens) {
+  let backend: Backend;
+  try { backend = await open(); } catch (e) { console.log(`${name}: unavailable: ${e instanceof Error ? e.message.split('\n')[0] : e}`); continue; }
+  console.log(`== ${name}: ${backend.deviceName}`);
+  const dtypes: DType[] = name === 'cuda' ? ['f32', 'bf16'] : ['f32'];
+  for (const p of programs) {
+    const runner = new ProgramRunner(backend, p, { tuned: false });
+    for (const dtype of dtypes) for (const shape of shapes) for (const schedule of shape.schedules) for (const full of shape.label === 'L=4096' ? [true] : [true, false]) {
+      const res = await check(runner, shape.dims, full, dtype, schedule);
+      if (res.ok) passed++; else failed++;
+      console.log(`${res.ok ? 'ok  ' : 'FAIL'} ${name} ${p.name} ${dtype} ${shape.label} ${full ? 'full' : 'bare'} ${res.kernel}: ${res.text}`);
+    }
+    // Prefill of 16 tokens = 16 decode steps chained through the four states (fp32).
+    const dims = { batch: 2, seqlen: 16, nheads: 4, nheads_qk: 2, ...BENCH };
+    const inputs = randomInputs(p, { dims, present: ['D', 'Z'], initStates: STATES, finalStates: STATES, seed: 16 });
+    const opts = { finalStates: STATES, schedule: { threads: 128, items: 1, lowering: 'sequential' as const } };
+    const whole = await runner.run(inputs, opts);
+    let states: Record<string, HostTensor> = Object.fromEntries(STATES.map((s) => [`${s}_init`, inputs[`${s}_init`]!]));
+    let worst = 0;
+    for (let t = 0; t < 16; t++) {
+      const step = await runner.run({ ...slice(p, inputs, t, t + 1), ...states }, opts);
+      const ref = sliceAxis(whole.y!, p.outputs[0]!.shape.indexOf(p.indices[p.scan]!.dim), t, t + 1);
+      worst = Math.max(worst, relL2(step.y!.data, Float64Array.from(ref.data)).relL2);
+      states = Object.fromEntries(STATES.map((s) => [`${s}_init`, step[`${s}_final`]!]));
+    }
+    for (const s of STATES) worst = Math.max(worst, relL2(states[`${s}_init`]!.data, Float64Array.from(whole[`${s}_final`]!.data)).relL2);
+    const ok = worst < 1e-5;
+    if (ok) passed++; else failed++;
+    console.log(`${ok ? 'ok  ' : 'FAIL'} ${name} ${p.name} f32 prefill(16) vs 16 decode steps: worst rel L2 ${worst.toExponential(2)}`);
+  }
+  backend.destroy();
+}
+console.log(`mamba3-check: ${passed} passed, ${failed} failed (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+process.exit(failed ? 1 : 0);
