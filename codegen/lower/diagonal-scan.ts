@@ -16,7 +16,7 @@ import {
 } from '../plan/ast.js';
 import { blockExclusiveScan, scanIsBarrierFree, scanShared, type ScanTarget } from './block-scan.js';
 import { Hoister, newScope, type Scope } from './hoist.js';
-import { dimEnv, indexExpr, offsetOf } from './index-math.js';
+import { dimEnv, indexExpr, offsetOf, loadOf } from './index-math.js';
 
 export interface DiagonalScanSchedule {
   /** Threads per row, cooperating along the scan axis. */
@@ -123,10 +123,7 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
     switch (e.k) {
       case 'num': return f(e.v);
       case 'ival': return { k: 'cast', ty: 'f32', a: indexExpr(e.e, env) };
-      case 'load': {
-        const tensor = sp.used.find((x) => x.name === e.tensor)!;
-        return { k: 'load', buf: e.tensor, index: offsetOf(tensor, e.idx.map((ie) => indexExpr(ie, env)), env) };
-      }
+      case 'load': return loadOf(sp.used, e.tensor, e.idx, env);
       case 'state': return v(hVar(e.name, (e.ver ?? 0) === 0));
       case 'neg': return { k: 'neg', a: t(e.a) };
       case 'bin': {

@@ -35,3 +35,10 @@ export function offsetOf(t: TensorIR, idx: PExpr[], env: IndexEnv): PExpr {
 export function dimEnv(staticDims: Record<string, number>): (name: string) => PExpr {
   return (name) => (staticDims[name] !== undefined ? i(staticDims[name]!) : { k: 'param', name });
 }
+
+/** A read of element `idx` of input `name` (one of `tensors`) as a plan load. */
+export function loadOf(tensors: readonly TensorIR[], name: string, idx: IExpr[], env: IndexEnv): PExpr {
+  const tensor = tensors.find((x) => x.name === name);
+  if (!tensor) throw new Error(`internal: tensor ${name} is not among the kernel's inputs`);
+  return { k: 'load', buf: name, index: offsetOf(tensor, idx.map((ie) => indexExpr(ie, env)), env) };
+}

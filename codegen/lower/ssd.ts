@@ -31,7 +31,7 @@ import {
 } from '../plan/ast.js';
 import { LoweringError } from './diagonal-scan.js';
 import { Hoister, newScope, type Scope } from './hoist.js';
-import { dimEnv, indexExpr, offsetOf } from './index-math.js';
+import { dimEnv, indexExpr, offsetOf, loadOf } from './index-math.js';
 
 export interface SsdSchedule {
   threads: number;
@@ -160,10 +160,7 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
     switch (e.k) {
       case 'num': return f(e.v);
       case 'ival': return { k: 'cast', ty: 'f32', a: indexExpr(e.e, env) };
-      case 'load': {
-        const tensor = sp.used.find((x) => x.name === e.tensor)!;
-        return { k: 'load', buf: e.tensor, index: offsetOf(tensor, e.idx.map((ie) => indexExpr(ie, env)), env) };
-      }
+      case 'load': return loadOf(sp.used, e.tensor, e.idx, env);
       case 'bin': return { k: 'bin', op: e.op, a: t(e.a), b: t(e.b) };
       case 'neg': return { k: 'neg', a: t(e.a) };
       case 'call': helpers.add(e.fn); return { k: 'call', fn: e.fn, args: e.args.map(t) };
