@@ -1,13 +1,91 @@
-// Shared pieces of the benchmarks: the memory roofline measured in the same
-// process (a plain copy kernel on each backend), medians, and table output.
+// Shared pieces of the benchmarks and device checks: opening each backend
+// present, the memory roofline measured in the same process (a plain copy
+// kernel on each backend), timing a prepared kernel the way the tuner does
+// (rotating buffer sets, median), the PyTorch baseline, and table output.
 
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import type { Backend, RenderedKernel } from '../runtime/backend.js';
-import { gridFor } from '../runtime/program-runner.js';
+import { openBackend } from '../runtime/open-backend.js';
+import { gridFor, type PreparedLaunch } from '../runtime/program-runner.js';
+import { medianOf, timeCandidate, type RotatingBuffers } from '../runtime/tune/measure.js';
 
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+export { medianOf as median, launchBytes, RotatingBuffers } from '../runtime/tune/measure.js';
+
+export type BackendName = 'cuda' | 'webgpu';
+
+/** The first line of an error's message. */
+export function errorLine(e: unknown): string {
+  return e instanceof Error ? e.message.split('\n')[0]! : String(e);
+}
+
+/**
+ * Runs `body` on each backend in turn, opened for it and destroyed after; one
+ * that does not open is reported and skipped, and so is one left out by
+ * --backends=cuda,webgpu on the command line.
+ */
+export async function forEachBackend<T extends { name: BackendName }>(entries: readonly T[], body: (backend: Backend, entry: T) => Promise<void>): Promise<void> {
+  const only = listArg('backends');
+  for (const entry of entries.filter((e) => !only || only.includes(e.name))) {
+    let backend: Backend;
+    try {
+      backend = await openBackend(entry.name);
+    } catch (e) {
+      console.log(`${entry.name}: unavailable (${errorLine(e)})`);
+      continue;
+    }
+    try {
+      await body(backend, entry);
+    } finally {
+      backend.destroy();
+    }
+  }
+}
+
+const warmupShown = new WeakSet<Backend>();
+
+/**
+ * Median GPU ms of `reps` launches of a prepared kernel over rotating buffer
+ * sets (runtime/tune/measure.ts: as the tuner times it). The first kernel
+ * timed on a backend also prints its warm-up launches (runtime/warmup.ts):
+ * where the first kernel of a process reads slow, they show whether the
+ * warm-up ran until the launches settled.
+ */
+export async function medianMs(backend: Backend, prep: PreparedLaunch, buffers: RotatingBuffers, reps: number): Promise<number> {
+  const ms = medianOf(await timeCandidate(backend, prep, buffers, reps));
+  const warm = backend.lastWarmupMs;
+  if (warm?.length && !warmupShown.has(backend)) {
+    warmupShown.add(backend);
+    const total = warm.slice(1).reduce((a, b) => a + b, 0);
+    console.log(`  (warm-up of the first kernel timed: ${warm.length} launches, ${total.toFixed(1)} ms after the first; ms: ${warm.map((t) => t.toPrecision(3)).join(' ')})`);
+  }
+  return ms;
+}
+
+/** The PyTorch baseline the bench's _torch.py wrote to $TORCH_BASELINE, or {}. */
+export function torchBaseline(): Record<string, number> {
+  const file = process.env.TORCH_BASELINE;
+  return file && existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, number>) : {};
+}
+
+/** The fastest row of each key. */
+export function fastestBy<R extends { ms: number }>(rows: readonly R[], key: (r: R) => string): Map<string, R> {
+  const best = new Map<string, R>();
+  for (const r of rows) {
+    const k = key(r);
+    if (!best.has(k) || best.get(k)!.ms > r.ms) best.set(k, r);
+  }
+  return best;
+}
+
+/** `cuda 3.020 TB/s, webgpu 2.950 TB/s`. */
+export function formatRooflines(rooflines: Record<string, number>): string {
+  return Object.entries(rooflines).map(([k, v]) => `${k} ${(v / 1e12).toFixed(3)} TB/s`).join(', ');
+}
+
+/** Writes `data` as JSON to $OUT/`file` when OUT is set. */
+export function writeOut(file: string, data: unknown): void {
+  if (process.env.OUT) writeFileSync(path.join(process.env.OUT, file), JSON.stringify(data, null, 2));
 }
 
 const COPY_WGSL = `@group(0) @binding(0) var<storage, read> src: array<vec4<f32>>;
@@ -45,7 +123,7 @@ export async function copyBandwidth(backend: Backend, bytes: number, reps = 30):
   for (let i = 0; i < fill.length; i++) fill[i] = (i % 1000) * 0.001;
   for (const s of sets) backend.write(s[0]!, fill);
   const grid = gridFor(Math.ceil(n4 / 256), backend.limits.maxGridDim, 'copy');
-  const ms = median(await backend.timeLaunches(ck, grid, sets, [n4], reps));
+  const ms = medianOf(await backend.timeLaunches(ck, grid, sets, [n4], reps));
   for (const s of sets) for (const b of s) backend.destroyBuffer(b);
   return (2 * bytes) / (ms * 1e-3);
 }

@@ -5,26 +5,24 @@
 import path from 'node:path';
 import { loadProgram } from '../dsl/load.js';
 import type { DType } from '../dsl/decl.js';
-import type { Backend } from '../runtime/backend.js';
 import { ProgramRunner } from '../runtime/program-runner.js';
 import { checkCase } from '../runtime/check.js';
-import { listArg, parseSchedule, scheduleLabel } from './common.js';
+import { forEachBackend, listArg, parseSchedule, scheduleLabel, type BackendName } from './common.js';
 
 const program = await loadProgram(path.resolve(import.meta.dirname, '../examples/mamba1.ts'));
-const opens: [string, () => Promise<Backend>][] = [
-  ['cuda', async () => (await import('../runtime/cuda/backend.js')).openCuda()],
-  ['webgpu', async () => (await import('../runtime/webgpu/index.js')).openWebGpu()],
+const backends: { name: BackendName; dtypes: DType[] }[] = [
+  { name: 'cuda', dtypes: ['f32', 'f16', 'bf16'] },
+  { name: 'webgpu', dtypes: ['f32'] },
 ];
 let failed = 0, passed = 0;
 // --dtypes=f32,bf16 --seqlens=7,4097 --schedules=t32i4,... trim the grid (device time is scarce).
 const onlyDtypes = listArg('dtypes');
 const seqlens = (listArg('seqlens') ?? ['1', '7', '1000', '4097']).map(Number);
-for (const [name, open] of opens) {
-  let backend: Backend;
-  try { backend = await open(); } catch (e) { console.log(`${name}: unavailable: ${e instanceof Error ? e.message : e}`); continue; }
+await forEachBackend(backends, async (backend, b) => {
+  const name = b.name;
   console.log(`== ${name}: ${backend.deviceName} (subgroups: ${backend.limits.subgroups})`);
   const runner = new ProgramRunner(backend, program);
-  const dtypes: DType[] = (name === 'cuda' ? ['f32', 'f16', 'bf16'] as DType[] : ['f32'] as DType[]).filter((d) => !onlyDtypes || onlyDtypes.includes(d));
+  const dtypes = b.dtypes.filter((d) => !onlyDtypes || onlyDtypes.includes(d));
   const scheds = (listArg('schedules') ?? ['t128i4', 't32i1', 't256i8', 't64i16', 't32i4r4', 't64i2r3', 't32i4', 't32i8u2']).map(parseSchedule);
   for (const dtype of dtypes) for (const seqlen of seqlens) for (const ngroups of [1, 2]) for (const full of [true, false]) for (const sched of scheds) {
     const dims = { batch: 2, dim: 8, seqlen, dstate: 16, ngroups };
@@ -35,7 +33,6 @@ for (const [name, open] of opens) {
     const errs = res.errors.map((e) => `${e.name} ${e.relL2.toExponential(2)}${e.nan ? ` nan=${e.nan}` : ''}`).join(', ');
     if (!res.ok || seqlen === 4097) console.log(`${res.ok ? 'ok  ' : 'FAIL'} ${name} ${dtype} L=${seqlen} G=${ngroups} ${full ? 'full' : 'bare'} ${scheduleLabel(sched)}: ${errs}`);
   }
-  backend.destroy();
-}
+});
 console.log(`device-check: ${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

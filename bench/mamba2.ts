@@ -13,7 +13,9 @@
 // Run on the GPU host:
 //   python3 bench/mamba2_torch.py $OUT/mamba2-torch.json
 //   TORCH_BASELINE=$OUT/mamba2-torch.json bash .gpu/enter tsx bench/mamba2.ts [--quick]
-// Writes $OUT/bench-mamba2.json when OUT is set.
+// Writes $OUT/bench-mamba2.json when OUT is set. Options: --quick; --schedules=t128q32p32,t128q32p32n16,...
+// (SSD schedules t<threads>q<chunk>[p<headTile>][n<nTile>], for every backend); --backends=cuda;
+// --dtypes=bf16; --no-generic (skip the forced generic scan); --shape=name=value,...
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -41,12 +43,28 @@ if (torchFile && existsSync(torchFile)) torch = JSON.parse(readFileSync(torchFil
 const matmulRate = (torch.matmul_bf16_tflops ?? NaN) * 1e12;
 if (!Number.isFinite(matmulRate)) console.log('no TORCH_BASELINE with matmul_bf16_tflops: the roofline is the bytes term only');
 
-const ssd = (threads: number, chunk: number, headTile?: number): Schedule => ({ threads, items: 4, chunk, ...(headTile ? { headTile } : {}), lowering: 'ssd' });
-const cudaSchedules: Schedule[] = quick
-  ? [ssd(256, 64)]
-  : [ssd(256, 64), ssd(128, 64), ssd(256, 32), ssd(128, 32), ssd(256, 64, 32), ssd(128, 32, 32), ssd(256, 128), ssd(128, 64, 32)];
-const wgslSchedules: Schedule[] = quick ? [ssd(256, 32)] : [ssd(256, 32), ssd(128, 32), ssd(256, 64), ssd(128, 16), ssd(256, 32, 16)];
+const ssd = (threads: number, chunk: number, headTile?: number, nTile?: number): Schedule => ({ threads, items: 4, chunk, ...(headTile ? { headTile } : {}), ...(nTile ? { nTile } : {}), lowering: 'ssd' });
+/** t<threads>q<chunk>[p<headTile>][n<nTile>], e.g. t128q32p32n16 (n16: N staged in tiles of 16, the Run 9 kernel). */
+function parseSsd(s: string): Schedule {
+  const m = /^t(\d+)q(\d+)(?:p(\d+))?(?:n(\d+))?$/.exec(s);
+  if (!m) throw new Error(`--schedules: '${s}' is not t<threads>q<chunk>[p<headTile>][n<nTile>]`);
+  return ssd(Number(m[1]), Number(m[2]), m[3] ? Number(m[3]) : undefined, m[4] ? Number(m[4]) : undefined);
+}
+const listArg = (name: string): string[] | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3).split(',').filter(Boolean);
+// --schedules=... replaces both lists; --backends=cuda and --dtypes=bf16 trim the run; --no-generic skips the forced scan.
+const given = listArg('schedules')?.map(parseSsd);
+const onlyBackends = listArg('backends');
+const onlyDtypes = listArg('dtypes');
+const cudaSchedules: Schedule[] = given ?? (quick
+  ? [ssd(128, 32, 32), ssd(128, 32, 32, 16)]
+  : [
+    // Run 9's best (N in tiles of 16) for comparison, then whole-N staging with bf16 operands in shared memory.
+    ssd(128, 32, 32, 16), ssd(128, 32, 32), ssd(256, 32, 32), ssd(256, 32), ssd(128, 32), ssd(64, 32, 16),
+    ssd(128, 16, 32), ssd(256, 64, 32), ssd(256, 64), ssd(128, 64, 16), ssd(256, 64, 16), ssd(128, 32, 16), ssd(256, 128, 16),
+  ]);
+const wgslSchedules: Schedule[] = given ?? (quick ? [ssd(256, 32)] : [ssd(256, 32), ssd(128, 32), ssd(256, 64), ssd(128, 16), ssd(256, 32, 16)]);
 const generic: Schedule = { threads: 128, items: 4, rows: 1, lowering: 'diagonal-scan' };
+const withGeneric = !quick && !process.argv.includes('--no-generic');
 
 const backends: { name: string; open: () => Promise<Backend>; dtypes: DType[]; schedules: Schedule[] }[] = [
   { name: 'cuda', open: async () => (await import('../runtime/cuda/backend.js')).openCuda(), dtypes: ['bf16', 'f32'], schedules: cudaSchedules },
@@ -59,12 +77,12 @@ function flops(Q: number): number {
   return B * H * Math.ceil(L / Q) * (2 * Q * Q * N + 2 * Q * Q * P + 4 * Q * P * N);
 }
 
-interface Row { backend: string; device: string; dtype: DType; lowering: string; schedule: string; kernel: string; ms: number; bytes: number; flops: number; roofMs: number; sharedBytes: number; registers?: number }
+interface Row { backend: string; device: string; dtype: DType; lowering: string; schedule: string; kernel: string; ms: number; bytes: number; flops: number; roofMs: number; sharedBytes: number; registers?: number; localBytes?: number; groups: number; blocksPerSm?: number; waves?: number }
 const rows: Row[] = [];
 const rooflines: Record<string, number> = {};
 let cudaCopy = 0;
 
-for (const b of backends) {
+for (const b of backends.filter((x) => !onlyBackends || onlyBackends.includes(x.name))) {
   let backend: Backend;
   try {
     backend = await b.open();
@@ -78,10 +96,10 @@ for (const b of backends) {
   console.log(`${b.name}: ${backend.deviceName}; copy ${(bw / 1e12).toFixed(3)} TB/s; workgroup memory ${backend.limits.maxWorkgroupStorageBytes} B`);
   const runner = new ProgramRunner(backend, program, { tuned: false });
   const inputs = randomInputs(program, { dims: DIMS, present: PRESENT, initStates: [], finalStates: [], seed: 1 });
-  for (const dtype of b.dtypes) {
+  for (const dtype of b.dtypes.filter((d) => !onlyDtypes || onlyDtypes.includes(d))) {
     let sets: ReturnType<ProgramRunner['upload']>[] | undefined;
-    for (const sched of [...b.schedules, ...(quick ? [] : [generic])]) {
-      const label = sched.lowering === 'ssd' ? `t${sched.threads} q${sched.chunk}${sched.headTile ? ` p${sched.headTile}` : ''}` : `scan t${sched.threads}i${sched.items}`;
+    for (const sched of [...b.schedules, ...(withGeneric ? [generic] : [])]) {
+      const label = sched.lowering === 'ssd' ? `t${sched.threads} q${sched.chunk}${sched.headTile ? ` p${sched.headTile}` : ''}${sched.nTile ? ` n${sched.nTile}` : ''}` : `scan t${sched.threads}i${sched.items}`;
       try {
         const prep = await runner.prepare(inputs, { dims: DIMS, dtype, schedule: sched });
         // Two buffer sets, rotated, so no launch finds the previous one's data in L2; shared by every schedule.
@@ -91,9 +109,18 @@ for (const b of backends) {
         const bytes = [...prep.program.used, ...prep.program.written].reduce((a, t) => a + sizeOf(t, prep.dims) * elemBytes(t.dtype), 0);
         const f = sched.lowering === 'ssd' ? flops(sched.chunk!) : 0;
         const roofMs = Math.max(bytes / (cudaCopy || bw), Number.isFinite(matmulRate) ? f / matmulRate : 0) * 1e3;
-        const registers = prep.kernel.usage?.registersPerThread;
-        rows.push({ backend: b.name, device: backend.deviceName, dtype, lowering: prep.info.lowering, schedule: label, kernel: prep.info.kernel.entry, ms, bytes, flops: f, roofMs, sharedBytes: prep.info.kernel.sharedBytes, registers });
-        console.log(`  ${dtype} ${prep.info.lowering} ${label}: ${ms.toFixed(3)} ms, ${(bytes / (ms * 1e-3) / 1e9).toFixed(0)} GB/s, ${f ? `${(f / (ms * 1e-3) / 1e12).toFixed(1)} TFLOP/s, ` : ''}roofline ${roofMs.toFixed(3)} ms (${(ms / roofMs).toFixed(2)}×), ${prep.info.kernel.sharedBytes} B shared${registers !== undefined ? `, ${registers} regs` : ''}`);
+        const usage = prep.kernel.usage;
+        const registers = usage?.registersPerThread;
+        const groups = prep.grid[0] * prep.grid[1] * prep.grid[2];
+        // Resident blocks per SM by shared memory, registers and threads (what decides the waves over the grid).
+        const sm = backend.limits.sm;
+        const shared = prep.info.kernel.sharedBytes + (usage?.staticSharedBytes ?? 0);
+        const perSm = sm && registers !== undefined
+          ? Math.min(Math.floor(sm.sharedBytes / (shared + sm.reservedSharedPerBlock)), Math.floor(sm.registers / (Math.ceil(registers / 8) * 8 * prep.kernel.kernel.workgroupSize)), Math.floor(sm.maxThreads / prep.kernel.kernel.workgroupSize), sm.maxBlocks)
+          : undefined;
+        const waves = perSm && sm ? groups / (perSm * sm.count) : undefined;
+        rows.push({ backend: b.name, device: backend.deviceName, dtype, lowering: prep.info.lowering, schedule: label, kernel: prep.info.kernel.entry, ms, bytes, flops: f, roofMs, sharedBytes: prep.info.kernel.sharedBytes, registers, localBytes: usage?.localBytes, groups, blocksPerSm: perSm, waves });
+        console.log(`  ${dtype} ${prep.info.lowering} ${label}: ${ms.toFixed(3)} ms, ${(bytes / (ms * 1e-3) / 1e9).toFixed(0)} GB/s, ${f ? `${(f / (ms * 1e-3) / 1e12).toFixed(1)} TFLOP/s, ` : ''}roofline ${roofMs.toFixed(3)} ms (${(ms / roofMs).toFixed(2)}×), ${prep.info.kernel.sharedBytes} B shared${registers !== undefined ? `, ${registers} regs, ${usage?.localBytes ?? '?'} B local` : ''}, ${groups} blocks${perSm !== undefined ? `, ${perSm}/SM, ${waves!.toFixed(2)} waves` : ''} [${prep.info.kernel.entry}]`);
       } catch (e) {
         console.log(`  skip ${dtype} ${label}: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
       }

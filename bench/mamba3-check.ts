@@ -12,11 +12,12 @@ import { loadProgram } from '../dsl/load.js';
 import type { DType } from '../dsl/decl.js';
 import type { Program } from '../dsl/ir.js';
 import type { Schedule } from '../codegen/compile.js';
-import type { Backend } from '../runtime/backend.js';
 import { ProgramRunner, specializeFor, type HostTensor } from '../runtime/program-runner.js';
 import { randomInputs, relL2, tolerance } from '../runtime/check.js';
 import { roundTo } from '../runtime/dtype.js';
 import { runReference, type HostArrays } from '../runtime/reference/interpret.js';
+import { sliceAxis, sliceSeq } from '../test/helpers/sequence.js';
+import { forEachBackend, type BackendName } from './common.js';
 
 const STATES = ['angle', 'S', 'kprev', 'vprev'];
 const t0 = Date.now();
@@ -57,37 +58,13 @@ async function check(runner: ProgramRunner, dims: Record<string, number>, full: 
   return { ok, kernel: prep.info.kernel.entry, text: parts.join(', ') };
 }
 
-/** Positions [from, to) of a tensor along `axis`. */
-function sliceAxis(t: HostTensor, axis: number, from: number, to: number): HostTensor {
-  const outer = t.shape.slice(0, axis).reduce((a, b) => a * b, 1);
-  const inner = t.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
-  const len = t.shape[axis]!, n = to - from;
-  const data = new Float32Array(outer * n * inner);
-  for (let o = 0; o < outer; o++) data.set(t.data.subarray((o * len + from) * inner, (o * len + to) * inner), o * n * inner);
-  const shape = [...t.shape];
-  shape[axis] = n;
-  return { data, shape };
-}
-
-/** Positions [from, to) along the scan dim of every input that has it. */
-function slice(p: Program, inputs: Record<string, HostTensor>, from: number, to: number): Record<string, HostTensor> {
-  const seqDim = p.indices[p.scan]!.dim;
-  return Object.fromEntries(Object.entries(inputs).map(([name, t]) => {
-    const axis = p.inputs.find((x) => x.name === name)?.shape.indexOf(seqDim) ?? -1;
-    return [name, axis < 0 ? t : sliceAxis(t, axis, from, to)];
-  }));
-}
-
-const opens: [string, () => Promise<Backend>][] = [
-  ['cuda', async () => (await import('../runtime/cuda/backend.js')).openCuda()],
-  ['webgpu', async () => (await import('../runtime/webgpu/index.js')).openWebGpu()],
+const backends: { name: BackendName; dtypes: DType[] }[] = [
+  { name: 'cuda', dtypes: ['f32', 'bf16'] },
+  { name: 'webgpu', dtypes: ['f32'] },
 ];
 let failed = 0, passed = 0;
-for (const [name, open] of opens) {
-  let backend: Backend;
-  try { backend = await open(); } catch (e) { console.log(`${name}: unavailable: ${e instanceof Error ? e.message.split('\n')[0] : e}`); continue; }
+await forEachBackend(backends, async (backend, { name, dtypes }) => {
   console.log(`== ${name}: ${backend.deviceName}`);
-  const dtypes: DType[] = name === 'cuda' ? ['f32', 'bf16'] : ['f32'];
   for (const p of programs) {
     const runner = new ProgramRunner(backend, p, { tuned: false });
     for (const dtype of dtypes) for (const shape of shapes) for (const schedule of shape.schedules) for (const full of shape.label === 'L=4096' ? [true] : [true, false]) {
@@ -103,7 +80,7 @@ for (const [name, open] of opens) {
     let states: Record<string, HostTensor> = Object.fromEntries(STATES.map((s) => [`${s}_init`, inputs[`${s}_init`]!]));
     let worst = 0;
     for (let t = 0; t < 16; t++) {
-      const step = await runner.run({ ...slice(p, inputs, t, t + 1), ...states }, opts);
+      const step = await runner.run({ ...sliceSeq(p, inputs, t, t + 1), ...states }, opts);
       const ref = sliceAxis(whole.y!, p.outputs[0]!.shape.indexOf(p.indices[p.scan]!.dim), t, t + 1);
       worst = Math.max(worst, relL2(step.y!.data, Float64Array.from(ref.data)).relL2);
       states = Object.fromEntries(STATES.map((s) => [`${s}_init`, step[`${s}_final`]!]));
@@ -113,7 +90,6 @@ for (const [name, open] of opens) {
     if (ok) passed++; else failed++;
     console.log(`${ok ? 'ok  ' : 'FAIL'} ${name} ${p.name} f32 prefill(16) vs 16 decode steps: worst rel L2 ${worst.toExponential(2)}`);
   }
-  backend.destroy();
-}
+});
 console.log(`mamba3-check: ${passed} passed, ${failed} failed (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
 process.exit(failed ? 1 : 0);

@@ -12,7 +12,6 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadPrograms } from '../dsl/load.js';
 import { defaultVariant, fullVariant } from '../dsl/specialize.js';
-import type { Backend } from '../runtime/backend.js';
 import { buildProgram } from '../runtime/cli/build.js';
 import { wrapperFileName } from '../runtime/cli/wrapper-gen.js';
 import { randomInputs, relL2, tolerance } from '../runtime/check.js';
@@ -20,14 +19,11 @@ import { roundTo } from '../runtime/dtype.js';
 import type { PrebuiltProgram } from '../runtime/prebuilt/index.js';
 import { specializeFor } from '../runtime/program-runner.js';
 import { runReference } from '../runtime/reference/interpret.js';
-import { listArg } from './common.js';
+import { forEachBackend, listArg, type BackendName } from './common.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 const only = listArg('programs');
-const opens: [string, () => Promise<Backend>][] = [
-  ['cuda', async () => (await import('../runtime/cuda/backend.js')).openCuda()],
-  ['webgpu', async () => (await import('../runtime/webgpu/index.js')).openWebGpu()],
-];
+const backends: { name: BackendName }[] = [{ name: 'cuda' }, { name: 'webgpu' }];
 let passed = 0, failed = 0;
 const modules: { program: Awaited<ReturnType<typeof loadPrograms>>[number]; prebuilt: PrebuiltProgram }[] = [];
 for (const f of readdirSync(path.join(root, 'examples')).filter((x) => x.endsWith('.ts')).sort()) {
@@ -43,9 +39,7 @@ for (const f of readdirSync(path.join(root, 'examples')).filter((x) => x.endsWit
     modules.push({ program: p, prebuilt: mod.prebuilt });
   }
 }
-for (const [name, open] of opens) {
-  let backend: Backend;
-  try { backend = await open(); } catch (e) { console.log(`${name}: unavailable: ${e instanceof Error ? e.message : e}`); continue; }
+await forEachBackend(backends, async (backend, { name }) => {
   console.log(`== ${name}: ${backend.deviceName}`);
   for (const { program: p, prebuilt } of modules) {
     const scanDim = p.indices[p.scan]!.dim;
@@ -70,7 +64,6 @@ for (const [name, open] of opens) {
       }
     }
   }
-  backend.destroy();
-}
+});
 console.log(`wrapper-device: ${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

@@ -10,7 +10,7 @@ import { diagonalScanRejects, lowerDiagonalScan, LoweringError } from './lower/d
 import { NotPromotable, type FreeAxis } from './analysis/free-state-axes.js';
 import { promoteFreeStateAxes } from './lower/promote-state-axes.js';
 import { analyseSsd, ssdRejects } from './analysis/ssd.js';
-import { chooseSsdTiles, lowerSsd, SsdLoweringError } from './lower/ssd.js';
+import { chooseSsdTiles, lowerSsd, operandPrecision, SsdLoweringError } from './lower/ssd.js';
 import { lowerSequential, SequentialLoweringError } from './lower/sequential.js';
 import { packBindings } from './lower/pack-bindings.js';
 import type { KernelPlan } from './plan/ast.js';
@@ -34,6 +34,8 @@ export interface Schedule {
    * Sequential: elements of the split state axis per workgroup (analysis/tile-axes.ts); default: as for SSD.
    */
   headTile?: number;
+  /** SSD: elements of the state's contracted (N) axis staged per pass over a chunk; default: all of N where it fits (lower/ssd.ts). */
+  nTile?: number;
   /** Force a lowering instead of the one analysis picks (e.g. to check one against the other). */
   lowering?: LoweringName;
 }
@@ -134,7 +136,7 @@ export function defaultSchedule(sp: SpecializedProgram): Schedule {
 export function kernelName(sp: SpecializedProgram, sched: Schedule, lowering: LoweringName = 'diagonal-scan'): string {
   const h = createHash('sha256').update(variantKey(sp.variant)).digest('hex').slice(0, 8);
   if (lowering === 'sequential') return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_seq_t${sched.threads}${sched.headTile !== undefined ? `p${sched.headTile}` : ''}`;
-  if (lowering === 'ssd') return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_ssd_t${sched.threads}q${sched.chunk ?? sp.schedule.chunk[0]}${sched.headTile !== undefined ? `p${sched.headTile}` : ''}`;
+  if (lowering === 'ssd') return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_ssd_t${sched.threads}q${sched.chunk ?? sp.schedule.chunk[0]}${sched.headTile !== undefined ? `p${sched.headTile}` : ''}${sched.nTile !== undefined ? `n${sched.nTile}` : ''}`;
   return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_t${sched.threads}i${sched.items}${(sched.rows ?? 1) > 1 ? `r${sched.rows}` : ''}${sched.unroll !== undefined ? `u${sched.unroll}` : ''}`;
 }
 
@@ -195,13 +197,16 @@ function sequentialPlan(sp: SpecializedProgram, target: Target, sched: Schedule,
 function ssdPlan(sp: SpecializedProgram, target: Target, sched: Schedule, caps: TargetCaps): KernelPlan {
   const narrow = sp.used.some((t) => t.dtype !== 'f32');
   const budget = target === 'cuda' ? Math.min(caps.sharedBytes ?? Infinity, 96 * 1024) : (caps.sharedBytes ?? 16 * 1024);
-  const ssdCaps = { sharedBytes: budget, matrixUnits: caps.matrixUnits ?? (target === 'cuda' && narrow) };
+  const matrixUnits = caps.matrixUnits ?? (target === 'cuda' && narrow);
+  // CUDA keeps the products' operands in shared memory as the tensor cores round them (2 bytes each).
+  const precision = operandPrecision(sp.used);
+  const ssdCaps = { sharedBytes: budget, matrixUnits, ...(target === 'cuda' && matrixUnits && precision !== 'f32' ? { narrowOperands: precision } : {}) };
   const form = analyseSsd(sp);
   const [P, N] = [sp.staticDims[form.pDim]!, sp.staticDims[form.nDim]!];
   // An explicit chunk is taken as given (and fails if it does not fit); else the first candidate that fits.
   const fits = (chunk: number): boolean => {
     try {
-      chooseSsdTiles(P, N, { threads: sched.threads, chunk, headTile: sched.headTile }, ssdCaps);
+      chooseSsdTiles(P, N, { threads: sched.threads, chunk, headTile: sched.headTile, nTile: sched.nTile }, ssdCaps);
       return true;
     } catch (e) {
       if (e instanceof SsdLoweringError) return false;
@@ -209,5 +214,5 @@ function ssdPlan(sp: SpecializedProgram, target: Target, sched: Schedule, caps: 
     }
   };
   const chunk = sched.chunk ?? sp.schedule.chunk.find(fits) ?? sp.schedule.chunk[0]!;
-  return lowerSsd(sp, form, { threads: sched.threads, chunk, headTile: sched.headTile }, ssdCaps, kernelName(sp, { ...sched, chunk }, 'ssd'));
+  return lowerSsd(sp, form, { threads: sched.threads, chunk, headTile: sched.headTile, nTile: sched.nTile }, ssdCaps, kernelName(sp, { ...sched, chunk }, 'ssd'));
 }

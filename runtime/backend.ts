@@ -106,8 +106,14 @@ export interface Backend {
   launch(kernel: CompiledKernel, grid: Grid, buffers: DeviceBuffer[], params: number[]): void;
   /** Waits for all launched work. */
   sync(): Promise<void>;
-  /** GPU time in milliseconds of each of `reps` launches, measured with device timestamps/events. */
+  /**
+   * GPU time in milliseconds of each of `reps` launches, measured with device
+   * timestamps/events, after warm-up launches over every buffer set for a
+   * while of GPU time (runtime/warmup.ts).
+   */
   timeLaunches(kernel: CompiledKernel, grid: Grid, buffers: DeviceBuffer[][], params: number[], reps: number): Promise<number[]>;
+  /** Milliseconds of each warm-up launch of the last timeLaunches(), for diagnosing timings. */
+  readonly lastWarmupMs?: readonly number[];
   destroyBuffer(buffer: DeviceBuffer): void;
   destroy(): void;
 }

@@ -7,69 +7,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Schedule } from '../codegen/compile.ts';
 import { loadProgram } from '../dsl/load.ts';
 import type { Program } from '../dsl/ir.ts';
-import type { Backend } from '../runtime/backend.ts';
-import { checkCase, randomInputs, relL2, tolerance, type CheckCase, type CheckResult } from '../runtime/check.ts';
-import { ProgramRunner, specializeFor, type HostTensor } from '../runtime/program-runner.ts';
-import { runReference } from '../runtime/reference/interpret.ts';
+import { checkCase, randomInputs, relL2, tolerance, type CheckResult } from '../runtime/check.ts';
+import { ProgramRunner, type HostTensor } from '../runtime/program-runner.ts';
 import { openWebGpu, type WebGpuBackend } from '../runtime/webgpu/index.ts';
+import { wrapBackend } from './helpers/backend.ts';
+import { caseFrom, expectCasePasses, referenceOf, type CaseSpec } from './helpers/check.ts';
+import { concatAxis, sliceSeq } from './helpers/sequence.ts';
 
 const ALL_OPTIONAL = ['D', 'z', 'delta_bias'];
 const GPU_TIMEOUT = 120_000;
-
-type CaseSpec = Partial<Omit<CheckCase, 'dims'>> & { dims?: Partial<CheckCase['dims']> };
-
-function describeResult(r: CheckResult): string {
-  return `${r.kernel}: ${r.errors.map((e) => `${e.name} relL2=${e.relL2.toExponential(2)} nan=${e.nan} tol=${e.tolerance}`).join('; ')}`;
-}
-
-/** Slices every tensor that has the scan dim to positions [from, to) along it. */
-function sliceSeq(p: Program, inputs: Record<string, HostTensor>, from: number, to: number): Record<string, HostTensor> {
-  const seqDim = p.indices[p.scan]!.dim;
-  const out: Record<string, HostTensor> = {};
-  for (const [name, t] of Object.entries(inputs)) {
-    const decl = p.inputs.find((x) => x.name === name);
-    const axis = decl ? decl.shape.indexOf(seqDim) : -1;
-    out[name] = axis < 0 ? t : sliceAxis(t, axis, from, to);
-  }
-  return out;
-}
-
-function sliceAxis(t: HostTensor, axis: number, from: number, to: number): HostTensor {
-  const outer = t.shape.slice(0, axis).reduce((a, b) => a * b, 1);
-  const inner = t.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
-  const len = t.shape[axis]!;
-  const n = to - from;
-  const data = new Float32Array(outer * n * inner);
-  for (let o = 0; o < outer; o++) data.set(t.data.subarray((o * len + from) * inner, (o * len + to) * inner), o * n * inner);
-  const shape = [...t.shape];
-  shape[axis] = n;
-  return { data, shape };
-}
-
-function concatAxis(a: HostTensor, b: HostTensor, axis: number): HostTensor {
-  const outer = a.shape.slice(0, axis).reduce((x, y) => x * y, 1);
-  const inner = a.shape.slice(axis + 1).reduce((x, y) => x * y, 1);
-  const na = a.shape[axis]!, nb = b.shape[axis]!;
-  const data = new Float32Array(a.data.length + b.data.length);
-  for (let o = 0; o < outer; o++) {
-    data.set(a.data.subarray(o * na * inner, (o + 1) * na * inner), o * (na + nb) * inner);
-    data.set(b.data.subarray(o * nb * inner, (o + 1) * nb * inner), (o * (na + nb) + na) * inner);
-  }
-  const shape = [...a.shape];
-  shape[axis] = na + nb;
-  return { data, shape };
-}
-
-/** A backend that behaves like `inner` except where `overrides` says. */
-function wrapBackend(inner: Backend, overrides: Partial<Backend>): Backend {
-  return new Proxy(inner, {
-    get(target, prop, _receiver) {
-      if (prop in overrides) return overrides[prop as keyof Backend];
-      const v = Reflect.get(target, prop, target);
-      return typeof v === 'function' ? v.bind(target) : v;
-    },
-  });
-}
 
 describe('Mamba-1 WGSL kernels vs the float64 reference', () => {
   let gpu: WebGpuBackend;
@@ -85,29 +31,10 @@ describe('Mamba-1 WGSL kernels vs the float64 reference', () => {
 
   afterAll(() => gpu?.destroy());
 
-  function caseOf(spec: CaseSpec): CheckCase {
-    return {
-      present: ALL_OPTIONAL,
-      initStates: ['h'],
-      finalStates: ['h'],
-      seed: 1,
-      ...spec,
-      dims: { batch: 2, dim: 4, seqlen: 64, dstate: 16, ngroups: 1, ...spec.dims } as CheckCase['dims'],
-    };
-  }
+  const caseOf = caseFrom({ present: ALL_OPTIONAL, initStates: ['h'], finalStates: ['h'], seed: 1, dims: { batch: 2, dim: 4, seqlen: 64, dstate: 16, ngroups: 1 } });
 
   async function expectPasses(spec: CaseSpec, given?: Record<string, HostTensor>): Promise<CheckResult> {
-    const c = caseOf(spec);
-    const r = await checkCase(runner, c, given);
-    const expected = ['y', ...c.finalStates.map((s) => `${s}_final`)];
-    expect(r.errors.map((e) => e.name).sort()).toEqual(expected.sort());
-    for (const e of r.errors) {
-      expect(e.nan, describeResult(r)).toBe(0);
-      expect(e.relL2, describeResult(r)).toBeLessThanOrEqual(e.tolerance);
-      expect(e.ok).toBe(true);
-    }
-    expect(r.ok, describeResult(r)).toBe(true);
-    return r;
+    return expectCasePasses(runner, caseOf(spec), given);
   }
 
   describe('sequence lengths', () => {
@@ -222,7 +149,7 @@ describe('Mamba-1 WGSL kernels vs the float64 reference', () => {
         const first = await runner.run(sliceSeq(p, inputs, 0, cut), opts);
         expect(first.y!.shape).toEqual([2, 4, cut]);
         const second = await runner.run({ ...sliceSeq(p, inputs, cut, seqlen), h_init: first.h_final! }, opts);
-        const y = concatAxis(first.y!, second.y!, 2);
+        const y = concatAxis([first.y!, second.y!], 2);
         expect(y.shape).toEqual(whole.y!.shape);
         const ey = relL2(y.data, Float64Array.from(whole.y!.data));
         const eh = relL2(second.h_final!.data, Float64Array.from(whole.h_final!.data));
@@ -231,8 +158,7 @@ describe('Mamba-1 WGSL kernels vs the float64 reference', () => {
         expect(ey.relL2).toBeLessThan(1e-5);
         expect(eh.relL2).toBeLessThan(1e-5);
         // Both agree with the reference too.
-        const sp = specializeFor(p, { present: ALL_OPTIONAL, flags: p.flags, initStates: c.initStates, finalStates: ['h'] }, c.dims);
-        const ref = runReference(sp, c.dims, Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, Float64Array.from(v.data)])));
+        const ref = referenceOf(p, { present: ALL_OPTIONAL, initStates: c.initStates, finalStates: ['h'] }, c.dims, inputs);
         expect(relL2(y.data, ref.y!).relL2).toBeLessThan(tolerance('f32', seqlen));
         expect(relL2(second.h_final!.data, ref.h_final!).relL2).toBeLessThan(tolerance('f32', seqlen));
       }, GPU_TIMEOUT);
@@ -254,10 +180,9 @@ describe('Mamba-1 WGSL kernels vs the float64 reference', () => {
       const inputs = randomInputs(p, c);
       const other = randomInputs(p, { ...c, seed: 91 });
       const got = await runner.run(inputs, { finalStates: ['h'] });
-      const sp = specializeFor(p, { present: ALL_OPTIONAL, flags: p.flags, initStates: ['h'], finalStates: ['h'] }, c.dims);
-      const as64 = (x: Record<string, HostTensor>) => Object.fromEntries(Object.entries(x).map(([k, v]) => [k, Float64Array.from(v.data)]));
-      const right = runReference(sp, c.dims, as64(inputs));
-      const wrong = runReference(sp, c.dims, as64(other));
+      const variant = { present: ALL_OPTIONAL, initStates: ['h'], finalStates: ['h'] };
+      const right = referenceOf(p, variant, c.dims, inputs);
+      const wrong = referenceOf(p, variant, c.dims, other);
       expect(relL2(got.y!.data, right.y!).relL2).toBeLessThan(1e-5);
       expect(relL2(got.y!.data, wrong.y!).relL2).toBeGreaterThan(0.1);
       expect(relL2(got.h_final!.data, wrong.h_final!).relL2).toBeGreaterThan(0.1);

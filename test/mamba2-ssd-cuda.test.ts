@@ -33,8 +33,13 @@ const CASES: Case[] = [
   { name: 'standard / full / bf16 / t256 q64', dims: STANDARD, variant: full, dtype: 'bf16', schedule: { threads: 256, items: 4, chunk: 64 } },
   { name: 'standard / bare / bf16 / t128 q64', dims: STANDARD, variant: bare, dtype: 'bf16', schedule: { threads: 128, items: 4, chunk: 64 } },
   { name: 'standard / full / f16 / t256 q32', dims: STANDARD, variant: full, dtype: 'f16', schedule: { threads: 256, items: 4, chunk: 32 } },
-  { name: 'standard / bare / f32 / t128 q32 / headTile 32', dims: STANDARD, variant: bare, dtype: 'f32', schedule: { threads: 128, items: 4, chunk: 32, headTile: 32 } },
+  { name: 'standard / bare / f32 / t128 q32 / headTile 32', dims: STANDARD, variant: bare, dtype: 'f32', schedule: { threads: 128, items: 4, chunk: 32, headTile: 32, nTile: 128 } },
   { name: 'small / full / bf16 / t64 q32', dims: SMALL, variant: full, dtype: 'bf16', schedule: { threads: 64, items: 4, chunk: 32 } },
+  // Whole-N staging with bf16 operands in shared memory (the bench's candidates), and Run 9's tiled staging.
+  { name: 'standard / bare / bf16 / t128 q32 p32 (whole N)', dims: STANDARD, variant: bare, dtype: 'bf16', schedule: { threads: 128, items: 4, chunk: 32, headTile: 32, nTile: 128 } },
+  { name: 'standard / full / bf16 / t256 q64 p32 (whole N)', dims: STANDARD, variant: full, dtype: 'bf16', schedule: { threads: 256, items: 4, chunk: 64, headTile: 32, nTile: 128 } },
+  { name: 'standard / bare / bf16 / t128 q32 p32 n16 (tiles of 16)', dims: STANDARD, variant: bare, dtype: 'bf16', schedule: { threads: 128, items: 4, chunk: 32, headTile: 32, nTile: 16 } },
+  { name: 'standard / full / f16 / t128 q64 n16', dims: STANDARD, variant: full, dtype: 'f16', schedule: { threads: 128, items: 4, chunk: 64, nTile: 16 } },
 ];
 
 describe('Mamba-2 SSD kernels for CUDA', () => {
@@ -71,6 +76,14 @@ describe('Mamba-2 SSD kernels for CUDA', () => {
         for (const m of mma) expect(m[1]).toBe(c.dtype);
       }
       expect(src.sharedBytes).toBeLessThanOrEqual(96 * 1024);
+      // The products' operands live in shared memory in the tensors' 16-bit type (read as packed pairs); fp32 keeps them f32.
+      for (const arr of ['Xs', 'Ct', 'Wt', 'Ms']) {
+        expect(src.source).toContain(c.dtype === 'f32' ? `float* ${arr} = ` : `${elem}* ${arr} = `);
+      }
+      expect(src.source).toContain('float* Ss = ');
+      if (c.dtype !== 'f32') expect(src.source).toMatch(/\*reinterpret_cast<const unsigned\*>\(&Ct\[/);
+      // Whole staging: no loop over N tiles; a tile schedule has one.
+      if (c.schedule.nTile !== undefined || c.schedule.headTile !== undefined) expect(src.source.includes('for (int n0 = 0;')).toBe(c.schedule.nTile === 16);
     });
 
     it.skipIf(!nvcc)(`${c.name}: nvcc builds it for sm_90 with 0 bytes spilled`, async () => {

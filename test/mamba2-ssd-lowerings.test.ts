@@ -13,16 +13,11 @@ import type { Program } from '../dsl/ir.ts';
 import { checkCase, randomInputs, relL2, type CheckCase, type CheckResult } from '../runtime/check.ts';
 import { ProgramRunner, specializeFor, type HostTensor } from '../runtime/program-runner.ts';
 import { openWebGpu, type WebGpuBackend } from '../runtime/webgpu/index.ts';
+import { caseFrom, describeResult, expectCasePasses, type CaseSpec } from './helpers/check.ts';
 
 const ALL_OPTIONAL = ['D', 'D_hp', 'z', 'dt_bias'];
 const GPU_TIMEOUT = 120_000;
 const SSD: Schedule = { threads: 64, items: 4, chunk: 16 };
-
-type CaseSpec = Partial<Omit<CheckCase, 'dims'>> & { dims?: Partial<CheckCase['dims']> };
-
-function describeResult(r: CheckResult): string {
-  return `${r.kernel}: ${r.errors.map((e) => `${e.name} relL2=${e.relL2.toExponential(2)} nan=${e.nan} tol=${e.tolerance}`).join('; ')}`;
-}
 
 describe('Mamba-2 lowerings and tilings (WGSL) vs the float64 reference', () => {
   let gpu: WebGpuBackend;
@@ -37,28 +32,10 @@ describe('Mamba-2 lowerings and tilings (WGSL) vs the float64 reference', () => 
 
   afterAll(() => gpu?.destroy());
 
-  function caseOf(spec: CaseSpec): CheckCase {
-    return {
-      present: ALL_OPTIONAL,
-      initStates: ['S'],
-      finalStates: ['S'],
-      seed: 1,
-      schedule: SSD,
-      ...spec,
-      dims: { batch: 2, seqlen: 50, nheads: 4, headdim: 8, ngroups: 2, dstate: 16, ...spec.dims } as CheckCase['dims'],
-    };
-  }
+  const caseOf = caseFrom({ present: ALL_OPTIONAL, initStates: ['S'], finalStates: ['S'], seed: 1, schedule: SSD, dims: { batch: 2, seqlen: 50, nheads: 4, headdim: 8, ngroups: 2, dstate: 16 } });
 
   async function expectPasses(spec: CaseSpec, given?: Record<string, HostTensor>, on: ProgramRunner = runner): Promise<CheckResult> {
-    const c = caseOf(spec);
-    const r = await checkCase(on, c, given);
-    expect(r.errors.map((e) => e.name).sort()).toEqual(['y', ...c.finalStates.map((s) => `${s}_final`)].sort());
-    for (const e of r.errors) {
-      expect(e.nan, describeResult(r)).toBe(0);
-      expect(e.relL2, describeResult(r)).toBeLessThanOrEqual(e.tolerance);
-    }
-    expect(r.ok, describeResult(r)).toBe(true);
-    return r;
+    return expectCasePasses(on, caseOf(spec), given);
   }
 
   describe('schedules and tilings', () => {
@@ -70,6 +47,11 @@ describe('Mamba-2 lowerings and tilings (WGSL) vs the float64 reference', () => 
       { schedule: { threads: 64, items: 4, chunk: 16 }, dims: { seqlen: 40, headdim: 6, dstate: 12 }, why: 'P = 6 and N = 12 (padded tiles)' },
       { schedule: { threads: 64, items: 4, chunk: 8 }, dims: { seqlen: 30, dstate: 80 }, why: 'N = 80: several N tiles' },
       { schedule: { threads: 64, items: 4, chunk: 1 }, dims: { seqlen: 9 }, why: 'chunk 1' },
+      // Staging: all of N per chunk (the default where it fits) against N in tiles, at the same shapes.
+      { schedule: { threads: 64, items: 4, chunk: 16, nTile: 80 }, dims: { seqlen: 40, dstate: 80 }, why: 'N = 80 staged whole (one load pass per chunk)' },
+      { schedule: { threads: 64, items: 4, chunk: 16, nTile: 16 }, dims: { seqlen: 40, dstate: 80 }, why: 'N = 80 staged in tiles of 16' },
+      { schedule: { threads: 32, items: 4, chunk: 8, nTile: 4 }, dims: { seqlen: 29, dstate: 12 }, why: 'N = 12 staged in tiles of 4 (last tile padded)' },
+      { schedule: { threads: 128, items: 4, chunk: 32, nTile: 16 }, dims: { seqlen: 70, dstate: 16 }, why: 'N = 16 as one tile of 16 (whole), 128 threads' },
     ];
     for (const { schedule, dims, why } of cases) {
       it(why, async () => {
@@ -79,8 +61,9 @@ describe('Mamba-2 lowerings and tilings (WGSL) vs the float64 reference', () => 
 
     it('the tensor-core accumulator layout (16×8 tiles), printed as scalar loops', async () => {
       const mu = new ProgramRunner(gpu, p, { tuned: false, codegen: (sp, t, s, caps) => compileKernel(sp, t, s, { ...caps, matrixUnits: true }) });
-      for (const [threads, chunk, seqlen] of [[64, 16, 40], [128, 32, 70]] as const) {
-        await expectPasses({ schedule: { threads, items: 4, chunk }, dims: { seqlen, headdim: 16 }, seed: 60 + chunk }, undefined, mu);
+      for (const [threads, chunk, seqlen, nTile, dstate] of [[64, 16, 40, undefined, 16], [128, 32, 70, undefined, 16], [64, 16, 40, 16, 48], [128, 32, 70, undefined, 40]] as const) {
+        // dstate 48 in tiles of 16; dstate 40 whole (padded to 48 for the 16-deep k steps).
+        await expectPasses({ schedule: { threads, items: 4, chunk, ...(nTile ? { nTile } : {}) }, dims: { seqlen, headdim: 16, dstate }, seed: 60 + chunk }, undefined, mu);
       }
     }, GPU_TIMEOUT);
 
@@ -89,6 +72,7 @@ describe('Mamba-2 lowerings and tilings (WGSL) vs the float64 reference', () => 
       expect(() => compileKernel(sp, 'wgsl', { threads: 64, items: 4, chunk: 256 }, { subgroups: false, sharedBytes: 16384 })).toThrow(/no tiling of chunk 256 .* fits 16384 bytes/);
       expect(() => compileKernel(sp, 'wgsl', { threads: 48, items: 4, chunk: 16 }, { subgroups: false })).toThrow('threads must be a power of two, got 48');
       expect(() => compileKernel(sp, 'wgsl', { threads: 64, items: 4, chunk: 24 }, { subgroups: false })).toThrow('chunk must be a power of two, got 24');
+      expect(() => compileKernel(sp, 'wgsl', { threads: 64, items: 4, chunk: 16, nTile: 6 }, { subgroups: false })).toThrow('nTile must be a power of two or N (16), got 6');
     });
   });
 

@@ -13,51 +13,19 @@ import type { Schedule } from '../codegen/compile.ts';
 import { loadProgram } from '../dsl/load.ts';
 import type { Program } from '../dsl/ir.ts';
 import type { Backend } from '../runtime/backend.ts';
-import { checkCase, randomInputs, relL2, tolerance, type CheckCase, type CheckResult } from '../runtime/check.ts';
+import { checkCase, randomInputs, relL2, tolerance, type CheckResult } from '../runtime/check.ts';
 import { ProgramRunner, specializeFor, type HostTensor } from '../runtime/program-runner.ts';
 import { runReference } from '../runtime/reference/interpret.ts';
 import { openWebGpu, type WebGpuBackend } from '../runtime/webgpu/index.ts';
+import { caseFrom, expectCasePasses, type CaseSpec } from './helpers/check.ts';
+import { concatAxis, sliceSeq } from './helpers/sequence.ts';
 
 const ALL_OPTIONAL = ['D', 'D_hp', 'z', 'dt_bias'];
 const GPU_TIMEOUT = 120_000;
 const SSD: Schedule = { threads: 64, items: 4, chunk: 16 };
 
-type CaseSpec = Partial<Omit<CheckCase, 'dims'>> & { dims?: Partial<CheckCase['dims']> };
-
-function describeResult(r: CheckResult): string {
-  return `${r.kernel}: ${r.errors.map((e) => `${e.name} relL2=${e.relL2.toExponential(2)} nan=${e.nan} tol=${e.tolerance}`).join('; ')}`;
-}
-
-/** Positions [from, to) of every tensor that has the scan dim. */
-function sliceSeq(p: Program, inputs: Record<string, HostTensor>, from: number, to: number): Record<string, HostTensor> {
-  const seqDim = p.indices[p.scan]!.dim;
-  const out: Record<string, HostTensor> = {};
-  for (const [name, t] of Object.entries(inputs)) {
-    const axis = p.inputs.find((x) => x.name === name)?.shape.indexOf(seqDim) ?? -1;
-    if (axis < 0) { out[name] = t; continue; }
-    const outer = t.shape.slice(0, axis).reduce((a, b) => a * b, 1);
-    const inner = t.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
-    const len = t.shape[axis]!, n = to - from;
-    const data = new Float32Array(outer * n * inner);
-    for (let o = 0; o < outer; o++) data.set(t.data.subarray((o * len + from) * inner, (o * len + to) * inner), o * n * inner);
-    const shape = [...t.shape];
-    shape[axis] = n;
-    out[name] = { data, shape };
-  }
-  return out;
-}
-
 /** Concatenates along axis 1 (seqlen of y: batch, seqlen, nheads, headdim). */
-function concatSeq(a: HostTensor, b: HostTensor): HostTensor {
-  const inner = a.shape.slice(2).reduce((x, y) => x * y, 1);
-  const na = a.shape[1]!, nb = b.shape[1]!;
-  const data = new Float32Array(a.data.length + b.data.length);
-  for (let o = 0; o < a.shape[0]!; o++) {
-    data.set(a.data.subarray(o * na * inner, (o + 1) * na * inner), o * (na + nb) * inner);
-    data.set(b.data.subarray(o * nb * inner, (o + 1) * nb * inner), (o * (na + nb) + na) * inner);
-  }
-  return { data, shape: [a.shape[0]!, na + nb, ...a.shape.slice(2)] };
-}
+const concatSeq = (a: HostTensor, b: HostTensor): HostTensor => concatAxis([a, b], 1);
 
 describe('Mamba-2 through the SSD lowering (WGSL) vs the float64 reference', () => {
   let gpu: WebGpuBackend;
@@ -72,28 +40,10 @@ describe('Mamba-2 through the SSD lowering (WGSL) vs the float64 reference', () 
 
   afterAll(() => gpu?.destroy());
 
-  function caseOf(spec: CaseSpec): CheckCase {
-    return {
-      present: ALL_OPTIONAL,
-      initStates: ['S'],
-      finalStates: ['S'],
-      seed: 1,
-      schedule: SSD,
-      ...spec,
-      dims: { batch: 2, seqlen: 50, nheads: 4, headdim: 8, ngroups: 2, dstate: 16, ...spec.dims } as CheckCase['dims'],
-    };
-  }
+  const caseOf = caseFrom({ present: ALL_OPTIONAL, initStates: ['S'], finalStates: ['S'], seed: 1, schedule: SSD, dims: { batch: 2, seqlen: 50, nheads: 4, headdim: 8, ngroups: 2, dstate: 16 } });
 
   async function expectPasses(spec: CaseSpec, given?: Record<string, HostTensor>, on: ProgramRunner = runner): Promise<CheckResult> {
-    const c = caseOf(spec);
-    const r = await checkCase(on, c, given);
-    expect(r.errors.map((e) => e.name).sort()).toEqual(['y', ...c.finalStates.map((s) => `${s}_final`)].sort());
-    for (const e of r.errors) {
-      expect(e.nan, describeResult(r)).toBe(0);
-      expect(e.relL2, describeResult(r)).toBeLessThanOrEqual(e.tolerance);
-    }
-    expect(r.ok, describeResult(r)).toBe(true);
-    return r;
+    return expectCasePasses(on, caseOf(spec), given);
   }
 
   it('analysis picks the SSD lowering for every variant', async () => {

@@ -11,6 +11,7 @@ import { specialize } from '../dsl/specialize.ts';
 import { randomInputs } from '../runtime/check.ts';
 import { runReference, type HostArrays } from '../runtime/reference/interpret.ts';
 import type { Dims } from '../runtime/shapes.ts';
+import { toFloat64 } from './helpers/check.ts';
 
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 const silu = (x: number): number => x * sigmoid(x);
@@ -136,7 +137,7 @@ for (const mimo of [false, true]) {
         it(`${Object.entries(dims).map(([k, v]) => `${k}=${v}`).join(' ')}, ${full ? 'D, Z and all four states in' : 'no D, Z, no initial states'}`, () => {
           const v: Variant = { present: full ? ['D', 'Z'] : [], flags: {}, initStates: full ? STATES : [], finalStates: STATES };
           const inputs = randomInputs(p, { dims, present: v.present, initStates: v.initStates, finalStates: v.finalStates, seed: dims.seqlen! + (full ? 1 : 0) });
-          const x: HostArrays = Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, Float64Array.from(t.data)]));
+          const x: HostArrays = toFloat64(inputs);
           // Initial angles anywhere in R (not only [0, 2π)): the mod keeps the state in range after one step.
           if (x.angle_init) x.angle_init = x.angle_init.map((a) => 4 * a);
           const got = runReference(specialize(p, v), dims, x);
@@ -154,7 +155,7 @@ for (const mimo of [false, true]) {
       const dims = shapes[0]!;
       const v: Variant = { present: [], flags: {}, initStates: [], finalStates: ['S'] };
       const inputs = randomInputs(p, { dims, present: [], initStates: [], finalStates: ['S'], seed: 7 });
-      const x: HostArrays = Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, Float64Array.from(t.data)]));
+      const x: HostArrays = toFloat64(inputs);
       const a = runReference(specialize(p, v), dims, x);
       const b = runReference(specialize(p, v), dims, { ...x, Angles: x.Angles!.map(() => 0) });
       expect(relErr(a.y!, b.y!)).toBeGreaterThan(1e-2);
@@ -169,7 +170,7 @@ for (const mimo of [false, true]) {
       const dims = shapes[2]!;
       const v: Variant = { present: [], flags: {}, initStates: ['kprev', 'vprev'], finalStates: ['S', 'kprev'] };
       const inputs = randomInputs(p, { dims, present: [], initStates: v.initStates, finalStates: v.finalStates, seed: 11 });
-      const x: HostArrays = Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, Float64Array.from(t.data)]));
+      const x: HostArrays = toFloat64(inputs);
       x.Trap = x.Trap!.map(() => -60);
       const a = runReference(specialize(p, v), dims, x);
       const b = runReference(specialize(p, v), dims, { ...x, kprev_init: x.kprev_init!.map((k) => k + 1) });

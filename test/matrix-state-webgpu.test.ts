@@ -10,47 +10,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Schedule } from '../codegen/compile.ts';
 import { loadProgram } from '../dsl/load.ts';
 import type { Program } from '../dsl/ir.ts';
-import type { Backend } from '../runtime/backend.ts';
-import { checkCase, randomInputs, relL2, type CheckCase, type CheckResult } from '../runtime/check.ts';
-import { ProgramRunner, type HostTensor } from '../runtime/program-runner.ts';
+import { checkCase, randomInputs, relL2, type CheckCase } from '../runtime/check.ts';
+import { ProgramRunner } from '../runtime/program-runner.ts';
 import { openWebGpu, type WebGpuBackend } from '../runtime/webgpu/index.ts';
+import { wrapBackend } from './helpers/backend.ts';
+import { expectOk } from './helpers/check.ts';
+import { sliceSeq } from './helpers/sequence.ts';
 
 const GPU_TIMEOUT = 120_000;
 const M2_OPTIONAL = ['D', 'z', 'dt_bias'];
 const SCAN = { lowering: 'diagonal-scan' } as const;
 const fixture = (f: string): string => new URL(`./fixtures/${f}`, import.meta.url).pathname;
-
-function describeResult(r: CheckResult): string {
-  return `${r.kernel}: ${r.errors.map((e) => `${e.name} relL2=${e.relL2.toExponential(2)} nan=${e.nan}`).join('; ')}`;
-}
-
-function expectOk(r: CheckResult, expected: string[]): void {
-  expect(r.errors.map((e) => e.name).sort()).toEqual([...expected].sort());
-  for (const e of r.errors) {
-    expect(e.nan, describeResult(r)).toBe(0);
-    expect(e.relL2, describeResult(r)).toBeLessThanOrEqual(e.tolerance);
-  }
-  expect(r.ok, describeResult(r)).toBe(true);
-}
-
-/** Slices every input with a seqlen axis (axis 1 here: sequence-major) to [from, to). */
-function sliceSeq(p: Program, inputs: Record<string, HostTensor>, from: number, to: number): Record<string, HostTensor> {
-  const out: Record<string, HostTensor> = {};
-  for (const [name, t] of Object.entries(inputs)) {
-    const decl = p.inputs.find((x) => x.name === name);
-    const axis = decl ? decl.shape.indexOf('seqlen') : -1;
-    if (axis < 0) { out[name] = t; continue; }
-    const outer = t.shape.slice(0, axis).reduce((a, b) => a * b, 1);
-    const inner = t.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
-    const len = t.shape[axis]!, n = to - from;
-    const data = new Float32Array(outer * n * inner);
-    for (let o = 0; o < outer; o++) data.set(t.data.subarray((o * len + from) * inner, (o * len + to) * inner), o * n * inner);
-    const shape = [...t.shape];
-    shape[axis] = n;
-    out[name] = { data, shape };
-  }
-  return out;
-}
 
 describe('matrix states with promoted axes: WGSL kernels vs the float64 reference', () => {
   let gpu: WebGpuBackend;
@@ -133,13 +103,7 @@ describe('matrix states with promoted axes: WGSL kernels vs the float64 referenc
     }, GPU_TIMEOUT);
 
     it('a kernel that writes nothing cannot pass: every y and S_final element stays NaN', async () => {
-      const idle: Backend = new Proxy(gpu, {
-        get(target, prop) {
-          if (prop === 'launch') return () => undefined;
-          const v = Reflect.get(target, prop, target);
-          return typeof v === 'function' ? v.bind(target) : v;
-        },
-      });
+      const idle = wrapBackend(gpu, { launch: () => undefined });
       const r = await checkCase(new ProgramRunner(idle, m2), m2Case({ dims: { seqlen: 30 }, seed: 11 }));
       expect(r.ok).toBe(false);
       expect(r.errors.find((e) => e.name === 'y')!.nan).toBe(2 * 30 * 3 * 4);

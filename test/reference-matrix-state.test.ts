@@ -12,6 +12,7 @@ import { defaultVariant, fullVariant, specialize } from '../dsl/specialize.ts';
 import { randomInputs } from '../runtime/check.ts';
 import { runReference, type HostArrays } from '../runtime/reference/interpret.ts';
 import type { Dims } from '../runtime/shapes.ts';
+import { toFloat64 } from './helpers/check.ts';
 
 const softplus = (x: number): number => (x > 20 ? x : Math.log1p(Math.exp(x)));
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
@@ -94,7 +95,7 @@ function maxAbsDiff(a: Float64Array, b: Float64Array): number {
 
 function inputsFor(p: Program, v: Variant, dims: Dims, seed: number): HostArrays {
   const host = randomInputs(p, { dims, present: v.present, initStates: v.initStates, finalStates: v.finalStates, flags: v.flags, seed });
-  return Object.fromEntries(Object.entries(host).map(([k, t]) => [k, Float64Array.from(t.data)]));
+  return toFloat64(host);
 }
 
 function compare(got: HostArrays, want: HostArrays, names: string[]): void {

@@ -10,6 +10,7 @@ import { defaultVariant, fullVariant, specialize } from '../dsl/specialize.ts';
 import { randomInputs } from '../runtime/check.ts';
 import { runReference, type HostArrays } from '../runtime/reference/interpret.ts';
 import type { Dims } from '../runtime/shapes.ts';
+import { toFloat64 } from './helpers/check.ts';
 
 const softplus = (x: number): number => (x > 20 ? x : Math.log1p(Math.exp(x)));
 const silu = (x: number): number => x * (1 / (1 + Math.exp(-x)));
@@ -81,7 +82,7 @@ describe('reference interpreter vs a hand-written Mamba-1 loop', () => {
   /** Random inputs for `variant` (float32 draws from the declared distributions), widened to float64. */
   function inputsFor(variant: Variant, dims: Dims, seed: number): HostArrays {
     const host = randomInputs(p, { dims, present: variant.present, initStates: variant.initStates, finalStates: variant.finalStates, flags: variant.flags, seed });
-    return Object.fromEntries(Object.entries(host).map(([k, v]) => [k, Float64Array.from(v.data)]));
+    return toFloat64(host);
   }
 
   function compare(variant: Variant, dims: Dims, inputs: HostArrays): void {

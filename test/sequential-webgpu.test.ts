@@ -12,70 +12,17 @@ import { defaultVariant, fullVariant } from '../dsl/specialize.ts';
 import type { Schedule } from '../codegen/compile.ts';
 import { loadProgram, loadPrograms } from '../dsl/load.ts';
 import type { Program } from '../dsl/ir.ts';
-import { checkCase, randomInputs, relL2, type CheckCase, type CheckResult } from '../runtime/check.ts';
-import { ProgramRunner, specializeFor, type HostTensor } from '../runtime/program-runner.ts';
-import { runReference } from '../runtime/reference/interpret.ts';
+import { checkCase, randomInputs, relL2, type CheckCase } from '../runtime/check.ts';
+import { ProgramRunner, type HostTensor } from '../runtime/program-runner.ts';
 import type { Dims } from '../runtime/shapes.ts';
 import { openWebGpu, type WebGpuBackend } from '../runtime/webgpu/index.ts';
+import { wrapBackend } from './helpers/backend.ts';
+import { expectClose, expectOk, referenceOf } from './helpers/check.ts';
+import { concatAxis, sliceSeq } from './helpers/sequence.ts';
 
 const GPU_TIMEOUT = 120_000;
 const STATES = ['angle', 'S', 'kprev', 'vprev'];
 const SEQ: Schedule = { threads: 128, items: 1, lowering: 'sequential' };
-
-function describeResult(r: CheckResult): string {
-  return `${r.kernel}: ${r.errors.map((e) => `${e.name} relL2=${e.relL2.toExponential(2)} nan=${e.nan}`).join('; ')}`;
-}
-
-function expectOk(r: CheckResult, written: string[]): void {
-  expect(r.errors.map((e) => e.name).sort()).toEqual([...written].sort());
-  for (const e of r.errors) {
-    expect(e.nan, describeResult(r)).toBe(0);
-    expect(e.relL2, describeResult(r)).toBeLessThanOrEqual(e.tolerance);
-  }
-  expect(r.ok, describeResult(r)).toBe(true);
-}
-
-/** Positions [from, to) along the scan dim of every tensor that has it. */
-function slice(p: Program, inputs: Record<string, HostTensor>, from: number, to: number): Record<string, HostTensor> {
-  const seqDim = p.indices[p.scan]!.dim;
-  const out: Record<string, HostTensor> = {};
-  for (const [name, t] of Object.entries(inputs)) {
-    const axis = p.inputs.find((x) => x.name === name)?.shape.indexOf(seqDim) ?? -1;
-    if (axis < 0) { out[name] = t; continue; }
-    const outer = t.shape.slice(0, axis).reduce((a, b) => a * b, 1);
-    const inner = t.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
-    const len = t.shape[axis]!, n = to - from;
-    const data = new Float32Array(outer * n * inner);
-    for (let o = 0; o < outer; o++) data.set(t.data.subarray((o * len + from) * inner, (o * len + to) * inner), o * n * inner);
-    const shape = [...t.shape];
-    shape[axis] = n;
-    out[name] = { data, shape };
-  }
-  return out;
-}
-
-/** Concatenates pieces of an output along `axis`. */
-function concat(parts: HostTensor[], axis: number): HostTensor {
-  const shape = [...parts[0]!.shape];
-  shape[axis] = parts.reduce((a, p) => a + p.shape[axis]!, 0);
-  const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1);
-  const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
-  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-  let at = 0;
-  for (const p of parts) {
-    const n = p.shape[axis]!;
-    for (let o = 0; o < outer; o++) data.set(p.data.subarray(o * n * inner, (o + 1) * n * inner), (o * shape[axis]! + at) * inner);
-    at += n;
-  }
-  return { data, shape };
-}
-
-const close = (a: HostTensor, b: HostTensor, tol: number): void => {
-  expect(a.shape).toEqual(b.shape);
-  const e = relL2(a.data, Float64Array.from(b.data));
-  expect(e.nan).toBe(0);
-  expect(e.relL2).toBeLessThan(tol);
-};
 
 describe('sequential lowering on WebGPU vs the float64 reference', () => {
   let gpu: WebGpuBackend;
@@ -131,15 +78,14 @@ describe('sequential lowering on WebGPU vs the float64 reference', () => {
         let states: Record<string, HostTensor> = Object.fromEntries(STATES.map((s) => [`${s}_init`, inputs[`${s}_init`]!]));
         const ys: HostTensor[] = [];
         for (let t = 0; t < L; t++) {
-          const step = await runner.run({ ...slice(p, inputs, t, t + 1), ...states }, opts);
+          const step = await runner.run({ ...sliceSeq(p, inputs, t, t + 1), ...states }, opts);
           ys.push(step.y!);
           states = Object.fromEntries(STATES.map((s) => [`${s}_init`, step[`${s}_final`]!]));
         }
-        close(concat(ys, 1), whole.y!, 1e-6);
-        for (const s of STATES) close(states[`${s}_init`]!, whole[`${s}_final`]!, 1e-6);
+        expectClose(concatAxis(ys, 1), whole.y!, 1e-6);
+        for (const s of STATES) expectClose(states[`${s}_init`]!, whole[`${s}_final`]!, 1e-6);
         // ...and both are the reference's.
-        const sp = specializeFor(p, { present: ['D', 'Z'], flags: {}, initStates: STATES, finalStates: STATES }, dims);
-        const ref = runReference(sp, dims, Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, Float64Array.from(t.data)])));
+        const ref = referenceOf(p, { present: ['D', 'Z'], initStates: STATES, finalStates: STATES }, dims, inputs);
         expect(relL2(whole.y!.data, ref.y!).relL2).toBeLessThan(1e-5);
       }, GPU_TIMEOUT);
 
@@ -151,11 +97,11 @@ describe('sequential lowering on WebGPU vs the float64 reference', () => {
           const inputs = randomInputs(p, { dims, present: ['D', 'Z'], initStates: [], finalStates: STATES, seed: 20 + cut });
           const opts = { finalStates: STATES, schedule: { ...SEQ, headTile: 3 } };
           const whole = await runner.run(inputs, opts);
-          const first = await runner.run(slice(p, inputs, 0, cut), opts);
+          const first = await runner.run(sliceSeq(p, inputs, 0, cut), opts);
           const carried = Object.fromEntries(STATES.map((s) => [`${s}_init`, first[`${s}_final`]!]));
-          const second = await runner.run({ ...slice(p, inputs, cut, 12), ...carried }, opts);
-          close(concat([first.y!, second.y!], 1), whole.y!, 1e-6);
-          for (const s of STATES) close(second[`${s}_final`]!, whole[`${s}_final`]!, 1e-6);
+          const second = await runner.run({ ...sliceSeq(p, inputs, cut, 12), ...carried }, opts);
+          expectClose(concatAxis([first.y!, second.y!], 1), whole.y!, 1e-6);
+          for (const s of STATES) expectClose(second[`${s}_final`]!, whole[`${s}_final`]!, 1e-6);
         }, GPU_TIMEOUT);
       }
     });
@@ -178,12 +124,12 @@ describe('sequential lowering on WebGPU vs the float64 reference', () => {
       let h = inputs.h_init!;
       const ys: HostTensor[] = [];
       for (let t = 0; t < 6; t++) {
-        const step = await runner.run({ ...slice(p, inputs, t, t + 1), h_init: h }, { finalStates: ['h'], schedule: { ...SEQ, threads: 32 } });
+        const step = await runner.run({ ...sliceSeq(p, inputs, t, t + 1), h_init: h }, { finalStates: ['h'], schedule: { ...SEQ, threads: 32 } });
         ys.push(step.y!);
         h = step.h_final!;
       }
-      close(concat(ys, 2), whole.y!, 1e-5);
-      close(h, whole.h_final!, 1e-5);
+      expectClose(concatAxis(ys, 2), whole.y!, 1e-5);
+      expectClose(h, whole.h_final!, 1e-5);
     }, GPU_TIMEOUT);
 
     for (const headTile of [undefined, 4]) {
@@ -213,13 +159,7 @@ describe('sequential lowering on WebGPU vs the float64 reference', () => {
 
   describe('bindings beyond the device limit share one buffer', () => {
     it('the chunked scan of Mamba-1 on a device that binds 8 buffers: 11 bindings become 8, and it still checks', async () => {
-      const limited = new Proxy(gpu, {
-        get(target, prop) {
-          if (prop === 'limits') return { ...target.limits, maxStorageBuffers: 8 };
-          const v = Reflect.get(target, prop, target);
-          return typeof v === 'function' ? v.bind(target) : v;
-        },
-      });
+      const limited = wrapBackend(gpu, { limits: { ...gpu.limits, maxStorageBuffers: 8 } });
       const runner = new ProgramRunner(limited, programs.get('mamba1')!, { tuned: false });
       const dims = { batch: 2, dim: 3, seqlen: 40, dstate: 16, ngroups: 1 };
       const r = await checkCase(runner, { dims, present: ['D', 'z', 'delta_bias'], initStates: ['h'], finalStates: ['h'], seed: 50, schedule: { threads: 32, items: 2 } });

@@ -6,6 +6,7 @@ import { saxpyKernel } from '../bench/saxpy.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RenderedKernel } from '../runtime/backend.ts';
 import { openWebGpu, type WebGpuBackend } from '../runtime/webgpu/index.ts';
+import { WARMUP } from '../runtime/warmup.ts';
 
 const SAXPY_WGSL = `struct Params { n: u32, a: f32 }
 
@@ -124,6 +125,10 @@ describe('WebGPU backend', () => {
       expect(Number.isFinite(t)).toBe(true);
       expect(t).toBeGreaterThan(0);
     }
+    // The warm-up (runtime/warmup.ts) touched every set and ran for WARMUP.minMs after its first launch, or up to its launch cap.
+    const warm = gpu.lastWarmupMs;
+    expect(warm.length).toBeGreaterThanOrEqual(sets.length);
+    expect(warm.slice(1).reduce((a, b) => a + b, 0) >= WARMUP.minMs || warm.length === WARMUP.maxLaunches, warm.join(' ')).toBe(true);
     for (const set of sets) for (const b of set) gpu.destroyBuffer(b);
   }, 60_000);
 });

@@ -16,6 +16,7 @@ import {
 } from '../plan/ast.js';
 import { blockExclusiveScan, scanIsBarrierFree, scanShared, type ScanTarget } from './block-scan.js';
 import { Hoister, newScope, type Scope } from './hoist.js';
+import { vectorizeItemLoads } from './vectorize-loads.js';
 import { dimEnv, indexExpr, offsetOf, loadOf } from './index-math.js';
 
 export interface DiagonalScanSchedule {
@@ -261,7 +262,11 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
     }
     // Item-scope declarations the state loop needs (hoisting filled them while emitting).
     for (let it = 0; it < I; it++) chunkBody.push(...itemScopes[it]!.decls);
-    chunkBody.push(loop('n', i(0), i(N), i(1), [...nScope.decls, ...nBody], unroll));
+    // In full chunks every item is in bounds: reads of consecutive items become vector loads.
+    const itemVars = Array.from({ length: I }, (_, it) => `t_${it}`);
+    const elemBytes = (buf: string): number => (sp.used.find((t) => t.name === buf)?.dtype === 'f32' ? 4 : 2);
+    const vec = (xs: PStmt[]): PStmt[] => (guarded ? xs : vectorizeItemLoads(xs, itemVars, I, elemBytes));
+    chunkBody.push(loop('n', i(0), i(N), i(1), vec([...nScope.decls, ...nBody]), unroll));
     // Values only the stores need are computed after the state loop (fewer registers live across it);
     // the post scope reuses what the item scope already holds.
     for (let it = 0; it < I; it++) {
@@ -275,7 +280,7 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
       const ok: PExpr | undefined = guarded ? (R === 1 ? v(`valid_${it}`) : { k: 'bin', op: '&&', a: v('rowOk'), b: v(`valid_${it}`) }) : R === 1 ? undefined : v('rowOk');
       chunkBody.push(...(ok ? [when(ok, [...post.decls, ...stores_])] : [...post.decls, ...stores_]));
     }
-    return chunkBody;
+    return vec(chunkBody);
   }
 
   // Both copies are built before the row's code: hoisting fills the row scope while building them.

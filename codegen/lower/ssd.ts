@@ -39,6 +39,14 @@ export interface SsdSchedule {
   chunk: number;
   /** Elements of the state's P axis per workgroup (a divisor of P); default: the largest that fits workgroup memory. */
   headTile?: number;
+  /**
+   * Elements of the state's N axis staged per pass over a chunk (a power of
+   * two, or N itself); default: all of N where that fits, else the widest
+   * tile that does. All of N ("whole" staging) loads a chunk's inputs in one
+   * pass and needs 5 + log2(chunk) barriers per chunk; tiles need four more
+   * barriers and a load round trip per tile.
+   */
+  nTile?: number;
 }
 
 export interface SsdCaps {
@@ -46,6 +54,12 @@ export interface SsdCaps {
   sharedBytes: number;
   /** Lay accumulators out for 16×8 matrix-unit tiles where they fit (CUDA tensor cores print them as mma.sync). */
   matrixUnits: boolean;
+  /**
+   * The target stores workgroup arrays marked narrow in this type (CUDA, with
+   * matrix units at this operand precision): the products' operands X, C, W
+   * and M are kept as the products round them, in half the bytes.
+   */
+  narrowOperands?: 'bf16' | 'f16';
 }
 
 export class SsdLoweringError extends LoweringError {}
@@ -73,6 +87,10 @@ export interface SsdTiles {
   /** N-axis elements per tile, and N rounded up to whole tiles. */
   Nt: number;
   NPad: number;
+  /** One tile holds all of N: the chunk's inputs load in one pass (see lowerSsd). */
+  whole: boolean;
+  /** Columns of the state-update product per pass (a divisor of Nt): bounds its accumulator registers. */
+  Nu: number;
   strides: { X: number; C: number; W: number; S: number; M: number };
   frags: { G: Fragment; Y: Fragment; U: Fragment };
   sharedBytes: number;
@@ -94,23 +112,37 @@ export function chooseSsdTiles(P: number, N: number, sched: SsdSchedule, caps: S
     throw new SsdLoweringError(`headTile must divide the state's P axis (${P}), got ${sched.headTile}`);
   }
   const pts = sched.headTile !== undefined ? [sched.headTile] : divisors;
+  // All of N in one tile (rounded up to a multiple of 16 for the matrix units' k steps): one load pass per chunk.
+  const wholeN = caps.matrixUnits ? Math.ceil(N / 16) * 16 : N;
+  if (sched.nTile !== undefined && sched.nTile !== N && !isPow2(sched.nTile)) throw new SsdLoweringError(`nTile must be a power of two or N (${N}), got ${sched.nTile}`);
   const nts: number[] = [];
   // Widest N tile: 32 (scalar loops), 16 with matrix units (their operand registers would spill at 256 threads).
   for (let nt = Math.min(nextPow2(N), caps.matrixUnits ? 16 : 32); nt >= 1; nt /= 2) nts.push(nt);
-  // N tiles of at least 16 (or all of N) before narrower P tiles: every N tile costs four
-  // barriers and a load pass per chunk, a narrower P tile only recomputes C·Wᵀ once more.
+  // N tiles of at least 16 first, then all of N in one tile while at most 4 workgroups share a
+  // head, then the rest. Measured on the H100 (bench/RESULTS.md run 12): whole-N, with one load
+  // pass and 5 + log2 Q barriers per chunk, was predicted faster but took 3.86 ms against 2.31 ms
+  // for 16-wide tiles (bf16, t128 q32 p32), and was slower on WebGPU too: its larger workgroup
+  // memory and registers cost more residency than its fewer barriers saved.
   const wide = Math.min(16, nextPow2(N));
-  const order: [number, number][] = [
-    ...pts.flatMap((Pt) => nts.filter((nt) => nt >= wide).map((Nt): [number, number] => [Pt, Nt])),
-    ...pts.flatMap((Pt) => nts.filter((nt) => nt < wide).map((Nt): [number, number] => [Pt, Nt])),
-  ];
+  const order: [number, number][] = sched.nTile !== undefined
+    ? pts.map((Pt): [number, number] => [Pt, sched.nTile === N ? wholeN : sched.nTile!])
+    : [
+      ...pts.flatMap((Pt) => nts.filter((nt) => nt >= wide && nt < wholeN).map((Nt): [number, number] => [Pt, Nt])),
+      ...pts.filter((Pt) => 4 * Pt >= P).map((Pt): [number, number] => [Pt, wholeN]),
+      ...pts.filter((Pt) => 4 * Pt < P).map((Pt): [number, number] => [Pt, wholeN]),
+      ...pts.flatMap((Pt) => nts.filter((nt) => nt < wide && nt < wholeN).map((Nt): [number, number] => [Pt, Nt])),
+    ];
   const tried: string[] = [];
   for (const [Pt, Nt] of order) {
     const PtPad = nextPow2(Pt), NPad = Math.ceil(N / Nt) * Nt;
+    const whole = NPad === Nt;
     const frag = (name: string, r: number, c: number): Fragment => (caps.matrixUnits ? mmaFragment(name, r, c, T) : undefined) ?? gridFragment(name, r, c, T);
+    // The state-update product in passes of Nu columns: at most 16 accumulators per thread.
+    let Nu = Nt;
+    while (Nu % 2 === 0 && PtPad * Nu > 16 * T && (!caps.matrixUnits || Nu > 8)) Nu /= 2;
     let frags: SsdTiles['frags'];
     try {
-      frags = { G: frag('g', Q, Q), Y: frag('yv', Q, PtPad), U: frag('su', PtPad, Nt) };
+      frags = { G: frag('g', Q, Q), Y: frag('yv', Q, PtPad), U: frag('su', PtPad, Nu) };
     } catch (e) {
       if (!(e instanceof FragmentError)) throw e;
       tried.push(`Pt ${Pt}, Nt ${Nt}: ${e.message}`);
@@ -118,16 +150,17 @@ export function chooseSsdTiles(P: number, N: number, sched: SsdSchedule, caps: S
     }
     const mu = caps.matrixUnits;
     const strides = { X: padded(PtPad, mu), C: padded(Nt, mu), W: padded(Nt, mu), S: padded(NPad, mu), M: padded(Q, mu) };
-    const words = 3 * Q + Q * strides.X + Q * strides.C + Q * strides.W + PtPad * strides.S + Q * strides.M;
-    const sharedBytes = 4 * words;
-    if (sharedBytes <= caps.sharedBytes) return { Q, T, Pt, PtPad, Nt, NPad, strides, frags, sharedBytes };
+    // Operand arrays in 2 bytes where the target stores them narrow (16-byte aligned, as render/cuda.ts carves them).
+    const opBytes = (n: number): number => (caps.narrowOperands ? Math.ceil((2 * n) / 16) * 16 : 4 * n);
+    const sharedBytes = 4 * (3 * Q + PtPad * strides.S) + opBytes(Q * strides.X) + opBytes(Q * strides.C) + opBytes(Q * strides.W) + opBytes(Q * strides.M);
+    if (sharedBytes <= caps.sharedBytes) return { Q, T, Pt, PtPad, Nt, NPad, whole, Nu, strides, frags, sharedBytes };
     tried.push(`Pt ${Pt}, Nt ${Nt}: ${sharedBytes} bytes of workgroup memory`);
   }
   throw new SsdLoweringError(`no tiling of chunk ${Q} × P ${P} × N ${N} over ${T} threads fits ${caps.sharedBytes} bytes of workgroup memory (tried ${tried.slice(0, 6).join('; ')}${tried.length > 6 ? '; ...' : ''}); use a smaller chunk or fewer threads`);
 }
 
 /** The narrowest element type among the tensors the kernel reads: what matrix units may round operands to. */
-function operandPrecision(used: TensorIR[]): 'f32' | 'bf16' | 'f16' {
+export function operandPrecision(used: TensorIR[]): 'f32' | 'bf16' | 'f16' {
   if (used.some((t) => t.dtype === 'bf16')) return 'bf16';
   if (used.some((t) => t.dtype === 'f16')) return 'f16';
   return 'f32';
@@ -139,6 +172,8 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   const { Q, T, Pt, PtPad, Nt, NPad, strides: ST, frags } = tl;
   const NPT = P / Pt;
   const precision = operandPrecision(sp.used);
+  if (caps.narrowOperands && (!caps.matrixUnits || caps.narrowOperands !== precision)) throw new SsdLoweringError(`internal: operands stored as ${caps.narrowOperands} need matrix units at that precision (${precision})`);
+  const narrow = caps.narrowOperands ? { narrow: caps.narrowOperands } : {};
   const dim = dimEnv(sp.staticDims);
   const L = dim(sp.indices[sp.scan]!.dim);
   const helpers = new Set<PFn>(['exp']);
@@ -199,7 +234,9 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   const tj = (j: PExpr): PExpr => add(v('c0'), j);
   const inSeq = (j: PExpr): PExpr => lt(tj(j), L);
 
-  // 1. Per-step log-decays and factors; cumulative sum of the log-decays (ping-pong between cs0 and cs1).
+  // 1. One load pass, no barrier inside: per-step log-decays and factors; X = u, the p factor of
+  //    the input term, unscaled (the step factor s_j is folded into M's columns and W's decay
+  //    below); with whole staging also C and W for all of N. Zero past the sequence, P and N.
   {
     const step = emitAll([[ldT, 'f32'], [scT, 'f32']], T_BIT, { $t: tj(v('sj')) });
     chunk.push(loop('sj', TID, i(Q), i(T), [
@@ -208,8 +245,37 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
       when(inSeq(v('sj')), [...step.decls, assign('sld', step.values[0]!), assign('ssc', step.values[1]!)]),
       sstore('cs0', v('sj'), v('sld')),
       sstore('sc', v('sj'), v('ssc')),
-    ]), barrier);
+    ]));
   }
+  {
+    const p = add(v('p0'), v('xp'));
+    const u = emit(uT, T_BIT | P_BIT, { $t: tj(v('xj')), $p: p });
+    chunk.push(loop('xe', TID, i(Q * PtPad), i(T), [
+      decl('xj', 'i32', idiv(v('xe'), PtPad)),
+      decl('xp', 'i32', imod(v('xe'), PtPad)),
+      decl('xv', 'f32', f(0), true),
+      when(and(inSeq(v('xj')), lt(v('xp'), i(Pt))), [...u.decls, assign('xv', u.value)]),
+      sstore('Xs', add(mul(v('xj'), i(ST.X)), v('xp')), v('xv')),
+    ]));
+  }
+  /** C and W of the chunk for N elements n0 .. n0 + Nt. */
+  const loadCW = (n0: PExpr): PStmt => {
+    const n = add(n0, v('bn'));
+    const cw = emitAll([[cT, 'f32'], [wT, 'f32']], T_BIT | N_BIT, { $t: tj(v('bj')), $n: n });
+    return loop('be', TID, i(Q * Nt), i(T), [
+      decl('bj', 'i32', idiv(v('be'), Nt)),
+      decl('bn', 'i32', imod(v('be'), Nt)),
+      decl('cv', 'f32', f(0), true),
+      decl('wv', 'f32', f(0), true),
+      when(and(inSeq(v('bj')), lt(n, i(N))), [...cw.decls, assign('cv', cw.values[0]!), assign('wv', cw.values[1]!)]),
+      sstore('Ct', add(mul(v('bj'), i(ST.C)), v('bn')), v('cv')),
+      sstore('Wt', add(mul(v('bj'), i(ST.W)), v('bn')), v('wv')),
+    ]);
+  };
+  if (tl.whole) chunk.push(loadCW(i(0)));
+  chunk.push(barrier);
+
+  // 2. Inclusive cumulative sum of the log-decays (Hillis–Steele, ping-pong between cs0 and cs1).
   let csArr = 'cs0';
   for (let off = 1; off < Q; off *= 2) {
     const src = csArr, dst = csArr === 'cs0' ? 'cs1' : 'cs0';
@@ -224,78 +290,62 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   }
   const cs = (j: PExpr): PExpr => sload(csArr, j);
   chunk.push(decl('csLast', 'f32', cs(i(Q - 1))), decl('chunkDecay', 'f32', call('exp', v('csLast'))));
-
-  // 2. X = s·u for the chunk, zero past the sequence and past the tile's P elements.
-  {
-    const p = add(v('p0'), v('xp'));
-    const u = emit(uT, T_BIT | P_BIT, { $t: tj(v('xj')), $p: p });
-    chunk.push(loop('xe', TID, i(Q * PtPad), i(T), [
-      decl('xj', 'i32', idiv(v('xe'), PtPad)),
-      decl('xp', 'i32', imod(v('xe'), PtPad)),
-      decl('xv', 'f32', f(0), true),
-      when(and(inSeq(v('xj')), lt(v('xp'), i(Pt))), [...u.decls, decl('xs', 'f32', sload('sc', v('xj'))), assign('xv', mul(v('xs'), u.value))]),
-      sstore('Xs', add(mul(v('xj'), i(ST.X)), v('xp')), v('xv')),
-    ]));
-  }
   chunk.push(...clearFragment(frags.G), ...clearFragment(frags.Y));
 
-  // 3. Tiles of N: C and W in, G += C·Wᵀ, Y += C·Sᵀ, then the state tile moves on by the chunk.
+  // 3. Per N tile (whole staging: one, already loaded): G += C·Wᵀ, Y += C·Sᵀ (the state before
+  // the chunk); W rows scaled by s_j·exp(cs_last − cs_j), so the state update is one product,
+  // S ← exp(cs_last)·S + Xᵀ·W, in passes of Nu columns.
   // With matrix units every array has even strides and sizes (padded()), so pairs along a contiguous k are 8-byte aligned.
   const kPairs = caps.matrixUnits && Q % 2 === 0 && Nt % 2 === 0 && Object.values(ST).every((x) => x % 2 === 0);
+  const n0 = tl.whole ? i(0) : v('n0');
   const opC: MatOperand = { arr: 'Ct', base: i(0), rowStride: ST.C, colStride: 1, kPairs };
   const opWt: MatOperand = { arr: 'Wt', base: i(0), rowStride: 1, colStride: ST.W, kPairs }; // B(k = n, col = j) = W[j][n]
-  const opSt: MatOperand = { arr: 'Ss', base: v('n0'), rowStride: 1, colStride: ST.S, kPairs }; // B(k = n, col = p) = S[p][n0 + n]
+  const opSt: MatOperand = { arr: 'Ss', base: n0, rowStride: 1, colStride: ST.S, kPairs }; // B(k = n, col = p) = S[p][n0 + n]
   const opXt: MatOperand = { arr: 'Xs', base: i(0), rowStride: 1, colStride: ST.X }; // A(row = p, k = j) = X[j][p]
-  const opW: MatOperand = { arr: 'Wt', base: i(0), rowStride: ST.W, colStride: 1 }; // B(k = j, col = n) = W[j][n]
-  const ntile: PStmt[] = [];
-  {
-    const n = add(v('n0'), v('bn'));
-    const cw = emitAll([[cT, 'f32'], [wT, 'f32']], T_BIT | N_BIT, { $t: tj(v('bj')), $n: n });
-    ntile.push(loop('be', TID, i(Q * Nt), i(T), [
-      decl('bj', 'i32', idiv(v('be'), Nt)),
-      decl('bn', 'i32', imod(v('be'), Nt)),
-      decl('cv', 'f32', f(0), true),
-      decl('wv', 'f32', f(0), true),
-      when(and(inSeq(v('bj')), lt(n, i(N))), [...cw.decls, assign('cv', cw.values[0]!), assign('wv', cw.values[1]!)]),
-      sstore('Ct', add(mul(v('bj'), i(ST.C)), v('bn')), v('cv')),
-      sstore('Wt', add(mul(v('bj'), i(ST.W)), v('bn')), v('wv')),
-    ]), barrier);
-  }
-  ntile.push(
+  const opW: MatOperand = { arr: 'Wt', base: v('nu'), rowStride: ST.W, colStride: 1 }; // B(k = j, col = n) = W[j][nu + n]
+  const products: PStmt[] = [
     // Only G's lower triangle survives the causal mask.
     { k: 'mma', id: 'mg', frag: frags.G, a: opC, b: opWt, kLen: Nt, precision, outputLower: true },
     { k: 'mma', id: 'my', frag: frags.Y, a: opC, b: opSt, kLen: Nt, precision },
     barrier,
-    // W rows decayed to the end of the chunk: the state update is then one product.
     loop('de', TID, i(Q * Nt), i(T), [
       decl('dj', 'i32', idiv(v('de'), Nt)),
       decl('dw', 'i32', add(mul(v('dj'), i(ST.W)), imod(v('de'), Nt))),
-      sstore('Wt', v('dw'), mul(sload('Wt', v('dw')), call('exp', sub(v('csLast'), cs(v('dj')))))),
+      sstore('Wt', v('dw'), mul(sload('Wt', v('dw')), mul(sload('sc', v('dj')), call('exp', sub(v('csLast'), cs(v('dj'))))))),
     ]),
-    barrier,
-    ...clearFragment(frags.U),
-    // bf16 operands here too: each chunk's contribution carries ~1e-3 relative rounding, added in fp32, not compounded.
-    { k: 'mma', id: 'mu', frag: frags.U, a: opXt, b: opW, kLen: Q, precision },
-  );
-  // Each thread updates the state elements it owns (nobody else touches them until the barrier).
-  for (const e of fragElements(frags.U)) {
-    const at = add(add(mul(e.row, i(ST.S)), v('n0')), e.col);
-    ntile.push(...owning(e, [sstore('Ss', at, add(v(e.reg), mul(v('chunkDecay'), sload('Ss', at))))]));
-  }
-  ntile.push(barrier);
-  chunk.push(loop('n0', i(0), i(NPad), i(Nt), ntile));
-
-  // 4. The causal decay mask on G; Y rows scaled by the decay since the chunk start; Y += M·X.
+  ];
+  // 4 (first half). The causal decay mask, M = G ∘ [j ≤ i]·exp(cs_i − cs_j)·s_j.
+  const mask: PStmt[] = [];
   for (const [k, e] of fragElements(frags.G).entries()) {
     const m = `gm${k}`;
-    chunk.push(
+    mask.push(
       decl(m, 'f32', f(0), true),
-      when(le(e.col, e.row), [assign(m, mul(v(e.reg), call('exp', sub(cs(e.row), cs(e.col)))))]),
+      when(le(e.col, e.row), [assign(m, mul(mul(v(e.reg), call('exp', sub(cs(e.row), cs(e.col)))), sload('sc', e.col)))]),
       ...owning(e, [sstore('Ms', add(mul(e.row, i(ST.M)), e.col), v(m))]),
     );
   }
+  const update: PStmt[] = [
+    ...clearFragment(frags.U),
+    // bf16 operands here too: each chunk's contribution carries ~1e-3 relative rounding, added in fp32, not compounded.
+    { k: 'mma', id: 'mu', frag: frags.U, a: opXt, b: opW, kLen: Q, precision },
+  ];
+  // Each thread updates the state elements it owns (nobody else touches them until the barrier).
+  for (const e of fragElements(frags.U)) {
+    const at = add(add(add(mul(e.row, i(ST.S)), n0), v('nu')), e.col);
+    update.push(...owning(e, [sstore('Ss', at, add(v(e.reg), mul(v('chunkDecay'), sload('Ss', at))))]));
+  }
+  const updateLoop = loop('nu', i(0), i(Nt), i(tl.Nu), update);
+  if (tl.whole) {
+    // M is stored beside W's decay, and the update's passes need no barrier between them.
+    chunk.push(...products, ...mask, barrier, updateLoop);
+  } else {
+    chunk.push(loop('n0', i(0), i(NPad), i(Nt), [loadCW(v('n0')), barrier, ...products, barrier, updateLoop, barrier]), ...mask);
+  }
+
+  // 4. Y rows scaled by the decay since the chunk start; Y += M·X.
   for (const e of fragElements(frags.Y)) chunk.push(assign(e.reg, mul(v(e.reg), call('exp', cs(e.row)))));
-  chunk.push(barrier, {
+  if (!tl.whole) chunk.push(barrier);
+  chunk.push({
     k: 'mma', id: 'mx', frag: frags.Y, precision, aLower: true,
     a: { arr: 'Ms', base: i(0), rowStride: ST.M, colStride: 1, kPairs },
     b: { arr: 'Xs', base: i(0), rowStride: ST.X, colStride: 1 },
@@ -374,11 +424,11 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
     { name: 'cs0', ty: 'f32', size: Q },
     { name: 'cs1', ty: 'f32', size: Q },
     { name: 'sc', ty: 'f32', size: Q },
-    { name: 'Xs', ty: 'f32', size: Q * ST.X },
-    { name: 'Ct', ty: 'f32', size: Q * ST.C },
-    { name: 'Wt', ty: 'f32', size: Q * ST.W },
+    { name: 'Xs', ty: 'f32', size: Q * ST.X, ...narrow },
+    { name: 'Ct', ty: 'f32', size: Q * ST.C, ...narrow },
+    { name: 'Wt', ty: 'f32', size: Q * ST.W, ...narrow },
     { name: 'Ss', ty: 'f32', size: PtPad * ST.S },
-    { name: 'Ms', ty: 'f32', size: Q * ST.M },
+    { name: 'Ms', ty: 'f32', size: Q * ST.M, ...narrow },
   ];
   const buffers = [...sp.used, ...sp.written].map((t) => ({
     name: t.name, access: (sp.written.includes(t) ? 'read_write' : 'read') as 'read' | 'read_write', elem: t.dtype,

@@ -48,6 +48,13 @@ export type PStmt =
   | { k: 'if'; c: PExpr; then: PStmt[]; else: PStmt[] }
   | { k: 'barrier' }
   | { k: 'comment'; text: string }
+  /**
+   * Declares f32 variables names[j] = buf[index + j] for consecutive j. A
+   * target with vector loads reads them in one access when index is a
+   * multiple of names.length (checked at run time; element by element
+   * otherwise); the elements must all be in bounds.
+   */
+  | { k: 'vload'; buf: string; index: PExpr; names: string[] }
   | MmaStmt;
 
 /**
@@ -110,6 +117,12 @@ export interface SharedArray {
   name: string;
   ty: Ty;
   size: number;
+  /**
+   * f32 arrays whose values may be stored rounded to this type (matrix-unit
+   * operands the products round anyway): targets that have it store half the
+   * bytes (CUDA); others keep f32, exact.
+   */
+  narrow?: 'bf16' | 'f16';
 }
 
 /** How many workgroups to launch, from the dims. */

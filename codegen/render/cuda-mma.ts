@@ -2,7 +2,8 @@
 // through mma.sync.aligned.m16n8k16 (sm_80+, fp32 accumulation). Only for
 // mma16x8 fragments with bf16/f16 operand precision and k a multiple of 16;
 // anything else prints as plan/fragment.ts's scalar loops. Operands are read
-// from fp32 workgroup arrays and rounded to the operand type in registers,
+// from fp32 workgroup arrays and rounded to the operand type in registers
+// (arrays stored narrow, plan SharedArray.narrow, are read as they are),
 // pairwise (two consecutive k per 32-bit register, the lower k in the low
 // half; one 64-bit load where the operand says the pair is adjacent), in the
 // fragment layouts the PTX ISA gives for m16n8k16:
@@ -14,7 +15,7 @@
 // outputLower skips tiles above the diagonal, aLower the k steps past a
 // tile row's last row.
 
-import { add, i, v, type MatOperand, type MmaStmt, type PExpr } from '../plan/ast.js';
+import { add, i, v, type MatOperand, type MmaStmt, type PExpr, type SharedArray } from '../plan/ast.js';
 import { mmaLane, mmaTiles, operandAt } from '../plan/fragment.js';
 
 export const MMA_HELPERS = [
@@ -22,10 +23,16 @@ export const MMA_HELPERS = [
   '__device__ __forceinline__ unsigned sf_pack_f16(float lo, float hi) { __half2 v = __floats2half2_rn(lo, hi); return *reinterpret_cast<unsigned*>(&v); }',
   '__device__ __forceinline__ unsigned sf_pack_bf162(float2 v) { return sf_pack_bf16(v.x, v.y); }',
   '__device__ __forceinline__ unsigned sf_pack_f162(float2 v) { return sf_pack_f16(v.x, v.y); }',
+  '__device__ __forceinline__ unsigned sf_join16(unsigned short lo, unsigned short hi) { return (unsigned)lo | ((unsigned)hi << 16); }',
 ];
 
-export function cudaMma(s: MmaStmt, e: (x: PExpr) => string, pad: string): string | undefined {
+export function cudaMma(s: MmaStmt, e: (x: PExpr) => string, pad: string, shared: SharedArray[] = []): string | undefined {
   if (s.frag.layout.k !== 'mma16x8' || s.precision === 'f32' || s.kLen % 16 !== 0) return undefined;
+  const narrowArr = (op: MatOperand): boolean => {
+    const n = shared.find((a) => a.name === op.arr)?.narrow;
+    if (n && n !== s.precision) throw new Error(`internal: ${op.arr} is stored as ${n}, the product rounds to ${s.precision}`);
+    return n !== undefined;
+  };
   const { tileRows, tileCols, acc } = mmaTiles(s.frag);
   const { group, pair } = mmaLane();
   const pack = s.precision === 'bf16' ? 'sf_pack_bf16' : 'sf_pack_f16';
@@ -34,6 +41,13 @@ export function cudaMma(s: MmaStmt, e: (x: PExpr) => string, pad: string): strin
   const k = (dk: number): PExpr => add(kk, add(pair, i(dk)));
   /** Two operand elements adjacent along k, packed into one register. */
   const packed = (op: MatOperand, at: (dk: number) => PExpr, kStride: number, dk: number): string => {
+    // Stored in the operand type already: a pair adjacent along k is one 32-bit word, else two halves joined.
+    if (narrowArr(op)) {
+      // The element itself, not its f32 value (which is how `e` prints a narrow array's load).
+      const raw = (x: PExpr): string => (x.k === 'sload' ? `${x.arr}[${e(x.index)}]` : e(x));
+      if (op.kPairs && kStride === 1) return `*reinterpret_cast<const unsigned*>(&${raw(at(dk))})`;
+      return `sf_join16(*reinterpret_cast<const unsigned short*>(&${raw(at(dk))}), *reinterpret_cast<const unsigned short*>(&${raw(at(dk + 1))}))`;
+    }
     if (op.kPairs && kStride === 1) return `${pack}2(*reinterpret_cast<const float2*>(&${e(at(dk))}))`;
     return `${pack}(${e(at(dk))}, ${e(at(dk + 1))})`;
   };

@@ -1,6 +1,6 @@
 // CUDA C++ spelling of a kernel plan (NVRTC and nvcc both compile it).
 import type { ElemType, RenderedKernel } from '../../runtime/backend.js';
-import type { KernelPlan, PFn, Ty } from '../plan/ast.js';
+import type { KernelPlan, PFn, SharedArray, Ty } from '../plan/ast.js';
 import type { Dialect } from './dialect.js';
 import { fmtF32 } from './literals.js';
 import { renderPlan } from './print.js';
@@ -25,9 +25,18 @@ const HELPERS: Partial<Record<PFn, string>> = {
 const TY: Record<Ty, string> = { f32: 'float', i32: 'int', bool: 'bool' };
 const ELEM: Record<ElemType, string> = { f32: 'float', f16: '__half', bf16: '__nv_bfloat16', u32: 'unsigned', i32: 'int' };
 
+const NARROW = { bf16: '__nv_bfloat16', f16: '__half' } as const;
+/** Bytes of a narrow shared array, rounded up to 16 so that the arrays after it keep their alignment. */
+const narrowBytes = (s: SharedArray): number => Math.ceil((2 * s.size) / 16) * 16;
+
 export const cudaDialect: Dialect = {
   target: 'cuda',
   mma: cudaMma,
+  narrowShared: {
+    bytes: narrowBytes,
+    load: (ty, arr, index) => (ty === 'bf16' ? `__bfloat162float(${arr}[${index}])` : `__half2float(${arr}[${index}])`),
+    store: (ty, arr, index, value) => `${arr}[${index}] = ${ty === 'bf16' ? '__float2bfloat16_rn' : '__float2half_rn'}(${value});`,
+  },
   ty: (t) => TY[t],
   lit: (ty, v) => (ty === 'bool' ? String(v) : ty === 'i32' ? ((v as number) < 0 ? `(${v})` : String(v)) : fmtF32(v as number, (pos) => (pos ? 'INFINITY' : '(-INFINITY)'))),
   decl: (name, ty, init, mut) => `${mut ? '' : 'const '}${TY[ty]} ${name} = ${init};`,
@@ -49,6 +58,7 @@ export const cudaDialect: Dialect = {
     return `${buf}[${index}] = ${value};`;
   },
   shuffleUp: (a, delta) => `__shfl_up_sync(0xffffffffu, ${a}, ${delta})`,
+  vload: (buf, elem, index, names, pad) => cudaVectorLoad(buf, elem, index, names, pad),
   barrier: () => '__syncthreads();',
   forLoop: (v, from, to, step, unroll) => `${unroll > 1 ? `#pragma unroll ${unroll}
 ` : ''}for (int ${v} = ${from}; ${v} < ${to}; ${v} += ${step})`,
@@ -63,8 +73,9 @@ export const cudaDialect: Dialect = {
     // Shared arrays are carved out of one dynamic allocation so a kernel may use more than 48 KiB.
     let off = 0;
     const carve = plan.shared.map((s) => {
-      const line = `  ${TY[s.ty]}* ${s.name} = reinterpret_cast<${TY[s.ty]}*>(sf_smem + ${off});`;
-      off += 4 * s.size;
+      const t = s.narrow ? NARROW[s.narrow] : TY[s.ty];
+      const line = `  ${t}* ${s.name} = reinterpret_cast<${t}*>(sf_smem + ${off});`;
+      off += s.narrow ? narrowBytes(s) : 4 * s.size;
       return line;
     });
     const smem = plan.shared.length ? `  extern __shared__ __align__(16) unsigned char sf_smem[];\n${carve.join('\n')}\n` : '';
@@ -81,4 +92,40 @@ export const cudaDialect: Dialect = {
 
 export function renderCuda(plan: KernelPlan): RenderedKernel {
   return renderPlan(plan, cudaDialect);
+}
+
+// 8- and 16-byte vector types by width in 32-bit words, and how an element comes out of its word.
+const VEC_WORDS: Record<number, string> = { 1: 'unsigned', 2: 'uint2', 4: 'uint4' };
+const WORD_FIELD = ['x', 'y', 'z', 'w'];
+
+/**
+ * A plan 'vload' as one 8/16-byte load when the index is aligned (uniform
+ * across the warp in practice: it depends on the row and the sequence
+ * length), element loads otherwise.
+ */
+function cudaVectorLoad(buf: string, elem: ElemType, index: string, names: string[], pad: string): string | undefined {
+  const bytes = elem === 'f32' ? 4 : elem === 'f16' || elem === 'bf16' ? 2 : 0;
+  const words = (bytes * names.length) / 4;
+  if (!bytes || !VEC_WORDS[words] || words < 1 || (bytes * names.length) % 4 !== 0 || names.length < 2) return undefined;
+  const vt = VEC_WORDS[words]!;
+  const word = (w: number): string => (words === 1 ? 'vv' : `vv.${WORD_FIELD[w]}`);
+  const unpack = names.map((n, j) => {
+    if (bytes === 4) return `${n} = __uint_as_float(${word(j)});`;
+    const w = word(j >> 1), hi = (j & 1) === 1;
+    if (elem === 'bf16') return `${n} = __uint_as_float(${hi ? `${w} & 0xffff0000u` : `${w} << 16`});`;
+    return `${n} = __half2float(__ushort_as_half((unsigned short)(${hi ? `${w} >> 16` : `${w} & 0xffffu`})));`;
+  });
+  const scalar = names.map((n, j) => `${n} = ${cudaDialect.load(buf, elem, j === 0 ? 'vi' : `vi + ${j}`)};`);
+  return [
+    `${pad}float ${names.join(', ')};`,
+    `${pad}{`,
+    `${pad}  const int vi = ${index};`,
+    `${pad}  if ((vi & ${names.length - 1}) == 0) {`,
+    `${pad}    const ${vt} vv = __ldg(reinterpret_cast<const ${vt}*>(${buf} + vi));`,
+    ...unpack.map((u) => `${pad}    ${u}`),
+    `${pad}  } else {`,
+    ...scalar.map((u) => `${pad}    ${u}`),
+    `${pad}  }`,
+    `${pad}}`,
+  ].join('\n') + '\n';
 }

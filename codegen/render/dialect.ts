@@ -1,6 +1,6 @@
 // What differs between targets when printing a plan: spelling only.
 import type { ElemType } from '../../runtime/backend.js';
-import type { KernelPlan, MmaStmt, PExpr, PFn, Ty } from '../plan/ast.js';
+import type { KernelPlan, MmaStmt, PExpr, PFn, SharedArray, Ty } from '../plan/ast.js';
 
 export interface Dialect {
   target: 'wgsl' | 'cuda';
@@ -18,6 +18,8 @@ export interface Dialect {
   load(buf: string, elem: ElemType, index: string): string;
   store(buf: string, elem: ElemType, index: string, value: string): string;
   shuffleUp(a: string, delta: string): string;
+  /** A vector load of names.length elements (a plan 'vload'), or undefined to print element loads. */
+  vload?(buf: string, elem: ElemType, index: string, names: string[], pad: string): string | undefined;
   barrier(): string;
   /** `unroll` > 1: ask the target compiler to unroll by that factor. */
   forLoop(v: string, from: string, to: string, step: string, unroll: number): string;
@@ -27,5 +29,14 @@ export interface Dialect {
    * A matrix-unit spelling of `mma` (lines indented by `pad`), or undefined
    * to print the scalar loops of plan/fragment.ts. `e` prints an expression.
    */
-  mma?(s: MmaStmt, e: (x: PExpr) => string, pad: string): string | undefined;
+  mma?(s: MmaStmt, e: (x: PExpr) => string, pad: string, shared: SharedArray[]): string | undefined;
+  /**
+   * Workgroup arrays marked `narrow` stored in that type (bytes, element
+   * load as f32, store from f32); without it they print as f32 arrays.
+   */
+  narrowShared?: {
+    bytes(s: SharedArray): number;
+    load(ty: 'bf16' | 'f16', arr: string, index: string): string;
+    store(ty: 'bf16' | 'f16', arr: string, index: string, value: string): string;
+  };
 }

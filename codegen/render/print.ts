@@ -9,7 +9,7 @@ import { expandMma } from '../plan/fragment.js';
 
 export function renderPlan(plan: KernelPlan, d: Dialect): RenderedKernel {
   const body = printBlock(plan.body, d, plan, 1);
-  const sharedBytes = plan.shared.reduce((a, s) => a + 4 * s.size, 0);
+  const sharedBytes = plan.shared.reduce((a, s) => a + (s.narrow && d.narrowShared ? d.narrowShared.bytes(s) : 4 * s.size), 0);
   return {
     target: d.target,
     entry: plan.name,
@@ -31,12 +31,17 @@ function printStmt(s: PStmt, d: Dialect, plan: KernelPlan, depth: number): strin
   switch (s.k) {
     case 'decl': return `${pad}${d.decl(s.name, s.ty, e(s.init), s.mut)}\n`;
     case 'assign': return `${pad}${s.name} = ${e(s.value)};\n`;
-    case 'sstore': return `${pad}${s.arr}[${e(s.index)}] = ${e(s.value)};\n`;
+    case 'sstore': return `${pad}${narrowOf(plan, s.arr, d)?.store(s.arr, e(s.index), e(s.value)) ?? `${s.arr}[${e(s.index)}] = ${e(s.value)};`}\n`;
     case 'store': return `${pad}${d.store(s.buf, plan.elem[s.buf]!, e(s.index), e(s.value))}\n`;
     case 'barrier': return `${pad}${d.barrier()}\n`;
+    case 'vload': {
+      const elem = plan.elem[s.buf]!;
+      const at = (j: number): string => (j === 0 ? e(s.index) : `(${e(s.index)} + ${j})`);
+      return d.vload?.(s.buf, elem, e(s.index), s.names, pad) ?? s.names.map((n, j) => `${pad}${d.decl(n, 'f32', d.load(s.buf, elem, at(j)), false)}\n`).join('');
+    }
     case 'comment': return `${pad}// ${s.text}\n`;
     // A matrix-unit form where the dialect has one for this fragment and precision, else scalar loops.
-    case 'mma': return d.mma?.(s, e, pad) ?? printBlock(expandMma(s), d, plan, depth);
+    case 'mma': return d.mma?.(s, e, pad, plan.shared) ?? printBlock(expandMma(s), d, plan, depth);
     case 'for':
       return `${pad}${d.forLoop(s.v, e(s.from), e(s.to), e(s.step), s.unroll ?? 1)} {\n${printBlock(s.body, d, plan, depth + 1)}${pad}}\n`;
     case 'if': {
@@ -60,9 +65,16 @@ export function printExpr(x: PExpr, d: Dialect, plan: KernelPlan): string {
     case 'imin': return d.imin(e(x.a), e(x.b));
     case 'imax': return d.imax(e(x.a), e(x.b));
     case 'load': return d.load(x.buf, plan.elem[x.buf]!, e(x.index));
-    case 'sload': return `${x.arr}[${e(x.index)}]`;
+    case 'sload': return narrowOf(plan, x.arr, d)?.load(x.arr, e(x.index)) ?? `${x.arr}[${e(x.index)}]`;
     case 'select': return d.select(e(x.c), e(x.a), e(x.b));
     case 'cast': return d.cast(x.ty, e(x.a));
     case 'shuffleUp': return d.shuffleUp(e(x.a), e(x.delta));
   }
+}
+
+/** The dialect's narrow spelling of a workgroup array marked narrow, where it has one. */
+function narrowOf(plan: KernelPlan, arr: string, d: Dialect): { load(arr: string, index: string): string; store(arr: string, index: string, value: string): string } | undefined {
+  const ty = plan.shared.find((s) => s.name === arr)?.narrow;
+  const n = d.narrowShared;
+  return ty && n ? { load: (a, i) => n.load(ty, a, i), store: (a, i, x) => n.store(ty, a, i, x) } : undefined;
 }

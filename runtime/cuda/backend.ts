@@ -134,6 +134,8 @@ export class CudaBackend implements Backend {
   readonly arch: string;
   readonly nvrtcVersion: { major: number; minor: number };
   readonly device: number;
+  /** GPU ms of each warm-up launch of the last timeLaunches() (see ../warmup.ts). */
+  lastWarmupMs: readonly number[] = [];
 
   private readonly ctx: CuHandle;
   private readonly cache: CubinCache | null;
@@ -348,17 +350,20 @@ export class CudaBackend implements Backend {
     });
     const spin = this.headStart ? await this.spinKernel() : null;
     this.live();
-    return this.call(() =>
+    const t = this.call(() =>
       timeLaunchesWithEvents(
         {
           driver: this.driver,
           events: this.events,
+          sets: sets.length,
           launch: (rep) => this.enqueue(k, grid, sets[rep % sets.length], params),
           spin: spin ? (us) => this.enqueue(spin, [1, 1, 1], [], [us]) : undefined,
         },
         reps,
       ),
     );
+    this.lastWarmupMs = t.warmupMs;
+    return t.ms;
   }
 
   destroyBuffer(buffer: DeviceBuffer): void {

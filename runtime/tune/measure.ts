@@ -45,6 +45,12 @@ export function medianOf(xs: readonly number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/** Bytes a launch must move at the least: every tensor it reads once, every tensor it writes once. */
+export function launchBytes(prep: PreparedLaunch): number {
+  const sp = prep.program;
+  return [...sp.used, ...sp.written].reduce((a, t) => a + sizeOf(t, prep.dims) * elemBytes(t.dtype), 0);
+}
+
 /** Buffer sets uploaded once and shared by every candidate whose bindings are the same (they are schedule-independent). */
 export class RotatingBuffers {
   private readonly sets = new Map<string, DeviceBuffer[][]>();
@@ -56,9 +62,7 @@ export class RotatingBuffers {
 
   /** How many sets a launch with this footprint rotates through. */
   static count(prep: PreparedLaunch): number {
-    const sp = prep.program;
-    const bytes = [...sp.used, ...sp.written].reduce((a, t) => a + sizeOf(t, prep.dims) * elemBytes(t.dtype), 0);
-    return Math.min(MAX_SETS, Math.max(MIN_SETS, Math.ceil(ROTATE_BYTES / Math.max(1, bytes))));
+    return Math.min(MAX_SETS, Math.max(MIN_SETS, Math.ceil(ROTATE_BYTES / Math.max(1, launchBytes(prep)))));
   }
 
   for(prep: PreparedLaunch): DeviceBuffer[][] {

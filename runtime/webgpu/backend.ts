@@ -11,6 +11,7 @@ import { PipelineCache, type WebGpuKernel } from './compile.js';
 import { ErrorTracker, WebGpuError } from './errors.js';
 import { packParams } from './params.js';
 import { timeWithTimestamps, timeWithWallClock } from './timing.js';
+import { warmupLaunches } from '../warmup.js';
 
 /** What was found when the device was opened (see adapter.ts). */
 export interface WebGpuAdapterSummary {
@@ -37,9 +38,6 @@ export interface WebGpuBackendInit {
   readonly adapter: WebGpuAdapterSummary;
 }
 
-/** Warm-up launches timeLaunches() runs (and waits for) before measuring. */
-const WARMUP_LAUNCHES = 2;
-
 export class WebGpuBackend implements Backend {
   readonly kind = 'webgpu' as const;
   readonly deviceName: string;
@@ -48,6 +46,8 @@ export class WebGpuBackend implements Backend {
   readonly adapter: WebGpuAdapterSummary;
   /** How timeLaunches() measures: device timestamps when 'timestamp-query' exists. */
   readonly timingSource: 'timestamp' | 'wall-clock';
+  /** Milliseconds of each warm-up launch of the last timeLaunches() (see ../warmup.ts). */
+  lastWarmupMs: readonly number[] = [];
 
   private gpu: GPU | null;
   private readonly device: GPUDevice;
@@ -141,18 +141,21 @@ export class WebGpuBackend implements Backend {
       this.batcher.flush();
     };
     const waitIdle = () => this.device.queue.onSubmittedWorkDone();
+    const timed = { name: k.kernel.entry, pipeline: k.pipeline, bindGroups: groups, grid };
+    const measure = (n: number): Promise<number[]> =>
+      this.timingSource === 'timestamp' ? timeWithTimestamps(this.device, this.errors, timed, n) : timeWithWallClock(launchOne, waitIdle, n);
 
-    // Get earlier work out of the way and warm caches/clocks (first launches
-    // of a pipeline also pay for lazy driver work), so they are not measured.
+    // Get earlier work (uploads) out of the way, then warm clocks, caches and
+    // every buffer set up for a while of GPU time, measured the way the reps
+    // are (first launches of a pipeline also pay for lazy driver work).
     this.batcher.flush();
-    for (let i = 0; i < WARMUP_LAUNCHES; i++) launchOne(i);
     await waitIdle();
+    const warm: number[] = [];
+    for (let n = warmupLaunches(warm, groups.length); n > 0; n = warmupLaunches(warm, groups.length)) warm.push(...(await measure(n)));
+    this.lastWarmupMs = warm;
     await this.errors.check();
 
-    const ms =
-      this.timingSource === 'timestamp'
-        ? await timeWithTimestamps(this.device, this.errors, { name: k.kernel.entry, pipeline: k.pipeline, bindGroups: groups, grid }, reps)
-        : await timeWithWallClock(launchOne, waitIdle, reps);
+    const ms = await measure(reps);
     await this.errors.check();
     return ms;
   }

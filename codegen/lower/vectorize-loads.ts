@@ -1,0 +1,56 @@
+// Vector loads for per-item reads. A thread of the chunked scan owns
+// `items` consecutive positions, so the same tensor read at its items is
+// base + t_0, base + t_1, ... — consecutive addresses. Grouped into one
+// 'vload' statement, a target with vector loads (CUDA: 8- and 16-byte
+// loads) fetches them in one instruction instead of one per item, which
+// also spares the per-item address arithmetic.
+
+import type { PExpr, PStmt } from '../plan/ast.js';
+
+/** `base + item` (either order) → base, or undefined. */
+function baseOf(index: PExpr, item: string): PExpr | undefined {
+  if (index.k !== 'bin' || index.op !== '+') return undefined;
+  if (index.b.k === 'var' && index.b.name === item) return index.a;
+  if (index.a.k === 'var' && index.a.name === item) return index.b;
+  return undefined;
+}
+
+/**
+ * Rewrites a flat statement list: for each group of `width` consecutive
+ * items, declarations `x_k = buf[base + item_k]` with one buf and one base
+ * become a single vload placed where the group's first declaration was.
+ * `items[k]` names item k's position variable; positions must be
+ * consecutive (item k at item 0 + k) and all in bounds.
+ */
+export function vectorizeItemLoads(stmts: PStmt[], items: string[], width: number, elemBytes: (buf: string) => number): PStmt[] {
+  if (width < 2 || items.length % width !== 0) return stmts;
+  // Every load declaration, by (buf, base, item).
+  const found = new Map<string, { at: number; name: string; index: PExpr }>();
+  stmts.forEach((s, at) => {
+    if (s.k !== 'decl' || s.mut || s.init.k !== 'load') return;
+    const load = s.init;
+    items.forEach((item, k) => {
+      const base = baseOf(load.index, item);
+      if (base) found.set(`${load.buf}|${JSON.stringify(base)}|${k}`, { at, name: s.name, index: load.index });
+    });
+  });
+  const replace = new Map<number, PStmt>();
+  const drop = new Set<number>();
+  for (const [key, first] of found) {
+    const [buf, baseKey, k0] = key.split('|') as [string, string, string];
+    const k = Number(k0);
+    if (k % width !== 0) continue;
+    const lanes = 16 / elemBytes(buf);
+    const w = Math.min(width, lanes);
+    if (w < 2) continue;
+    for (let g = 0; g < width; g += w) {
+      const group = Array.from({ length: w }, (_, j) => found.get(`${buf}|${baseKey}|${k + g + j}`));
+      if (group.some((x) => !x) || group.some((x) => drop.has(x!.at) || replace.has(x!.at))) continue;
+      const members = group as { at: number; name: string; index: PExpr }[];
+      const at = Math.min(...members.map((m) => m.at));
+      replace.set(at, { k: 'vload', buf, index: members[0]!.index, names: members.map((m) => m.name) });
+      for (const m of members) if (m.at !== at) drop.add(m.at);
+    }
+  }
+  return stmts.flatMap((s, at) => (drop.has(at) ? [] : [replace.get(at) ?? s]));
+}
