@@ -46,6 +46,7 @@ export default program({
   },
   // threads/items/rows serve the generic chunked scan (forced with --lowering diagonal-scan);
   // chunk and threads serve the SSD lowering.
-  schedule: { threads: [256, 128, 64], items: [4, 2], chunk: [64, 32, 128] },
+  // First candidates are the defaults: the best measured on the H100 (bench/RESULTS.md run 12).
+  schedule: { threads: [128, 256, 64], items: [4, 2], chunk: [32, 16, 64, 128] },
   checkDims: { batch: 2, seqlen: 300, nheads: 4, headdim: 16, ngroups: 2, dstate: 16 },
 });
