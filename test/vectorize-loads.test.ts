@@ -47,3 +47,22 @@ describe('Mamba-1 CUDA kernels', () => {
     }
   });
 });
+
+describe('Mamba-1 WGSL kernels', () => {
+  it('bind the vector-loaded tensors as vec4 arrays and read them 16 bytes at a time', async () => {
+    const { loadProgram } = await import('../dsl/load.ts');
+    const { fullVariant } = await import('../dsl/specialize.ts');
+    const { specializeFor } = await import('../runtime/program-runner.ts');
+    const { compileKernel } = await import('../codegen/compile.ts');
+    const p = await loadProgram(new URL('../examples/mamba1.ts', import.meta.url).pathname);
+    const sp = specializeFor(p, fullVariant(p), { batch: 2, dim: 8, seqlen: 1000, dstate: 16, ngroups: 1 }, 'f32');
+    const src = compileKernel(sp, 'wgsl', { threads: 32, items: 4 }, { subgroups: false }).kernel.source;
+    for (const buf of ['u', 'delta', 'z', 'B', 'C']) {
+      expect(src, buf).toContain(`var<storage, read> ${buf}: array<vec4<f32>>;`);
+      expect(src, buf).toContain(`let vv = ${buf}[vi / 4];`);
+    }
+    // Written and scalar-only tensors keep plain f32 arrays.
+    expect(src).toContain('var<storage, read_write> y: array<f32>;');
+    expect(src).toContain('var<storage, read> A: array<f32>;');
+  });
+});

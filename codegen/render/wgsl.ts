@@ -1,6 +1,6 @@
 // WGSL spelling of a kernel plan.
 import type { RenderedKernel } from '../../runtime/backend.js';
-import type { KernelPlan, PFn, Ty } from '../plan/ast.js';
+import type { KernelPlan, PFn, PStmt, Ty } from '../plan/ast.js';
 import type { Dialect } from './dialect.js';
 import { fmtF32 } from './literals.js';
 import { renderPlan } from './print.js';
@@ -27,7 +27,14 @@ const HELPERS: Partial<Record<PFn, string>> = {
 
 const TY: Record<Ty, string> = { f32: 'f32', i32: 'i32', bool: 'bool' };
 
-export const wgslDialect: Dialect = {
+/**
+ * The WGSL spelling. Buffers in `vec4` are bound as array<vec4<f32>> (the
+ * runtime allocates every buffer in whole vec4s): an aligned 4-wide vload
+ * is one 16-byte load, any other read picks its component.
+ */
+function wgslDialectFor(vec4: ReadonlySet<string>): Dialect {
+  const elemAt = (buf: string, index: string): string => `${buf}[(${index}) / 4][(${index}) % 4]`;
+  return {
   target: 'wgsl',
   ty: (t) => TY[t],
   lit: (ty, v) => (ty === 'bool' ? String(v) : ty === 'i32' ? ((v as number) < 0 ? `(${v}i)` : `${v}i`) : fmtF32(v as number, (pos) => (pos ? '0x1p+128f' : '(-0x1p+128f)'))),
@@ -41,7 +48,22 @@ export const wgslDialect: Dialect = {
   imax: (a, b) => `max(${a}, ${b})`,
   load: (buf, elem, index) => {
     if (elem !== 'f32') throw new Error(`WGSL renderer: buffer ${buf} is ${elem}; WGSL kernels take f32 tensors (convert on the host)`);
-    return `${buf}[${index}]`;
+    return vec4.has(buf) ? elemAt(buf, index) : `${buf}[${index}]`;
+  },
+  vload: (buf, _elem, index, names, pad) => {
+    if (!vec4.has(buf) || names.length !== 4) return undefined;
+    return [
+      ...names.map((n) => `${pad}var ${n}: f32;`),
+      `${pad}{`,
+      `${pad}  let vi = ${index};`,
+      `${pad}  if ((vi % 4) == 0) {`,
+      `${pad}    let vv = ${buf}[vi / 4];`,
+      ...names.map((n, j) => `${pad}    ${n} = vv.${'xyzw'[j]};`),
+      `${pad}  } else {`,
+      ...names.map((n, j) => `${pad}    ${n} = ${elemAt(buf, j === 0 ? 'vi' : `vi + ${j}`)};`),
+      `${pad}  }`,
+      `${pad}}`,
+    ].join('\n') + '\n';
   },
   store: (buf, elem, index, value) => {
     if (elem !== 'f32') throw new Error(`WGSL renderer: buffer ${buf} is ${elem}; WGSL kernels write f32 tensors`);
@@ -54,7 +76,7 @@ export const wgslDialect: Dialect = {
     const lines: string[] = [];
     if (plan.usesSubgroups) lines.push('enable subgroups;');
     plan.buffers.forEach((b, i) => {
-      lines.push(`@group(0) @binding(${i}) var<storage, ${b.access === 'read' ? 'read' : 'read_write'}> ${b.name}: array<f32>;`);
+      lines.push(`@group(0) @binding(${i}) var<storage, ${b.access === 'read' ? 'read' : 'read_write'}> ${b.name}: array<${vec4.has(b.name) ? 'vec4<f32>' : 'f32'}>;`);
     });
     if (plan.params.length) {
       lines.push(`struct Params {\n${plan.params.map((p) => `  ${p.name}: ${p.type},`).join('\n')}\n}`);
@@ -69,8 +91,25 @@ ${body}}`);
     return lines.join('\n') + '\n';
   },
 };
+}
 
+export const wgslDialect: Dialect = wgslDialectFor(new Set());
 
 export function renderWgsl(plan: KernelPlan): RenderedKernel {
-  return renderPlan(plan, wgslDialect);
+  const vec4 = vec4Buffers(plan);
+  return renderPlan(plan, vec4.size ? wgslDialectFor(vec4) : wgslDialect);
+}
+
+/** Read-only f32 buffers that some 4-wide vload reads: they are bound as array<vec4<f32>>. */
+function vec4Buffers(plan: KernelPlan): Set<string> {
+  const out = new Set<string>();
+  const walk = (ss: PStmt[]): void => {
+    for (const s of ss) {
+      if (s.k === 'vload' && s.names.length === 4 && plan.elem[s.buf] === 'f32' && plan.buffers.some((b) => b.name === s.buf && b.access === 'read')) out.add(s.buf);
+      else if (s.k === 'for') walk(s.body);
+      else if (s.k === 'if') { walk(s.then); walk(s.else); }
+    }
+  };
+  walk(plan.body);
+  return out;
 }

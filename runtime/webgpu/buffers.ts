@@ -6,13 +6,14 @@ import type { DeviceBuffer } from '../backend.js';
 let nextBufferUid = 1;
 
 /**
- * Bytes actually allocated for a logical size. WebGPU copies and
- * writeBuffer work in 4-byte units, and a storage binding must be at least
- * as large as the shader's smallest access, so sizes round up to 4 and never
- * go below 16 (one vec4, which also keeps zero-byte requests valid).
+ * Bytes actually allocated for a logical size: a whole number of 16-byte
+ * vec4s, at least one. Kernels may bind a tensor as array<vec4<f32>> (for
+ * 16-byte loads), whose length is the binding size ÷ 16, so the last
+ * elements must not fall in a partial vec4; WebGPU copies work in 4-byte
+ * units anyway, and a zero-byte request stays valid.
  */
 export function physicalSize(bytes: number): number {
-  return Math.max(16, Math.ceil(bytes / 4) * 4);
+  return Math.max(16, Math.ceil(bytes / 16) * 16);
 }
 
 export class WebGpuBuffer implements DeviceBuffer {
