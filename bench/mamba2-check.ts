@@ -35,6 +35,10 @@ cases.push({ dims: { batch: 1, seqlen: 4096, nheads: 2, headdim: 64, ngroups: 1,
 cases.push({ dims: { batch: 1, seqlen: 1000, nheads: 2, headdim: 64, ngroups: 1, dstate: 128 }, full: false, schedule: ssd(128, 32, 32) });
 // N staged in tiles of 16 (Run 9's kernel); the cases above stage all of N with 16-bit operands in shared memory.
 cases.push({ dims: { batch: 1, seqlen: 1000, nheads: 2, headdim: 64, ngroups: 1, dstate: 128 }, full: true, schedule: { ...ssd(128, 32, 32), nTile: 16 } });
+// The chunk-parallel form (three launches, scratch), as bench/mamba2.ts times it.
+cases.push({ dims: { batch: 1, seqlen: 4096, nheads: 2, headdim: 64, ngroups: 1, dstate: 128 }, full: true, schedule: { ...ssd(256, 64, 32), ssdForm: 'chunked' } });
+cases.push({ dims: { batch: 2, seqlen: 1000, nheads: 2, headdim: 64, ngroups: 1, dstate: 128 }, full: false, schedule: { ...ssd(256, 128, 16), ssdForm: 'chunked' } });
+cases.push({ dims: { batch: 2, seqlen: 77, nheads: 4, headdim: 16, ngroups: 2, dstate: 16 }, full: true, schedule: { ...ssd(64, 32), ssdForm: 'chunked' } });
 
 let failed = 0, passed = 0;
 const t0 = Date.now();

@@ -13,8 +13,9 @@
 // Run on the GPU host:
 //   python3 bench/mamba2_torch.py $OUT/mamba2-torch.json
 //   TORCH_BASELINE=$OUT/mamba2-torch.json bash .gpu/enter tsx bench/mamba2.ts [--quick]
-// Writes $OUT/bench-mamba2.json when OUT is set. Options: --quick; --schedules=t128q32p32,t128q32p32n16,...
-// (SSD schedules t<threads>q<chunk>[p<headTile>][n<nTile>], for every backend); --backends=cuda;
+// Writes $OUT/bench-mamba2.json when OUT is set. Options: --quick; --schedules=t128q32p32,t128q32p32n16,t256q64p32c,...
+// (SSD schedules t<threads>q<chunk>[p<headTile>][n<nTile>][c], for every backend; a trailing c: the chunk-parallel
+// form, three launches, timed launch by launch and summed: runtime/tune/measure.ts timeRun); --backends=cuda;
 // --dtypes=bf16; --no-generic (skip the forced generic scan); --shape=name=value,...
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -28,7 +29,8 @@ import { elemBytes } from '../runtime/dtype.js';
 import { ProgramRunner } from '../runtime/program-runner.js';
 import { sizeOf } from '../runtime/shapes.js';
 import { parseShape } from '../runtime/cli/args.js';
-import { copyBandwidth, median, table } from './common.js';
+import { RotatingBuffers, copyBandwidth, median, table } from './common.js';
+import { timeRun } from '../runtime/tune/measure.js';
 
 const quick = process.argv.includes('--quick');
 const program = await loadProgram(path.resolve(import.meta.dirname, '../examples/mamba2.ts'));
@@ -43,26 +45,32 @@ if (torchFile && existsSync(torchFile)) torch = JSON.parse(readFileSync(torchFil
 const matmulRate = (torch.matmul_bf16_tflops ?? NaN) * 1e12;
 if (!Number.isFinite(matmulRate)) console.log('no TORCH_BASELINE with matmul_bf16_tflops: the roofline is the bytes term only');
 
-const ssd = (threads: number, chunk: number, headTile?: number, nTile?: number): Schedule => ({ threads, items: 4, chunk, ...(headTile ? { headTile } : {}), ...(nTile ? { nTile } : {}), lowering: 'ssd' });
-/** t<threads>q<chunk>[p<headTile>][n<nTile>], e.g. t128q32p32n16 (n16: N staged in tiles of 16, the Run 9 kernel). */
+const ssd = (threads: number, chunk: number, headTile?: number, nTile?: number, chunked = false): Schedule => ({ threads, items: 4, chunk, ...(headTile ? { headTile } : {}), ...(nTile ? { nTile } : {}), ...(chunked ? { ssdForm: 'chunked' as const } : {}), lowering: 'ssd' });
+const chunked = (threads: number, chunk: number, headTile?: number, nTile?: number): Schedule => ssd(threads, chunk, headTile, nTile, true);
+/** t<threads>q<chunk>[p<headTile>][n<nTile>][c], e.g. t128q32p32n16 (n16: N staged in tiles of 16, the Run 9 kernel); c: the chunk-parallel form. */
 function parseSsd(s: string): Schedule {
-  const m = /^t(\d+)q(\d+)(?:p(\d+))?(?:n(\d+))?$/.exec(s);
-  if (!m) throw new Error(`--schedules: '${s}' is not t<threads>q<chunk>[p<headTile>][n<nTile>]`);
-  return ssd(Number(m[1]), Number(m[2]), m[3] ? Number(m[3]) : undefined, m[4] ? Number(m[4]) : undefined);
+  const m = /^t(\d+)q(\d+)(?:p(\d+))?(?:n(\d+))?(c)?$/.exec(s);
+  if (!m) throw new Error(`--schedules: '${s}' is not t<threads>q<chunk>[p<headTile>][n<nTile>][c]`);
+  return ssd(Number(m[1]), Number(m[2]), m[3] ? Number(m[3]) : undefined, m[4] ? Number(m[4]) : undefined, m[5] === 'c');
 }
+// The chunk-parallel form: chunk 64 and 128 (its output kernel holds the Q × Q block in registers, so 256 does not fit).
+const chunkedSchedules: Schedule[] = quick
+  ? [chunked(256, 64, 32), chunked(256, 128, 16)]
+  : [chunked(256, 64, 32), chunked(128, 64, 32), chunked(256, 64, 64), chunked(256, 64, 16), chunked(256, 128, 16), chunked(256, 128, 32), chunked(256, 256, 16)];
 const listArg = (name: string): string[] | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3).split(',').filter(Boolean);
 // --schedules=... replaces both lists; --backends=cuda and --dtypes=bf16 trim the run; --no-generic skips the forced scan.
 const given = listArg('schedules')?.map(parseSsd);
 const onlyBackends = listArg('backends');
 const onlyDtypes = listArg('dtypes');
 const cudaSchedules: Schedule[] = given ?? (quick
-  ? [ssd(128, 32, 32), ssd(128, 32, 32, 16)]
+  ? [ssd(128, 32, 32), ssd(128, 32, 32, 16), ...chunkedSchedules]
   : [
+    ...chunkedSchedules,
     // Run 9's best (N in tiles of 16) for comparison, then whole-N staging with bf16 operands in shared memory.
     ssd(128, 32, 32, 16), ssd(128, 32, 32), ssd(256, 32, 32), ssd(256, 32), ssd(128, 32), ssd(64, 32, 16),
     ssd(128, 16, 32), ssd(256, 64, 32), ssd(256, 64), ssd(128, 64, 16), ssd(256, 64, 16), ssd(128, 32, 16), ssd(256, 128, 16),
   ]);
-const wgslSchedules: Schedule[] = given ?? (quick ? [ssd(256, 32)] : [ssd(256, 32), ssd(128, 32), ssd(256, 64), ssd(128, 16), ssd(256, 32, 16)]);
+const wgslSchedules: Schedule[] = given ?? (quick ? [ssd(256, 32), chunked(256, 64, 16)] : [ssd(256, 32), ssd(128, 32), ssd(256, 64), ssd(128, 16), ssd(256, 32, 16), chunked(256, 64, 16), chunked(256, 64, 32)]);
 const generic: Schedule = { threads: 128, items: 4, rows: 1, lowering: 'diagonal-scan' };
 const withGeneric = !quick && !process.argv.includes('--no-generic');
 
@@ -77,7 +85,7 @@ function flops(Q: number): number {
   return B * H * Math.ceil(L / Q) * (2 * Q * Q * N + 2 * Q * Q * P + 4 * Q * P * N);
 }
 
-interface Row { backend: string; device: string; dtype: DType; lowering: string; schedule: string; kernel: string; ms: number; bytes: number; flops: number; roofMs: number; sharedBytes: number; registers?: number; localBytes?: number; groups: number; blocksPerSm?: number; waves?: number }
+interface Row { perLaunchMs?: number[]; scratchBytes?: number; backend: string; device: string; dtype: DType; lowering: string; schedule: string; kernel: string; ms: number; bytes: number; flops: number; roofMs: number; sharedBytes: number; registers?: number; localBytes?: number; groups: number; blocksPerSm?: number; waves?: number }
 const rows: Row[] = [];
 const rooflines: Record<string, number> = {};
 let cudaCopy = 0;
@@ -97,15 +105,16 @@ for (const b of backends.filter((x) => !onlyBackends || onlyBackends.includes(x.
   const runner = new ProgramRunner(backend, program, { tuned: false });
   const inputs = randomInputs(program, { dims: DIMS, present: PRESENT, initStates: [], finalStates: [], seed: 1 });
   for (const dtype of b.dtypes.filter((d) => !onlyDtypes || onlyDtypes.includes(d))) {
-    let sets: ReturnType<ProgramRunner['upload']>[] | undefined;
+    // Rotated buffer sets, shared by schedules with the same bindings and scratch sizes, so no launch finds the previous one's data in L2.
+    const sets = new RotatingBuffers(runner, inputs);
     for (const sched of [...b.schedules, ...(withGeneric ? [generic] : [])]) {
-      const label = sched.lowering === 'ssd' ? `t${sched.threads} q${sched.chunk}${sched.headTile ? ` p${sched.headTile}` : ''}${sched.nTile ? ` n${sched.nTile}` : ''}` : `scan t${sched.threads}i${sched.items}`;
+      const label = sched.lowering === 'ssd' ? `t${sched.threads} q${sched.chunk}${sched.headTile ? ` p${sched.headTile}` : ''}${sched.nTile ? ` n${sched.nTile}` : ''}${sched.ssdForm === 'chunked' ? ' chunked' : ''}` : `scan t${sched.threads}i${sched.items}`;
       try {
         const prep = await runner.prepare(inputs, { dims: DIMS, dtype, schedule: sched });
-        // Two buffer sets, rotated, so no launch finds the previous one's data in L2; shared by every schedule.
-        sets ??= [runner.upload(prep, inputs, false), runner.upload(prep, inputs, false)];
-        const times = await backend.timeLaunches(prep.kernel, prep.grid, sets.map((s) => s.list), prep.params, quick ? 5 : 10);
-        const ms = median(times);
+        const timed = await timeRun(backend, prep, sets.runs(prep), quick ? 5 : 10);
+        const ms = median(timed.ms);
+        const perLaunchMs = timed.perLaunch.map(median);
+        const scratchBytes = prep.scratch.reduce((a, x) => a + x.bytes, 0);
         const bytes = [...prep.program.used, ...prep.program.written].reduce((a, t) => a + sizeOf(t, prep.dims) * elemBytes(t.dtype), 0);
         const f = sched.lowering === 'ssd' ? flops(sched.chunk!) : 0;
         const roofMs = Math.max(bytes / (cudaCopy || bw), Number.isFinite(matmulRate) ? f / matmulRate : 0) * 1e3;
@@ -119,13 +128,21 @@ for (const b of backends.filter((x) => !onlyBackends || onlyBackends.includes(x.
           ? Math.min(Math.floor(sm.sharedBytes / (shared + sm.reservedSharedPerBlock)), Math.floor(sm.registers / (Math.ceil(registers / 8) * 8 * prep.kernel.kernel.workgroupSize)), Math.floor(sm.maxThreads / prep.kernel.kernel.workgroupSize), sm.maxBlocks)
           : undefined;
         const waves = perSm && sm ? groups / (perSm * sm.count) : undefined;
-        rows.push({ backend: b.name, device: backend.deviceName, dtype, lowering: prep.info.lowering, schedule: label, kernel: prep.info.kernel.entry, ms, bytes, flops: f, roofMs, sharedBytes: prep.info.kernel.sharedBytes, registers, localBytes: usage?.localBytes, groups, blocksPerSm: perSm, waves });
+        rows.push({ ...(perLaunchMs.length > 1 ? { perLaunchMs, scratchBytes } : {}), backend: b.name, device: backend.deviceName, dtype, lowering: `${prep.info.lowering}${sched.ssdForm === 'chunked' ? ' (chunked)' : ''}`, schedule: label, kernel: prep.info.kernel.entry, ms, bytes, flops: f, roofMs, sharedBytes: prep.info.kernel.sharedBytes, registers, localBytes: usage?.localBytes, groups, blocksPerSm: perSm, waves });
         console.log(`  ${dtype} ${prep.info.lowering} ${label}: ${ms.toFixed(3)} ms, ${(bytes / (ms * 1e-3) / 1e9).toFixed(0)} GB/s, ${f ? `${(f / (ms * 1e-3) / 1e12).toFixed(1)} TFLOP/s, ` : ''}roofline ${roofMs.toFixed(3)} ms (${(ms / roofMs).toFixed(2)}×), ${prep.info.kernel.sharedBytes} B shared${registers !== undefined ? `, ${registers} regs, ${usage?.localBytes ?? '?'} B local` : ''}, ${groups} blocks${perSm !== undefined ? `, ${perSm}/SM, ${waves!.toFixed(2)} waves` : ''} [${prep.info.kernel.entry}]`);
+        // A run of several launches: each one's median, its shared memory, registers, spills and blocks (the line above is the first's).
+        if (perLaunchMs.length > 1) {
+          console.log(`    sum of ${perLaunchMs.length} launches timed one by one; scratch ${(scratchBytes / 2 ** 20).toFixed(0)} MiB`);
+          prep.launches.forEach((l, k) => {
+            const u = l.kernel.usage;
+            console.log(`    ${l.kernel.kernel.entry}: ${perLaunchMs[k]!.toFixed(3)} ms, ${l.kernel.kernel.sharedBytes} B shared${u ? `, ${u.registersPerThread} regs, ${u.localBytes} B local` : ''}, ${l.grid[0] * l.grid[1] * l.grid[2]} blocks`);
+          });
+        }
       } catch (e) {
         console.log(`  skip ${dtype} ${label}: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
       }
     }
-    for (const s of sets ?? []) for (const buf of s.list) backend.destroyBuffer(buf);
+    sets.destroy(backend);
   }
   backend.destroy();
 }

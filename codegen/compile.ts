@@ -10,10 +10,11 @@ import { diagonalScanRejects, lowerDiagonalScan, LoweringError } from './lower/d
 import { NotPromotable, type FreeAxis } from './analysis/free-state-axes.js';
 import { promoteFreeStateAxes } from './lower/promote-state-axes.js';
 import { analyseSsd, ssdRejects } from './analysis/ssd.js';
-import { chooseSsdTiles, lowerSsd, operandPrecision, SsdLoweringError } from './lower/ssd.js';
+import { chooseSsdTiles, lowerSsd, operandPrecision, SsdLoweringError, type SsdCaps, type SsdSchedule } from './lower/ssd.js';
+import { chooseChunkedTiles, lowerSsdChunked } from './lower/ssd-chunked.js';
 import { lowerSequential, SequentialLoweringError } from './lower/sequential.js';
 import { packBindings } from './lower/pack-bindings.js';
-import type { KernelPlan } from './plan/ast.js';
+import type { DimTile, KernelPlan, LaunchSequence, ScratchSpec } from './plan/ast.js';
 import { renderCuda } from './render/cuda.js';
 import { renderWgsl } from './render/wgsl.js';
 
@@ -36,6 +37,12 @@ export interface Schedule {
   headTile?: number;
   /** SSD: elements of the state's contracted (N) axis staged per pass over a chunk; default: all of N where it fits (lower/ssd.ts). */
   nTile?: number;
+  /**
+   * SSD: 'fused' (default), one kernel walking the chunks with the state in
+   * workgroup memory; 'chunked', three launches with the chunks in parallel
+   * and the chunk states in scratch buffers (lower/ssd-chunked.ts).
+   */
+  ssdForm?: 'fused' | 'chunked';
   /** Force a lowering instead of the one analysis picks (e.g. to check one against the other). */
   lowering?: LoweringName;
 }
@@ -68,9 +75,25 @@ export interface CompiledKernelInfo {
   gridFromDims: string[];
   rowsPerGroup: number;
   staticDims: Record<string, number>;
+  /**
+   * Every kernel of a run, launched in this order (one for most lowerings;
+   * `kernel`, `plan`, `gridFromDims` and `rowsPerGroup` above are the first's).
+   */
+  launches: KernelLaunchInfo[];
+  /** Buffers the runner allocates for the launches to pass data between them (none for one launch). */
+  scratch: ScratchSpec[];
   /** State axes run as extra parallel axes (last in the grid's dims), and other choices the analysis made. */
   promotedAxes: FreeAxis[];
   notes: string[];
+}
+
+/** One kernel launch of a run: workgroups = ceil(product of gridFromDims / rowsPerGroup) × Π ceil(dims[tile.dim] / tile.size). */
+export interface KernelLaunchInfo {
+  kernel: RenderedKernel;
+  plan: KernelPlan;
+  gridFromDims: string[];
+  rowsPerGroup: number;
+  gridTiles: DimTile[];
 }
 
 /**
@@ -136,7 +159,7 @@ export function defaultSchedule(sp: SpecializedProgram): Schedule {
 export function kernelName(sp: SpecializedProgram, sched: Schedule, lowering: LoweringName = 'diagonal-scan'): string {
   const h = createHash('sha256').update(variantKey(sp.variant)).digest('hex').slice(0, 8);
   if (lowering === 'sequential') return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_seq_t${sched.threads}${sched.headTile !== undefined ? `p${sched.headTile}` : ''}`;
-  if (lowering === 'ssd') return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_ssd_t${sched.threads}q${sched.chunk ?? sp.schedule.chunk[0]}${sched.headTile !== undefined ? `p${sched.headTile}` : ''}${sched.nTile !== undefined ? `n${sched.nTile}` : ''}`;
+  if (lowering === 'ssd') return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_ssd${sched.ssdForm === 'chunked' ? 'c' : ''}_t${sched.threads}q${sched.chunk ?? sp.schedule.chunk[0]}${sched.headTile !== undefined ? `p${sched.headTile}` : ''}${sched.nTile !== undefined ? `n${sched.nTile}` : ''}`;
   return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_t${sched.threads}i${sched.items}${(sched.rows ?? 1) > 1 ? `r${sched.rows}` : ''}${sched.unroll !== undefined ? `u${sched.unroll}` : ''}`;
 }
 
@@ -145,12 +168,17 @@ export function compileKernel(sp: SpecializedProgram, target: Target, sched: Sch
   const lanes = target === 'cuda' ? 32 : caps.subgroupSize;
   const seq = lowering === 'sequential' ? sequentialPlan(sp, target, sched, caps) : undefined;
   if (seq) notes.push(...seq.notes);
-  const lowered = seq ? seq.plan : lowering === 'ssd'
-    ? ssdPlan(sp, target, sched, caps)
-    : lowerDiagonalScan(program, { ...sched, rows: sched.rows ?? 1 }, { subgroups: caps.subgroups, lanes }, kernelName(sp, sched));
-  const plan = caps.maxStorageBuffers === undefined ? lowered : packBindings(lowered, caps.maxStorageBuffers, packPreference(sp));
-  if (plan !== lowered) notes.push(`bindings: ${plan.buffers.find((b) => b.pack)!.pack!.join(', ')} share one buffer (the target binds at most ${caps.maxStorageBuffers})`);
-  const kernel = target === 'wgsl' ? renderWgsl(plan) : renderCuda(plan);
+  const lowered: LaunchSequence = seq ? { launches: [seq.plan], scratch: [] } : lowering === 'ssd'
+    ? ssdPlans(sp, target, sched, caps)
+    : { launches: [lowerDiagonalScan(program, { ...sched, rows: sched.rows ?? 1 }, { subgroups: caps.subgroups, lanes }, kernelName(sp, sched))], scratch: [] };
+  if (lowered.launches.length > 1) notes.push(`${lowered.launches.length} launches in order, scratch ${lowered.scratch.map((x) => x.name).join(', ')}`);
+  const launches = lowered.launches.map((l): KernelLaunchInfo => {
+    const plan = caps.maxStorageBuffers === undefined ? l : packBindings(l, caps.maxStorageBuffers, packPreference(sp));
+    if (plan !== l) notes.push(`bindings${lowered.launches.length > 1 ? ` of ${plan.name}` : ''}: ${plan.buffers.find((b) => b.pack)!.pack!.join(', ')} share one buffer (the target binds at most ${caps.maxStorageBuffers})`);
+    const kernel = target === 'wgsl' ? renderWgsl(plan) : renderCuda(plan);
+    return { kernel, plan, gridFromDims: plan.grid.groupsFromDims, rowsPerGroup: plan.grid.rowsPerGroup, gridTiles: plan.grid.tiles ?? [] };
+  });
+  const { kernel, plan } = launches[0]!;
   return {
     program: sp.name,
     variant: variantKey(sp.variant),
@@ -162,6 +190,8 @@ export function compileKernel(sp: SpecializedProgram, target: Target, sched: Sch
     gridFromDims: plan.grid.groupsFromDims,
     rowsPerGroup: plan.grid.rowsPerGroup,
     staticDims: sp.staticDims,
+    launches,
+    scratch: lowered.scratch,
     promotedAxes: seq?.tile ? [{ index: seq.tile.index, dim: seq.tile.dim }] : promotedAxes,
     notes,
   };
@@ -194,7 +224,7 @@ function sequentialPlan(sp: SpecializedProgram, target: Target, sched: Schedule,
  * the tensors are bf16/f16; on CUDA at most 96 KiB of shared memory, so two
  * workgroups share an SM.
  */
-function ssdPlan(sp: SpecializedProgram, target: Target, sched: Schedule, caps: TargetCaps): KernelPlan {
+function ssdPlans(sp: SpecializedProgram, target: Target, sched: Schedule, caps: TargetCaps): LaunchSequence {
   const narrow = sp.used.some((t) => t.dtype !== 'f32');
   const budget = target === 'cuda' ? Math.min(caps.sharedBytes ?? Infinity, 96 * 1024) : (caps.sharedBytes ?? 16 * 1024);
   const matrixUnits = caps.matrixUnits ?? (target === 'cuda' && narrow);
@@ -204,9 +234,11 @@ function ssdPlan(sp: SpecializedProgram, target: Target, sched: Schedule, caps: 
   const form = analyseSsd(sp);
   const [P, N] = [sp.staticDims[form.pDim]!, sp.staticDims[form.nDim]!];
   // An explicit chunk is taken as given (and fails if it does not fit); else the first candidate that fits.
+  const chunked = sched.ssdForm === 'chunked';
+  const tiles = (s: SsdSchedule, c: SsdCaps): unknown => (chunked ? chooseChunkedTiles(P, N, s, c) : chooseSsdTiles(P, N, s, c));
   const fits = (chunk: number): boolean => {
     try {
-      chooseSsdTiles(P, N, { threads: sched.threads, chunk, headTile: sched.headTile, nTile: sched.nTile }, ssdCaps);
+      tiles({ threads: sched.threads, chunk, headTile: sched.headTile, nTile: sched.nTile }, ssdCaps);
       return true;
     } catch (e) {
       if (e instanceof SsdLoweringError) return false;
@@ -214,5 +246,7 @@ function ssdPlan(sp: SpecializedProgram, target: Target, sched: Schedule, caps: 
     }
   };
   const chunk = sched.chunk ?? sp.schedule.chunk.find(fits) ?? sp.schedule.chunk[0]!;
-  return lowerSsd(sp, form, { threads: sched.threads, chunk, headTile: sched.headTile, nTile: sched.nTile }, ssdCaps, kernelName(sp, { ...sched, chunk }, 'ssd'));
+  const ssdSched = { threads: sched.threads, chunk, headTile: sched.headTile, nTile: sched.nTile };
+  const name = kernelName(sp, { ...sched, chunk }, 'ssd');
+  return chunked ? lowerSsdChunked(sp, form, ssdSched, ssdCaps, name) : { launches: [lowerSsd(sp, form, ssdSched, ssdCaps, name)], scratch: [] };
 }

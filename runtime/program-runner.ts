@@ -7,7 +7,8 @@ import type { DType } from '../dsl/decl.js';
 import type { Program, SpecializedProgram, TensorIR, Variant } from '../dsl/ir.js';
 import { variantKey } from '../dsl/ir.js';
 import { specialize } from '../dsl/specialize.js';
-import { compileKernel, defaultSchedule, type CompiledKernelInfo, type Schedule } from '../codegen/compile.js';
+import { compileKernel, defaultSchedule, type CompiledKernelInfo, type KernelLaunchInfo, type Schedule } from '../codegen/compile.js';
+import type { ScratchSpec } from '../codegen/plan/ast.js';
 import type { Backend, CompiledKernel, DeviceBuffer, Grid } from './backend.js';
 import { elemBytes, fromDeviceBytes, toDeviceBytes } from './dtype.js';
 import { fmtDims, resolveDims, shapeOf, sizeOf, type Dims } from './shapes.js';
@@ -35,13 +36,33 @@ export interface RunOptions {
   poison?: boolean;
 }
 
-export interface PreparedLaunch {
-  info: CompiledKernelInfo;
+/** One kernel of a run, ready to launch. */
+export interface PreparedKernel {
   kernel: CompiledKernel;
   grid: Grid;
   params: number[];
+}
+
+export interface PreparedLaunch {
+  info: CompiledKernelInfo;
+  /** The first launch's (the only one for most lowerings). */
+  kernel: CompiledKernel;
+  grid: Grid;
+  params: number[];
+  /** Every launch of a run, in order (info.launches compiled). */
+  launches: PreparedKernel[];
+  /** Scratch buffers the launches share: name and bytes at these dims. */
+  scratch: { name: string; bytes: number }[];
   program: SpecializedProgram;
   dims: Dims;
+}
+
+/** Device buffers of one run: per launch, in its kernel's binding order; every buffer by name (scratch included). */
+export interface RunBuffers {
+  /** The first launch's binding order. */
+  list: DeviceBuffer[];
+  lists: DeviceBuffer[][];
+  byName: Map<string, DeviceBuffer>;
 }
 
 export interface RunnerOptions {
@@ -56,7 +77,7 @@ export interface RunnerOptions {
 }
 
 export class ProgramRunner {
-  private readonly kernels = new Map<string, Promise<{ info: CompiledKernelInfo; kernel: CompiledKernel }>>();
+  private readonly kernels = new Map<string, Promise<{ info: CompiledKernelInfo; kernels: CompiledKernel[] }>>();
 
   constructor(
     readonly backend: Backend,
@@ -81,17 +102,25 @@ export class ProgramRunner {
     if (!entry) {
       entry = (async () => {
         const info = (this.options.codegen ?? compileKernel)(sp, targetOf(this.backend.kind), sched, capsOf(this.backend.limits));
-        return { info, kernel: await this.backend.compile(info.kernel) };
+        // info.kernel is the first launch's (a codegen wrapper may have replaced it alone).
+        return { info, kernels: await Promise.all(info.launches.map((l, k) => this.backend.compile(k === 0 ? info.kernel : l.kernel))) };
       })();
       this.kernels.set(key, entry);
       entry.catch(() => this.kernels.delete(key));
     }
-    const { info, kernel } = await entry;
-    const groups = Math.ceil(info.gridFromDims.reduce((a, d) => a * dims[d]!, 1) / info.rowsPerGroup);
-    const grid = gridFor(groups, this.backend.limits.maxGridDim, p.name);
+    const { info, kernels } = await entry;
     const tensorSize = (name: string): number => sizeOf([...sp.used, ...sp.written].find((t) => t.name === name)!, dims);
-    const params = info.kernel.params.map((q) => dims[q.name] ?? packOffset(info.kernel.bindings, q, tensorSize)!);
-    return { info, kernel, grid, params, program: sp, dims };
+    const launches = info.launches.map((l0, k): PreparedKernel => {
+      const l = k === 0 ? { ...l0, kernel: info.kernel } : l0;
+      return {
+      kernel: kernels[k]!,
+      grid: gridFor(workgroupsOf(l, dims), this.backend.limits.maxGridDim, info.launches.length > 1 ? `${p.name} (${l.kernel.entry})` : p.name),
+      params: l.kernel.params.map((q) => dims[q.name] ?? packOffset(l.kernel.bindings, q, tensorSize)!),
+      };
+    });
+    const scratch = info.scratch.map((x) => ({ name: x.name, bytes: 4 * scratchElements(x, dims) }));
+    const first = launches[0]!;
+    return { info, kernel: first.kernel, grid: first.grid, params: first.params, launches, scratch, program: sp, dims };
   }
 
   private tunedSchedule(sp: SpecializedProgram, dims: Dims, dtype: DType | undefined): Schedule | undefined {
@@ -104,7 +133,7 @@ export class ProgramRunner {
     const prep = await this.prepare(inputs, opts);
     const bufs = this.upload(prep, inputs, opts.poison ?? false);
     try {
-      this.backend.launch(prep.kernel, prep.grid, bufs.list, prep.params);
+      prep.launches.forEach((l, k) => this.backend.launch(l.kernel, l.grid, bufs.lists[k]!, l.params));
       await this.backend.sync();
       const out: Record<string, HostTensor> = {};
       for (const t of prep.program.written) {
@@ -113,23 +142,30 @@ export class ProgramRunner {
       }
       return out;
     } finally {
-      for (const b of bufs.list) this.backend.destroyBuffer(b);
+      for (const b of bufs.byName.values()) this.backend.destroyBuffer(b);
     }
   }
 
-  /** Device buffers in the kernel's binding order (inputs uploaded, outputs allocated). */
-  upload(prep: PreparedLaunch, inputs: Record<string, HostTensor>, poison: boolean): { list: DeviceBuffer[]; byName: Map<string, DeviceBuffer> } {
+  /**
+   * Device buffers in each kernel's binding order (inputs uploaded, outputs
+   * allocated, scratch allocated); destroy every one of byName when done.
+   */
+  upload(prep: PreparedLaunch, inputs: Record<string, HostTensor>, poison: boolean): RunBuffers {
     const byName = new Map<string, DeviceBuffer>();
     const sp = prep.program;
-    // Tensors sharing a packed binding are uploaded once, end to end (runtime/packed-bindings.ts).
-    const packed = new Set(prep.info.kernel.bindings.flatMap((b) => b.pack ?? []));
-    for (const b of prep.info.kernel.bindings) {
-      if (!b.pack) continue;
+    // Tensors sharing a packed binding are uploaded once per packing, end to end (runtime/packed-bindings.ts).
+    const bindings = prep.info.launches.map((l, k) => (k === 0 ? prep.info.kernel : l.kernel).bindings);
+    const packKey = (b: { name: string; pack?: string[] }): string => (b.pack ? `${b.name}|${b.pack.join(',')}` : b.name);
+    const packed = new Set(bindings.flat().flatMap((b) => b.pack ?? []));
+    for (const b of bindings.flat()) {
+      if (!b.pack || byName.has(packKey(b))) continue;
       const bytes = toDeviceBytes(packData(b, (m) => inputs[m]!.data), 'f32');
       const buf = this.backend.createBuffer(bytes.byteLength);
       this.backend.write(buf, bytes);
-      byName.set(b.name, buf);
+      byName.set(packKey(b), buf);
     }
+    // Scratch: written by one launch before another reads it; never uploaded, never read back.
+    for (const x of prep.scratch) byName.set(x.name, this.backend.createBuffer(x.bytes));
     for (const t of sp.used) {
       if (packed.has(t.name)) continue;
       const bytes = toDeviceBytes(inputs[t.name]!.data, t.dtype);
@@ -143,12 +179,12 @@ export class ProgramRunner {
       if (poison) this.backend.write(buf, toDeviceBytes(new Float32Array(n).fill(NaN), t.dtype));
       byName.set(t.name, buf);
     }
-    const list = prep.info.kernel.bindings.map((b) => {
-      const buf = byName.get(b.name);
+    const lists = bindings.map((bs) => bs.map((b) => {
+      const buf = byName.get(packKey(b));
       if (!buf) throw new Error(`internal: kernel binding '${b.name}' has no buffer`);
       return buf;
-    });
-    return { list, byName };
+    }));
+    return { list: lists[0]!, lists, byName };
   }
 }
 
@@ -159,6 +195,18 @@ export function specializeFor(p: Program, variant: Variant, dims: Dims, dtype?: 
   for (const d of Object.keys(p.staticDims)) staticDims[d] = dims[d]!;
   const retype = (t: TensorIR): TensorIR => (dtype && (t.role === 'input' || t.role === 'output') ? { ...t, dtype } : t);
   return { ...sp, staticDims, used: sp.used.map(retype), written: sp.written.map(retype) };
+}
+
+/** Workgroups of one launch at these dims. */
+export function workgroupsOf(l: Pick<KernelLaunchInfo, 'gridFromDims' | 'rowsPerGroup' | 'gridTiles'>, dims: Dims): number {
+  const rows = Math.ceil(l.gridFromDims.reduce((a, d) => a * dims[d]!, 1) / l.rowsPerGroup);
+  return l.gridTiles.reduce((a, t) => a * Math.ceil(dims[t.dim]! / t.size), rows);
+}
+
+/** Elements of a scratch buffer at these dims. */
+export function scratchElements(x: ScratchSpec, dims: Dims): number {
+  const n = x.dims.reduce((a, d) => a * dims[d]!, x.times);
+  return (x.tiles ?? []).reduce((a, t) => a * Math.ceil(dims[t.dim]! / t.size), n);
 }
 
 /** Spreads a count of workgroups over x and y within the device's grid limits. */

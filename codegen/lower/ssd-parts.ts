@@ -11,8 +11,9 @@ import { READOUT, type SsdForm } from '../analysis/ssd.js';
 import { fragElements, type FragElement } from '../plan/fragment.js';
 import {
   add, assign, barrier, call, decl, f, i, loop, lt, mul, sub, v, when, TID,
-  type Fragment, type KernelBinding, type KernelParam, type PExpr, type PFn, type PStmt, type Ty,
+  type Fragment, type PExpr, type PFn, type PStmt, type Ty,
 } from '../plan/ast.js';
+import type { KernelBinding, KernelParam } from '../../runtime/backend.js';
 import { LoweringError } from './diagonal-scan.js';
 import { Hoister, newScope, type Scope } from './hoist.js';
 import { dimEnv, indexExpr, offsetOf, loadOf } from './index-math.js';

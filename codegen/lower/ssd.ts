@@ -22,16 +22,19 @@
 // end of the sequence load as zero and decay by exp(0), so the last chunk may
 // be partial and the carried state stays exact.
 
-import type { Expr, SpecializedProgram, TensorIR } from '../../dsl/ir.js';
-import { READOUT, type SsdForm } from '../analysis/ssd.js';
-import { FragmentError, clearFragment, fragElements, fragSize, gridFragment, mmaFragment, zeroFragment, type FragElement } from '../plan/fragment.js';
+import type { SpecializedProgram, TensorIR } from '../../dsl/ir.js';
+import type { SsdForm } from '../analysis/ssd.js';
+import { FragmentError, clearFragment, fragElements, fragSize, gridFragment, mmaFragment, zeroFragment } from '../plan/fragment.js';
 import {
-  add, assign, barrier, call, decl, f, i, loop, lt, mul, sub, v, when, GROUP, TID,
-  type Fragment, type KernelPlan, type MatOperand, type PExpr, type PFn, type PStmt, type SharedArray, type Ty,
+  add, barrier, call, decl, f, i, loop, lt, mul, v, when, GROUP, TID,
+  type Fragment, type KernelPlan, type MatOperand, type PExpr, type PStmt, type SharedArray,
 } from '../plan/ast.js';
-import { LoweringError } from './diagonal-scan.js';
-import { Hoister, newScope, type Scope } from './hoist.js';
-import { dimEnv, indexExpr, offsetOf, loadOf } from './index-math.js';
+import {
+  SsdLoweringError, and, cumulativeSum, decayMask, decomposeRow, idiv, imod, isPow2, loadCW, loadStepFactors, loadX, nextPow2, owning, padded,
+  programBindings, rowsOf, scaleWForState, sload, sstore, ssdEmitter, stateOffset, storeOutputs,
+} from './ssd-parts.js';
+
+export { SsdLoweringError } from './ssd-parts.js';
 
 export interface SsdSchedule {
   threads: number;
@@ -62,21 +65,6 @@ export interface SsdCaps {
   narrowOperands?: 'bf16' | 'f16';
 }
 
-export class SsdLoweringError extends LoweringError {}
-
-// Placeholder levels for hoisting: what a value varies with.
-const T_BIT = 1, P_BIT = 2, N_BIT = 4;
-
-const isPow2 = (x: number): boolean => Number.isInteger(x) && x >= 1 && (x & (x - 1)) === 0;
-const nextPow2 = (x: number): number => 2 ** Math.ceil(Math.log2(Math.max(1, x)));
-const idiv = (a: PExpr, b: number | PExpr): PExpr => ({ k: 'bin', op: '/', a, b: typeof b === 'number' ? i(b) : b });
-const imod = (a: PExpr, b: number | PExpr): PExpr => ({ k: 'bin', op: '%', a, b: typeof b === 'number' ? i(b) : b });
-const and = (a: PExpr, b: PExpr): PExpr => ({ k: 'bin', op: '&&', a, b });
-const le = (a: PExpr, b: PExpr): PExpr => ({ k: 'bin', op: '<=', a, b });
-const ge = (a: PExpr, b: PExpr): PExpr => ({ k: 'bin', op: '>=', a, b });
-const sload = (arr: string, index: PExpr): PExpr => ({ k: 'sload', arr, index });
-const sstore = (arr: string, index: PExpr, value: PExpr): PStmt => ({ k: 'sstore', arr, index, value });
-
 /** Tile sizes, strides and accumulator layouts of one kernel. */
 export interface SsdTiles {
   Q: number;
@@ -94,13 +82,6 @@ export interface SsdTiles {
   strides: { X: number; C: number; W: number; S: number; M: number };
   frags: { G: Fragment; Y: Fragment; U: Fragment };
   sharedBytes: number;
-}
-
-/** Row stride of a workgroup array: padded so that threads reading down a column hit different banks. */
-function padded(n: number, matrixUnits: boolean): number {
-  // Scalar loops read along columns with consecutive threads (odd stride);
-  // m16n8k16 operand loads read 8 rows × 4 pairs (stride ≡ 8 mod 16).
-  return matrixUnits ? n + ((8 - (n % 16) + 16) % 16) : n + (n % 2 === 0 ? 1 : 0);
 }
 
 export function chooseSsdTiles(P: number, N: number, sched: SsdSchedule, caps: SsdCaps): SsdTiles {
@@ -167,128 +148,27 @@ export function operandPrecision(used: TensorIR[]): 'f32' | 'bf16' | 'f16' {
 }
 
 export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedule, caps: SsdCaps, name: string): KernelPlan {
-  const P = sp.staticDims[form.pDim]!, N = sp.staticDims[form.nDim]!;
+  const em = ssdEmitter(sp, form);
+  const { P, N, L } = em;
   const tl = chooseSsdTiles(P, N, sched, caps);
   const { Q, T, Pt, PtPad, Nt, NPad, strides: ST, frags } = tl;
   const NPT = P / Pt;
   const precision = operandPrecision(sp.used);
   if (caps.narrowOperands && (!caps.matrixUnits || caps.narrowOperands !== precision)) throw new SsdLoweringError(`internal: operands stored as ${caps.narrowOperands} need matrix units at that precision (${precision})`);
   const narrow = caps.narrowOperands ? { narrow: caps.narrowOperands } : {};
-  const dim = dimEnv(sp.staticDims);
-  const L = dim(sp.indices[sp.scan]!.dim);
-  const helpers = new Set<PFn>(['exp']);
-  const rowVar = (n: string): string => `ix_${n}`;
-
-  // ---- IR expressions → plan templates with placeholders $t, $p, $n, $r ----
-  const template = (e: Expr, vars: Record<string, string>): PExpr => {
-    const env = {
-      ivar: (n: string): PExpr => {
-        if (sp.parallel.includes(n)) return v(rowVar(n));
-        if (n === sp.scan) return v('$t');
-        const ph = vars[n];
-        if (!ph) throw new SsdLoweringError(`internal: index ${n} has no value here`);
-        return v(ph);
-      },
-      dim,
-    };
-    const t = (x: Expr): PExpr => template(x, vars);
-    switch (e.k) {
-      case 'num': return f(e.v);
-      case 'ival': return { k: 'cast', ty: 'f32', a: indexExpr(e.e, env) };
-      case 'load': return loadOf(sp.used, e.tensor, e.idx, env);
-      case 'bin': return { k: 'bin', op: e.op, a: t(e.a), b: t(e.b) };
-      case 'neg': return { k: 'neg', a: t(e.a) };
-      case 'call': helpers.add(e.fn); return { k: 'call', fn: e.fn, args: e.args.map(t) };
-      case 'local':
-        if (e.name === READOUT) return v('$r');
-        throw new SsdLoweringError('internal: locals must be inlined');
-      case 'state': throw new SsdLoweringError('internal: the state is read only through the readout');
-      case 'sum': case 'where': throw new SsdLoweringError(`internal: ${e.k} outside the readout is rejected by the analysis`);
-    }
-    return e satisfies never;
-  };
-  const hoister = new Hoister((n) => ({ $t: T_BIT, $p: P_BIT, $n: N_BIT, $r: T_BIT | P_BIT } as Record<string, number>)[n]);
-  const rowScope: Scope = newScope(0, undefined);
-  /**
-   * Emits templates where the placeholders have the given values, in one
-   * scope (loads and calls they share are named once): declarations to place
-   * first, then the values.
-   */
-  const emitAll = (tmpls: [PExpr, Ty][], level: number, subst: Record<string, PExpr>): { decls: PStmt[]; values: PExpr[] } => {
-    const scope = newScope(level, rowScope, '', new Map(Object.entries(subst)));
-    const values = tmpls.map(([t, ty]) => hoister.emit(t, scope, ty));
-    return { decls: scope.decls, values };
-  };
-  const emit = (tmpl: PExpr, level: number, subst: Record<string, PExpr>): { decls: PStmt[]; value: PExpr } => {
-    const r = emitAll([[tmpl, 'f32']], level, subst);
-    return { decls: r.decls, value: r.values[0]! };
-  };
-  const ldT = template(form.logDecay, {});
-  const scT = template(form.scale, {});
-  const uT = template(form.u, { [form.pVar]: '$p' });
-  const wT = template(form.w, { [form.nVar]: '$n' });
-  const cT = template(form.c, { [form.cVar]: '$n' });
-
-  const body: PStmt[] = [];
   const chunk: PStmt[] = [];
-  const tj = (j: PExpr): PExpr => add(v('c0'), j);
-  const inSeq = (j: PExpr): PExpr => lt(tj(j), L);
 
   // 1. One load pass, no barrier inside: per-step log-decays and factors; X = u, the p factor of
   //    the input term, unscaled (the step factor s_j is folded into M's columns and W's decay
   //    below); with whole staging also C and W for all of N. Zero past the sequence, P and N.
-  {
-    const step = emitAll([[ldT, 'f32'], [scT, 'f32']], T_BIT, { $t: tj(v('sj')) });
-    chunk.push(loop('sj', TID, i(Q), i(T), [
-      decl('sld', 'f32', f(0), true),
-      decl('ssc', 'f32', f(0), true),
-      when(inSeq(v('sj')), [...step.decls, assign('sld', step.values[0]!), assign('ssc', step.values[1]!)]),
-      sstore('cs0', v('sj'), v('sld')),
-      sstore('sc', v('sj'), v('ssc')),
-    ]));
-  }
-  {
-    const p = add(v('p0'), v('xp'));
-    const u = emit(uT, T_BIT | P_BIT, { $t: tj(v('xj')), $p: p });
-    chunk.push(loop('xe', TID, i(Q * PtPad), i(T), [
-      decl('xj', 'i32', idiv(v('xe'), PtPad)),
-      decl('xp', 'i32', imod(v('xe'), PtPad)),
-      decl('xv', 'f32', f(0), true),
-      when(and(inSeq(v('xj')), lt(v('xp'), i(Pt))), [...u.decls, assign('xv', u.value)]),
-      sstore('Xs', add(mul(v('xj'), i(ST.X)), v('xp')), v('xv')),
-    ]));
-  }
-  /** C and W of the chunk for N elements n0 .. n0 + Nt. */
-  const loadCW = (n0: PExpr): PStmt => {
-    const n = add(n0, v('bn'));
-    const cw = emitAll([[cT, 'f32'], [wT, 'f32']], T_BIT | N_BIT, { $t: tj(v('bj')), $n: n });
-    return loop('be', TID, i(Q * Nt), i(T), [
-      decl('bj', 'i32', idiv(v('be'), Nt)),
-      decl('bn', 'i32', imod(v('be'), Nt)),
-      decl('cv', 'f32', f(0), true),
-      decl('wv', 'f32', f(0), true),
-      when(and(inSeq(v('bj')), lt(n, i(N))), [...cw.decls, assign('cv', cw.values[0]!), assign('wv', cw.values[1]!)]),
-      sstore('Ct', add(mul(v('bj'), i(ST.C)), v('bn')), v('cv')),
-      sstore('Wt', add(mul(v('bj'), i(ST.W)), v('bn')), v('wv')),
-    ]);
-  };
-  if (tl.whole) chunk.push(loadCW(i(0)));
+  chunk.push(loadStepFactors(em, Q, T), loadX(em, Q, T, Pt, PtPad, ST.X));
+  if (tl.whole) chunk.push(loadCW(em, i(0), Q, T, Nt, { C: ST.C, W: ST.W }));
   chunk.push(barrier);
 
-  // 2. Inclusive cumulative sum of the log-decays (Hillis–Steele, ping-pong between cs0 and cs1).
-  let csArr = 'cs0';
-  for (let off = 1; off < Q; off *= 2) {
-    const src = csArr, dst = csArr === 'cs0' ? 'cs1' : 'cs0';
-    const q = `hs${off}`;
-    chunk.push(loop(`${q}j`, TID, i(Q), i(T), [
-      decl(q, 'f32', sload(src, v(`${q}j`)), true),
-      // A guarded workgroup-memory read is an if, not a select (llvmpipe miscompiles the latter across barriers).
-      when(ge(v(`${q}j`), i(off)), [assign(q, add(v(q), sload(src, sub(v(`${q}j`), i(off)))))]),
-      sstore(dst, v(`${q}j`), v(q)),
-    ]), barrier);
-    csArr = dst;
-  }
-  const cs = (j: PExpr): PExpr => sload(csArr, j);
+  // 2. Inclusive cumulative sum of the log-decays.
+  const scan = cumulativeSum(Q, T);
+  chunk.push(...scan.stmts);
+  const cs = (j: PExpr): PExpr => sload(scan.arr, j);
   chunk.push(decl('csLast', 'f32', cs(i(Q - 1))), decl('chunkDecay', 'f32', call('exp', v('csLast'))));
   chunk.push(...clearFragment(frags.G), ...clearFragment(frags.Y));
 
@@ -308,22 +188,10 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
     { k: 'mma', id: 'mg', frag: frags.G, a: opC, b: opWt, kLen: Nt, precision, outputLower: true },
     { k: 'mma', id: 'my', frag: frags.Y, a: opC, b: opSt, kLen: Nt, precision },
     barrier,
-    loop('de', TID, i(Q * Nt), i(T), [
-      decl('dj', 'i32', idiv(v('de'), Nt)),
-      decl('dw', 'i32', add(mul(v('dj'), i(ST.W)), imod(v('de'), Nt))),
-      sstore('Wt', v('dw'), mul(sload('Wt', v('dw')), mul(sload('sc', v('dj')), call('exp', sub(v('csLast'), cs(v('dj'))))))),
-    ]),
+    scaleWForState(Q, T, Nt, ST.W, cs),
   ];
   // 4 (first half). The causal decay mask, M = G ∘ [j ≤ i]·exp(cs_i − cs_j)·s_j.
-  const mask: PStmt[] = [];
-  for (const [k, e] of fragElements(frags.G).entries()) {
-    const m = `gm${k}`;
-    mask.push(
-      decl(m, 'f32', f(0), true),
-      when(le(e.col, e.row), [assign(m, mul(mul(v(e.reg), call('exp', sub(cs(e.row), cs(e.col)))), sload('sc', e.col)))]),
-      ...owning(e, [sstore('Ms', add(mul(e.row, i(ST.M)), e.col), v(m))]),
-    );
-  }
+  const mask = decayMask(frags.G, ST.M, cs);
   const update: PStmt[] = [
     ...clearFragment(frags.U),
     // bf16 operands here too: each chunk's contribution carries ~1e-3 relative rounding, added in fp32, not compounded.
@@ -339,11 +207,11 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
     // M is stored beside W's decay, and the update's passes need no barrier between them.
     chunk.push(...products, ...mask, barrier, updateLoop);
   } else {
-    chunk.push(loop('n0', i(0), i(NPad), i(Nt), [loadCW(v('n0')), barrier, ...products, barrier, updateLoop, barrier]), ...mask);
+    chunk.push(loop('n0', i(0), i(NPad), i(Nt), [loadCW(em, v('n0'), Q, T, Nt, { C: ST.C, W: ST.W }), barrier, ...products, barrier, updateLoop, barrier]), ...mask);
   }
 
   // 4. Y rows scaled by the decay since the chunk start; Y += M·X.
-  for (const e of fragElements(frags.Y)) chunk.push(assign(e.reg, mul(v(e.reg), call('exp', cs(e.row)))));
+  for (const e of fragElements(frags.Y)) chunk.push({ k: 'assign', name: e.reg, value: mul(v(e.reg), call('exp', cs(e.row))) });
   if (!tl.whole) chunk.push(barrier);
   chunk.push({
     k: 'mma', id: 'mx', frag: frags.Y, precision, aLower: true,
@@ -353,37 +221,13 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   });
 
   // 5. Outputs per (step, p).
-  for (const e of fragElements(frags.Y)) {
-    const t = tj(e.row), p = add(v('p0'), e.col);
-    const stores: PStmt[] = [];
-    for (const s of form.stores) {
-      const env = { ivar: (n: string): PExpr => (sp.parallel.includes(n) ? v(rowVar(n)) : n === sp.scan ? v('$t') : n === s.pVar ? v('$p') : err(n)), dim };
-      const r = emitAll([[offsetOf(s.tensor, s.idx.map((ie) => indexExpr(ie, env)), env), 'i32'], [template(s.expr, { [s.pVar]: '$p' }), 'f32']], T_BIT | P_BIT, { $t: t, $p: p, $r: v(e.reg) });
-      stores.push(...r.decls, { k: 'store', buf: s.tensor.name, index: r.values[0]!, value: r.values[1]! });
-    }
-    const valid = and(lt(t, L), lt(e.col, i(Pt)));
-    chunk.push(when(e.owned ? and(e.owned, valid) : valid, stores));
-  }
+  chunk.push(...storeOutputs(em, frags.Y, Pt));
   // Everyone is done with cs, X, M and the state before the next chunk overwrites them.
   chunk.push(barrier);
 
   // ---- the row: which (row, P tile) this workgroup owns; state in; the chunk walk; state out ----
-  const rowDims = sp.parallel.map((x) => sp.indices[x]!.dim);
-  const nRows = rowDims.map(dim).reduce((a, b) => mul(a, b), i(1));
-  const decompose: PStmt[] = [decl('rem0', 'i32', v('row'))];
-  for (let k = sp.parallel.length - 1; k >= 0; k--) {
-    const d = dim(rowDims[k]!);
-    const r = `rem${sp.parallel.length - 1 - k}`;
-    decompose.push(decl(rowVar(sp.parallel[k]!), 'i32', imod(v(r), d)));
-    if (k > 0) decompose.push(decl(`rem${sp.parallel.length - k}`, 'i32', idiv(v(r), d)));
-  }
+  const rows = rowsOf(em);
   const st = form.state;
-  const D0 = dim(st.shape[0]!), D1 = dim(st.shape[1]!);
-  /** Offset of state element (p, n) of this row in `${S}_init` / `${S}_final` (parallel dims..., state dims...). */
-  const stateAt = (p: PExpr, n: PExpr): PExpr => {
-    const [a, b] = form.pAxis === 0 ? [p, n] : [n, p];
-    return add(mul(add(mul(v('row'), D0), a), D1), b);
-  };
   const init: PStmt[] = [];
   {
     const given = sp.variant.initStates.includes(st.name);
@@ -392,7 +236,7 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
       decl('iP', 'i32', idiv(v('ie'), ST.S)),
       decl('iN', 'i32', imod(v('ie'), ST.S)),
       decl('iv', 'f32', f(0), true),
-      ...(given ? [when(ok, [assign('iv', { k: 'load', buf: st.init, index: stateAt(p, v('iN')) })])] : []),
+      ...(given ? [when(ok, [{ k: 'assign', name: 'iv', value: { k: 'load', buf: st.init, index: stateOffset(em, v('row'), p, v('iN')) } } as PStmt])] : []),
       sstore('Ss', v('ie'), v('iv')),
     ]));
   }
@@ -401,14 +245,14 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
     final.push(loop('fe', TID, i(Pt * N), i(T), [
       decl('fP', 'i32', idiv(v('fe'), N)),
       decl('fN', 'i32', imod(v('fe'), N)),
-      { k: 'store', buf: st.final, index: stateAt(add(v('p0'), v('fP')), v('fN')), value: sload('Ss', add(mul(v('fP'), i(ST.S)), v('fN'))) },
+      { k: 'store', buf: st.final, index: stateOffset(em, v('row'), add(v('p0'), v('fP')), v('fN')), value: sload('Ss', add(mul(v('fP'), i(ST.S)), v('fN'))) },
     ]));
   }
   const rowBody: PStmt[] = [
     decl('row', 'i32', idiv(GROUP, NPT)),
     decl('p0', 'i32', mul(imod(GROUP, NPT), i(Pt))),
-    ...decompose,
-    ...rowScope.decls,
+    ...decomposeRow(em),
+    ...em.rowScope.decls,
     ...zeroFragment(frags.G),
     ...zeroFragment(frags.Y),
     ...zeroFragment(frags.U),
@@ -418,7 +262,7 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
     ...final,
   ];
   // The grid may hold a few workgroups past the end (spread over x and y): they do nothing.
-  body.push(when(lt(GROUP, mul(nRows, i(NPT))), rowBody));
+  const body: PStmt[] = [when(lt(GROUP, mul(rows.count, i(NPT))), rowBody)];
 
   const shared: SharedArray[] = [
     { name: 'cs0', ty: 'f32', size: Q },
@@ -430,10 +274,7 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
     { name: 'Ss', ty: 'f32', size: PtPad * ST.S },
     { name: 'Ms', ty: 'f32', size: Q * ST.M, ...narrow },
   ];
-  const buffers = [...sp.used, ...sp.written].map((t) => ({
-    name: t.name, access: (sp.written.includes(t) ? 'read_write' : 'read') as 'read' | 'read_write', elem: t.dtype,
-  }));
-  const params = sp.dims.filter((d) => sp.staticDims[d] === undefined).map((d) => ({ name: d, type: 'i32' as const }));
+  const { buffers, params } = programBindings(sp);
   const accumulators = fragSize(frags.G) + fragSize(frags.Y) + fragSize(frags.U);
   return {
     name,
@@ -444,18 +285,9 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
     body,
     usesSubgroups: false,
     // Workgroups = rows × (P / Pt): a "row" of the grid is one (parallel…, p) recurrence.
-    grid: { groupsFromDims: [...rowDims, form.pDim], rowsPerGroup: Pt },
-    helpers,
+    grid: { groupsFromDims: [...rows.dims, form.pDim], rowsPerGroup: Pt },
+    helpers: em.helpers,
     registerBudget: Math.min(255, Math.max(64, 2 * accumulators + 48)),
     elem: Object.fromEntries(buffers.map((b) => [b.name, b.elem])),
   };
-}
-
-/** Writes of a fragment element, by its owner only (threads holding copies stay out). */
-function owning(e: FragElement, stmts: PStmt[]): PStmt[] {
-  return e.owned ? [when(e.owned, stmts)] : stmts;
-}
-
-function err(n: string): never {
-  throw new SsdLoweringError(`internal: index ${n} has no value in a store`);
 }

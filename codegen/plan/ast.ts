@@ -127,9 +127,37 @@ export interface SharedArray {
 
 /** How many workgroups to launch, from the dims. */
 export interface GridSpec {
-  /** Workgroups = ceil(product of these dims / rowsPerGroup). */
+  /** Workgroups = ceil(product of these dims / rowsPerGroup) × the tiles' counts. */
   groupsFromDims: string[];
   rowsPerGroup: number;
+  /** Each multiplies the workgroup count by ceil(dims[dim] / size) (e.g. one workgroup per chunk of the scan axis). */
+  tiles?: DimTile[];
+}
+
+/** ceil(dims[dim] / size): how many tiles of `size` cover a dim. */
+export interface DimTile {
+  dim: string;
+  size: number;
+}
+
+/**
+ * A device buffer a multi-launch plan needs between its launches, which the
+ * runner allocates (and nobody uploads or reads back): `times` × product of
+ * `dims` × the tiles' counts elements of `elem`. Its name is a binding name
+ * of the plans that use it (prefixed `sf_`, no tensor can take it).
+ */
+export interface ScratchSpec {
+  name: string;
+  elem: 'f32';
+  dims: string[];
+  tiles?: DimTile[];
+  times: number;
+}
+
+/** A program run as several kernels launched in order (each sees the previous ones' writes), sharing scratch buffers. */
+export interface LaunchSequence {
+  launches: KernelPlan[];
+  scratch: ScratchSpec[];
 }
 
 export interface KernelPlan {

@@ -47,6 +47,26 @@ export interface Manifest {
   subgroups: boolean;
   /** The tune cache's winners for this kernel, per device and shape bucket (build --tuned). */
   tuned?: BakedSchedule[];
+  /**
+   * Present when a run is several kernels launched in order (the fields
+   * above then describe the first): each launch's kernel and grid, and the
+   * scratch buffers a launcher must allocate (elements = times × product of
+   * dims × ceil(dims[tile.dim] / tile.size) per tile, fp32) and bind by name.
+   */
+  launches?: ManifestLaunch[];
+  scratch?: CompiledKernelInfo['scratch'];
+}
+
+export interface ManifestLaunch {
+  source: string;
+  entry: string;
+  bindings: Manifest['bindings'];
+  params: Manifest['params'];
+  workgroupSize: number;
+  sharedBytes: number;
+  /** workgroups = ceil(product of fromDims / rowsPerGroup) × product over tiles of ceil(dims[dim] / size). */
+  grid: { fromDims: string[]; rowsPerGroup: number; tiles: { dim: string; size: number }[] };
+  subgroups: boolean;
 }
 
 export function buildProgram(p: Program, opts: BuildOptions): Manifest[] {
@@ -82,6 +102,14 @@ export function buildProgram(p: Program, opts: BuildOptions): Manifest[] {
         grid: { fromDims: info.gridFromDims, rowsPerGroup: info.rowsPerGroup },
         subgroups: info.plan.usesSubgroups,
       };
+      if (info.launches.length > 1) {
+        m.launches = info.launches.map((l) => {
+          const src = `${l.kernel.entry}.${ext}`;
+          writeFileSync(path.join(opts.out, src), l.kernel.source);
+          return { source: src, entry: l.kernel.entry, bindings: l.kernel.bindings, params: l.kernel.params, workgroupSize: l.kernel.workgroupSize, sharedBytes: l.kernel.sharedBytes, grid: { fromDims: l.gridFromDims, rowsPerGroup: l.rowsPerGroup, tiles: l.gridTiles }, subgroups: l.plan.usesSubgroups };
+        });
+        m.scratch = info.scratch;
+      }
       const tuned = opts.tuned?.(sp, target);
       if (tuned?.length) m.tuned = tuned;
       writeFileSync(path.join(opts.out, `${info.kernel.entry}.${target}.json`), JSON.stringify(m, null, 2) + '\n');

@@ -125,6 +125,11 @@ export class PrebuiltProgram {
     if (differ.length) {
       return { kind: 'compile', reason: `${m.entry} is specialised on ${fmtDims(m.staticDims)}, and the call has ${differ.map((d) => `${d}=${dims[d]}`).join(' ')}`, schedule: m.schedule };
     }
+    // A run of several launches with scratch buffers (manifest.launches): the wrapper runtime launches single
+    // kernels only, so such a call goes through the compiler's runner (which launches sequences), saying so.
+    if (m.launches && m.launches.length > 1) {
+      return { kind: 'compile', reason: `${m.entry} is the first of ${m.launches.length} launches with scratch buffers (${(m.scratch ?? []).map((x) => x.name).join(', ')}); prebuilt kernels run one launch per call, so this one is compiled and run by the program runner`, schedule: m.schedule };
+    }
     const usable = (k: { subgroups: boolean }): boolean => target === 'cuda' || !k.subgroups || backend.limits.subgroups;
     const bucket = shapeBucket(this.spec.signature, dims);
     const tuned = m.tuned?.find((t) => t.fingerprint === backend.fingerprint && t.bucket === bucket && usable(t));

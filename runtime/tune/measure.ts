@@ -7,7 +7,7 @@
 import type { SpecializedProgram } from '../../dsl/ir.js';
 import type { Backend, DeviceBuffer } from '../backend.js';
 import { elemBytes } from '../dtype.js';
-import type { HostTensor, PreparedLaunch, ProgramRunner } from '../program-runner.js';
+import type { HostTensor, PreparedLaunch, ProgramRunner, RunBuffers } from '../program-runner.js';
 import { rng, sample } from '../random.js';
 import { shapeOf, sizeOf, type Dims } from '../shapes.js';
 
@@ -53,7 +53,7 @@ export function launchBytes(prep: PreparedLaunch): number {
 
 /** Buffer sets uploaded once and shared by every candidate whose bindings are the same (they are schedule-independent). */
 export class RotatingBuffers {
-  private readonly sets = new Map<string, DeviceBuffer[][]>();
+  private readonly sets = new Map<string, RunBuffers[]>();
 
   constructor(
     private readonly runner: ProgramRunner,
@@ -65,24 +65,47 @@ export class RotatingBuffers {
     return Math.min(MAX_SETS, Math.max(MIN_SETS, Math.ceil(ROTATE_BYTES / Math.max(1, launchBytes(prep)))));
   }
 
+  /** The first launch's buffer sets (a single-launch kernel's). */
   for(prep: PreparedLaunch): DeviceBuffer[][] {
-    const key = prep.info.kernel.bindings.map((b) => `${b.name}:${b.elem}:${b.access}`).join(',');
+    return this.runs(prep).map((r) => r.list);
+  }
+
+  /** Whole runs' buffer sets: every launch's bindings, scratch included (sized for this prep's schedule). */
+  runs(prep: PreparedLaunch): RunBuffers[] {
+    const key = [
+      ...prep.info.launches.map((l) => l.kernel.bindings.map((b) => `${b.name}:${b.elem}:${b.access}${b.pack ? `[${b.pack.join(',')}]` : ''}`).join(',')),
+      ...prep.scratch.map((x) => `${x.name}:${x.bytes}`),
+    ].join('|');
     let s = this.sets.get(key);
     if (!s) {
       s = [];
-      for (let i = RotatingBuffers.count(prep); i > 0; i--) s.push(this.runner.upload(prep, this.inputs, false).list);
+      for (let i = RotatingBuffers.count(prep); i > 0; i--) s.push(this.runner.upload(prep, this.inputs, false));
       this.sets.set(key, s);
     }
     return s;
   }
 
   destroy(backend: Backend): void {
-    for (const s of this.sets.values()) for (const set of s) for (const b of set) backend.destroyBuffer(b);
+    for (const s of this.sets.values()) for (const set of s) for (const b of set.byName.values()) backend.destroyBuffer(b);
     this.sets.clear();
   }
 }
 
-/** GPU milliseconds of `reps` launches of a prepared kernel over rotating buffers. */
+/** GPU milliseconds of `reps` runs of a prepared kernel (every launch of it) over rotating buffers. */
 export async function timeCandidate(backend: Backend, prep: PreparedLaunch, buffers: RotatingBuffers, reps: number): Promise<number[]> {
-  return backend.timeLaunches(prep.kernel, prep.grid, buffers.for(prep), prep.params, reps);
+  return (await timeRun(backend, prep, buffers.runs(prep), reps)).ms;
+}
+
+/**
+ * GPU milliseconds of `reps` runs, and of each launch in them. A run of one
+ * launch is timed as Backend.timeLaunches times it. A run of several is
+ * timed launch by launch (each with its own warm-up, over the same rotated
+ * sets) and rep r's time is the sum of every launch's rep r: that leaves out
+ * the gaps between launches and any reuse of one launch's writes in L2 by
+ * the next, so it is an estimate of the back-to-back time, not a measurement.
+ */
+export async function timeRun(backend: Backend, prep: PreparedLaunch, sets: readonly RunBuffers[], reps: number): Promise<{ ms: number[]; perLaunch: number[][] }> {
+  const perLaunch: number[][] = [];
+  for (const [k, l] of prep.launches.entries()) perLaunch.push(await backend.timeLaunches(l.kernel, l.grid, sets.map((s) => s.lists[k]!), l.params, reps));
+  return { ms: perLaunch[0]!.map((_, r) => perLaunch.reduce((a, t) => a + t[r]!, 0)), perLaunch };
 }

@@ -19,7 +19,7 @@ import { compileKernel } from '../../codegen/compile.js';
 import type { DType } from '../../dsl/decl.js';
 import type { Program, SpecializedProgram, Variant } from '../../dsl/ir.js';
 import type { Backend, DeviceLimits } from '../backend.js';
-import { ProgramRunner, specializeFor, type RunOptions } from '../program-runner.js';
+import { ProgramRunner, specializeFor, workgroupsOf, type RunOptions } from '../program-runner.js';
 import { resolveDims, type Dims } from '../shapes.js';
 import { capsOf, targetOf } from '../target.js';
 import { TuneCache, type TunedEntry } from './cache.js';
@@ -289,19 +289,22 @@ export function screen(sp: SpecializedProgram, space: ScheduleSpace, kind: Backe
       c.reasons.push(`lowering: ${e instanceof Error ? e.message : String(e)}`);
       continue;
     }
-    const workgroups = Math.ceil(info.gridFromDims.reduce((a, d) => a * dims[d]!, 1) / info.rowsPerGroup);
-    c.resources = planResources(info.kernel, info.plan, workgroups);
-    const v = checkPlan(kind, c.resources, limits);
-    c.occupancy = v.occupancy;
-    if (!v.ok) {
+    // Every launch of a run must fit; the first's resources and occupancy are the candidate's.
+    const verdicts = info.launches.map((l) => {
+      const r = planResources(l.kernel, l.plan, workgroupsOf(l, dims));
+      return { r, v: checkPlan(kind, r, limits), entry: l.kernel.entry };
+    });
+    c.resources = verdicts[0]!.r;
+    c.occupancy = verdicts[0]!.v.occupancy;
+    if (verdicts.some((x) => !x.v.ok)) {
       c.status = 'rejected';
-      c.reasons.push(...v.reasons);
+      for (const x of verdicts) c.reasons.push(...x.v.reasons.map((m) => (verdicts.length > 1 ? `${x.entry}: ${m}` : m)));
       continue;
     }
     // Knobs a lowering ignores render the same kernel: measure it once.
     const sig = createHash('sha256')
-      .update(info.kernel.source.split(info.kernel.entry).join('\0'))
-      .update(`|${info.gridFromDims.join(',')}|${info.rowsPerGroup}|${info.kernel.workgroupSize}|${info.kernel.sharedBytes}`)
+      .update(info.launches.map((l) => l.kernel.source.split(l.kernel.entry).join('\0')).join('\n'))
+      .update(info.launches.map((l) => `|${l.gridFromDims.join(',')}|${l.rowsPerGroup}|${l.gridTiles.map((t) => `${t.dim}/${t.size}`).join(',')}|${l.kernel.workgroupSize}|${l.kernel.sharedBytes}`).join(''))
       .digest('hex');
     const same = bySource.get(sig);
     if (same) {
