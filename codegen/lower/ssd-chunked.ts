@@ -27,23 +27,14 @@ import {
   SsdLoweringError, and, cumulativeSum, decayMask, decomposeRow, idiv, imod, isPow2, loadCW, loadStepFactors, loadX, nextPow2, owning, padded,
   programBindings, rowsOf, scaleWForState, sload, sstore, ssdEmitter, stateOffset, storeOutputs, type SsdEmitter,
 } from './ssd-parts.js';
-import { operandPrecision, type SsdCaps, type SsdSchedule } from './ssd.js';
+import { operandPrecision, type ChunkTileBase, type SsdCaps, type SsdSchedule } from './ssd.js';
 
 /** Scratch buffer names (the `sf_` prefix: no tensor can take them). */
 export const STATES = 'sf_states';
 export const DECAYS = 'sf_decays';
 
 /** Tiles of the chunk-state (a) and output (c) kernels. */
-export interface ChunkedTiles {
-  Q: number;
-  T: number;
-  Pt: number;
-  PtPad: number;
-  Nt: number;
-  NPad: number;
-  Nu: number;
-  strides: { X: number; C: number; W: number; S: number; M: number };
-  frags: { G: Fragment; Y: Fragment; U: Fragment };
+export interface ChunkedTiles extends ChunkTileBase {
   /** Workgroup memory of (a) and (c). */
   bytes: { state: number; output: number };
 }

@@ -65,8 +65,8 @@ export interface SsdCaps {
   narrowOperands?: 'bf16' | 'f16';
 }
 
-/** Tile sizes, strides and accumulator layouts of one kernel. */
-export interface SsdTiles {
+/** Tile sizes, strides and accumulator layouts every SSD kernel of a chunk has (fused and chunked forms). */
+export interface ChunkTileBase {
   Q: number;
   T: number;
   /** P-axis elements per workgroup, and the padded (power-of-two) width computed with. */
@@ -75,12 +75,16 @@ export interface SsdTiles {
   /** N-axis elements per tile, and N rounded up to whole tiles. */
   Nt: number;
   NPad: number;
-  /** One tile holds all of N: the chunk's inputs load in one pass (see lowerSsd). */
-  whole: boolean;
   /** Columns of the state-update product per pass (a divisor of Nt): bounds its accumulator registers. */
   Nu: number;
   strides: { X: number; C: number; W: number; S: number; M: number };
   frags: { G: Fragment; Y: Fragment; U: Fragment };
+}
+
+/** The fused kernel's tiles. */
+export interface SsdTiles extends ChunkTileBase {
+  /** One tile holds all of N: the chunk's inputs load in one pass (see lowerSsd). */
+  whole: boolean;
   sharedBytes: number;
 }
 
