@@ -27,13 +27,6 @@ export interface WarmupPolicy {
 export const WARMUP: WarmupPolicy = { minLaunches: 2, minMs: 25, maxLaunches: 100, maxMs: 200, settle: 1.1 };
 
 /**
- * The first timing of a device in a process: the H100's Vulkan driver ran the
- * first kernel timed ~4× slow for a flat 45–100 ms (bench/RESULTS.md runs 13
- * and 14), which neither 25 ms nor the still-getting-faster test catches.
- */
-export const FIRST_WARMUP: WarmupPolicy = { ...WARMUP, minMs: 150, maxMs: 400 };
-
-/**
  * How many more warm-up launches to run, given the milliseconds each warm-up
  * launch so far took (in launch order) and how many buffer sets are rotated;
  * 0 when the warm-up is done. The very first launch does not count towards

@@ -145,21 +145,3 @@ describe('CUDA event timing on a fake driver', () => {
     expect(t.ms).toEqual([0.002, 0.002, 0.002].map((x) => expect.closeTo(x, 9)));
   });
 });
-
-describe('the first warm-up of a device', () => {
-  it('outlasts a flat slow period of 100 ms that the usual policy stops inside', async () => {
-    const { FIRST_WARMUP, WARMUP, warmupLaunches } = await import('../runtime/warmup.ts');
-    // 22 ms launches for the first 100 ms of GPU time, then 5 ms: flat, not ramping.
-    const device = (elapsed: number): number => (elapsed < 100 ? 22 : 5);
-    const run = (policy: typeof WARMUP): number[] => {
-      const d: number[] = [];
-      let elapsed = 0;
-      for (let n = warmupLaunches(d, 2, policy); n > 0; n = warmupLaunches(d, 2, policy)) {
-        for (let i = 0; i < n; i++) { const t = device(elapsed); d.push(t); elapsed += t; }
-      }
-      return d;
-    };
-    expect(run(WARMUP).at(-1)).toBe(22); // the usual policy would time the slow period
-    expect(run(FIRST_WARMUP).at(-1)).toBe(5);
-  });
-});

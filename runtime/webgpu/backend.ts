@@ -11,7 +11,7 @@ import { PipelineCache, type WebGpuKernel } from './compile.js';
 import { ErrorTracker, WebGpuError } from './errors.js';
 import { packParams } from './params.js';
 import { timeWithTimestamps, timeWithWallClock } from './timing.js';
-import { FIRST_WARMUP, WARMUP, warmupLaunches } from '../warmup.js';
+import { warmupLaunches } from '../warmup.js';
 
 /** What was found when the device was opened (see adapter.ts). */
 export interface WebGpuAdapterSummary {
@@ -50,8 +50,6 @@ export class WebGpuBackend implements Backend {
   lastWarmupMs: readonly number[] = [];
 
   private gpu: GPU | null;
-  /** Whether timeLaunches() ran before: the first one warms up longer (FIRST_WARMUP). */
-  private timedBefore = false;
   private readonly device: GPUDevice;
   private readonly errors: ErrorTracker;
   private readonly pipelines: PipelineCache;
@@ -153,9 +151,7 @@ export class WebGpuBackend implements Backend {
     this.batcher.flush();
     await waitIdle();
     const warm: number[] = [];
-    const policy = this.timedBefore ? WARMUP : FIRST_WARMUP;
-    this.timedBefore = true;
-    for (let n = warmupLaunches(warm, groups.length, policy); n > 0; n = warmupLaunches(warm, groups.length, policy)) warm.push(...(await measure(n)));
+    for (let n = warmupLaunches(warm, groups.length); n > 0; n = warmupLaunches(warm, groups.length)) warm.push(...(await measure(n)));
     this.lastWarmupMs = warm;
     await this.errors.check();
 
