@@ -27,6 +27,15 @@ export interface WarmupPolicy {
 export const WARMUP: WarmupPolicy = { minLaunches: 2, minMs: 25, maxLaunches: 100, maxMs: 200, settle: 1.1 };
 
 /**
+ * After the device sat idle (no timing for IDLE_MS): on the H100's Vulkan
+ * driver the first kernel timed then ran ~3× slow for more than 250 ms of
+ * GPU time, flat rather than ramping (bench/RESULTS.md run 17), which neither
+ * 25 ms nor the still-getting-faster test catches.
+ */
+export const AFTER_IDLE: WarmupPolicy = { ...WARMUP, minMs: 500, maxMs: 800 };
+export const IDLE_MS = 200;
+
+/**
  * How many more warm-up launches to run, given the milliseconds each warm-up
  * launch so far took (in launch order) and how many buffer sets are rotated;
  * 0 when the warm-up is done. The very first launch does not count towards

@@ -145,3 +145,21 @@ describe('CUDA event timing on a fake driver', () => {
     expect(t.ms).toEqual([0.002, 0.002, 0.002].map((x) => expect.closeTo(x, 9)));
   });
 });
+
+describe('the warm-up after an idle device', () => {
+  it('outlasts a flat slow period of 300 ms that the usual policy stops inside', async () => {
+    const { AFTER_IDLE, WARMUP, warmupLaunches } = await import('../runtime/warmup.ts');
+    // 17 ms launches for the first 300 ms of GPU time, then 5 ms: flat, not ramping (run 17).
+    const device = (elapsed: number): number => (elapsed < 300 ? 17 : 5);
+    const run = (policy: typeof WARMUP): number[] => {
+      const d: number[] = [];
+      let elapsed = 0;
+      for (let n = warmupLaunches(d, 2, policy); n > 0; n = warmupLaunches(d, 2, policy)) {
+        for (let i = 0; i < n; i++) { const t = device(elapsed); d.push(t); elapsed += t; }
+      }
+      return d;
+    };
+    expect(run(WARMUP).at(-1)).toBe(17); // the usual policy would time the slow period
+    expect(run(AFTER_IDLE).at(-1)).toBe(5);
+  });
+});

@@ -11,7 +11,7 @@ import { PipelineCache, type WebGpuKernel } from './compile.js';
 import { ErrorTracker, WebGpuError } from './errors.js';
 import { packParams } from './params.js';
 import { timeWithTimestamps, timeWithWallClock } from './timing.js';
-import { warmupLaunches } from '../warmup.js';
+import { AFTER_IDLE, IDLE_MS, WARMUP, warmupLaunches } from '../warmup.js';
 
 /** What was found when the device was opened (see adapter.ts). */
 export interface WebGpuAdapterSummary {
@@ -50,6 +50,8 @@ export class WebGpuBackend implements Backend {
   lastWarmupMs: readonly number[] = [];
 
   private gpu: GPU | null;
+  /** When the last timeLaunches() finished (performance.now()): after a pause the warm-up is longer (AFTER_IDLE). */
+  private lastTimedAt = -Infinity;
   private readonly device: GPUDevice;
   private readonly errors: ErrorTracker;
   private readonly pipelines: PipelineCache;
@@ -151,12 +153,14 @@ export class WebGpuBackend implements Backend {
     this.batcher.flush();
     await waitIdle();
     const warm: number[] = [];
-    for (let n = warmupLaunches(warm, groups.length); n > 0; n = warmupLaunches(warm, groups.length)) warm.push(...(await measure(n)));
+    const policy = performance.now() - this.lastTimedAt > IDLE_MS ? AFTER_IDLE : WARMUP;
+    for (let n = warmupLaunches(warm, groups.length, policy); n > 0; n = warmupLaunches(warm, groups.length, policy)) warm.push(...(await measure(n)));
     this.lastWarmupMs = warm;
     await this.errors.check();
 
     const ms = await measure(reps);
     await this.errors.check();
+    this.lastTimedAt = performance.now();
     return ms;
   }
 
