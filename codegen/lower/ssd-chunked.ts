@@ -24,6 +24,7 @@ import {
 } from '../plan/ast.js';
 import type { KernelBinding } from '../../runtime/backend.js';
 import {
+  chunkArrays,
   SsdLoweringError, and, cumulativeSum, decayMask, decomposeRow, idiv, imod, isPow2, loadCW, loadStepFactors, loadX, nextPow2, owning, padded,
   programBindings, rowsOf, scaleWForState, sload, sstore, ssdEmitter, stateOffset, storeOutputs, type SsdEmitter,
 } from './ssd-parts.js';
@@ -155,7 +156,6 @@ function chunkBindings(sp: SpecializedProgram, scratch: KernelBinding[]): { buff
 function chunkStates(sp: SpecializedProgram, form: SsdForm, tl: ChunkedTiles, caps: SsdCaps, precision: 'f32' | 'bf16' | 'f16', name: string): KernelPlan {
   const em = ssdEmitter(sp, form);
   const { Q, T, Pt, PtPad, Nt, NPad, strides: ST, frags } = tl;
-  const narrow = caps.narrowOperands ? { narrow: caps.narrowOperands } : {};
   const body: PStmt[] = [loadStepFactors(em, Q, T), loadX(em, Q, T, Pt, PtPad, ST.X), barrier];
   const scan = cumulativeSum(Q, T);
   const cs = (j: PExpr): PExpr => sload(scan.arr, j);
@@ -174,13 +174,7 @@ function chunkStates(sp: SpecializedProgram, form: SsdForm, tl: ChunkedTiles, ca
     scaleWForState(Q, T, Nt, ST.W, cs), barrier,
     loop('nu', i(0), i(Nt), i(tl.Nu), update), barrier,
   ]));
-  const shared: SharedArray[] = [
-    { name: 'cs0', ty: 'f32', size: Q },
-    { name: 'cs1', ty: 'f32', size: Q },
-    { name: 'sc', ty: 'f32', size: Q },
-    { name: 'Xs', ty: 'f32', size: Q * ST.X, ...narrow },
-    { name: 'Wt', ty: 'f32', size: Q * ST.W, ...narrow },
-  ];
+  const shared = chunkArrays(tl, caps, ['X', 'W']);
   const { buffers, params } = chunkBindings(sp, [scratchBinding(STATES, 'read_write'), scratchBinding(DECAYS, 'read_write')]);
   const rows = rowsOf(em);
   return plan(name, T, buffers, params, shared, [...zeroFragment(frags.U), ...perChunk(em, tl, body)], { groupsFromDims: [...rows.dims, form.pDim], rowsPerGroup: Pt, tiles: [{ dim: sp.indices[sp.scan]!.dim, size: Q }] }, em, fragSize(frags.U));
@@ -222,7 +216,6 @@ function statePassing(sp: SpecializedProgram, form: SsdForm, T: number, Q: numbe
 function chunkOutputs(sp: SpecializedProgram, form: SsdForm, tl: ChunkedTiles, caps: SsdCaps, precision: 'f32' | 'bf16' | 'f16', name: string): KernelPlan {
   const em = ssdEmitter(sp, form);
   const { Q, T, Pt, PtPad, Nt, NPad, strides: ST, frags } = tl;
-  const narrow = caps.narrowOperands ? { narrow: caps.narrowOperands } : {};
   const body: PStmt[] = [loadStepFactors(em, Q, T), loadX(em, Q, T, Pt, PtPad, ST.X), barrier];
   const scan = cumulativeSum(Q, T);
   const cs = (j: PExpr): PExpr => sload(scan.arr, j);
@@ -255,16 +248,7 @@ function chunkOutputs(sp: SpecializedProgram, form: SsdForm, tl: ChunkedTiles, c
     b: { arr: 'Xs', base: i(0), rowStride: ST.X, colStride: 1 },
     kLen: Q,
   }, ...storeOutputs(em, frags.Y, Pt));
-  const shared: SharedArray[] = [
-    { name: 'cs0', ty: 'f32', size: Q },
-    { name: 'cs1', ty: 'f32', size: Q },
-    { name: 'sc', ty: 'f32', size: Q },
-    { name: 'Xs', ty: 'f32', size: Q * ST.X, ...narrow },
-    { name: 'Ct', ty: 'f32', size: Q * ST.C, ...narrow },
-    { name: 'Wt', ty: 'f32', size: Q * ST.W, ...narrow },
-    { name: 'Ss', ty: 'f32', size: PtPad * ST.S },
-    { name: 'Ms', ty: 'f32', size: Q * ST.M, ...narrow },
-  ];
+  const shared = chunkArrays(tl, caps, ['X', 'C', 'W', 'S', 'M']);
   const { buffers, params } = chunkBindings(sp, [scratchBinding(STATES, 'read')]);
   const rows = rowsOf(em);
   return plan(name, T, buffers, params, shared, [...zeroFragment(frags.G), ...zeroFragment(frags.Y), ...perChunk(em, tl, body)], { groupsFromDims: [...rows.dims, form.pDim], rowsPerGroup: Pt, tiles: [{ dim: sp.indices[sp.scan]!.dim, size: Q }] }, em, fragSize(frags.G) + fragSize(frags.Y));

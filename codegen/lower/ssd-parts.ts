@@ -15,6 +15,8 @@ import {
 } from '../plan/ast.js';
 import type { KernelBinding, KernelParam } from '../../runtime/backend.js';
 import { LoweringError } from './diagonal-scan.js';
+import type { ChunkTileBase, SsdCaps } from './ssd.js';
+import type { SharedArray } from '../plan/ast.js';
 import { Hoister, newScope, type Scope } from './hoist.js';
 import { dimEnv, indexExpr, offsetOf, loadOf } from './index-math.js';
 
@@ -263,4 +265,28 @@ export function programBindings(sp: SpecializedProgram): { buffers: KernelBindin
 
 function noValue(n: string): never {
   throw new SsdLoweringError(`internal: index ${n} has no value in a store`);
+}
+
+/**
+ * The workgroup arrays of the per-chunk steps: the cumulative sums and step
+ * factors always, and of the tiles X, C, W, S and M those a kernel uses.
+ * Matrix-unit operands may be stored narrow (caps.narrowOperands); the state
+ * tile stays f32.
+ */
+export function chunkArrays(tl: ChunkTileBase, caps: Pick<SsdCaps, 'narrowOperands'>, tiles: ReadonlyArray<'X' | 'C' | 'W' | 'S' | 'M'>): SharedArray[] {
+  const narrow = caps.narrowOperands ? { narrow: caps.narrowOperands } : {};
+  const { Q, PtPad, strides: ST } = tl;
+  const all: [tile: 'X' | 'C' | 'W' | 'S' | 'M', array: SharedArray][] = [
+    ['X', { name: 'Xs', ty: 'f32', size: Q * ST.X, ...narrow }],
+    ['C', { name: 'Ct', ty: 'f32', size: Q * ST.C, ...narrow }],
+    ['W', { name: 'Wt', ty: 'f32', size: Q * ST.W, ...narrow }],
+    ['S', { name: 'Ss', ty: 'f32', size: PtPad * ST.S }],
+    ['M', { name: 'Ms', ty: 'f32', size: Q * ST.M, ...narrow }],
+  ];
+  return [
+    { name: 'cs0', ty: 'f32', size: Q },
+    { name: 'cs1', ty: 'f32', size: Q },
+    { name: 'sc', ty: 'f32', size: Q },
+    ...all.filter(([t]) => tiles.includes(t)).map(([, a]) => a),
+  ];
 }

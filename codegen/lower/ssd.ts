@@ -27,9 +27,10 @@ import type { SsdForm } from '../analysis/ssd.js';
 import { FragmentError, clearFragment, fragElements, fragSize, gridFragment, mmaFragment, zeroFragment } from '../plan/fragment.js';
 import {
   add, barrier, call, decl, f, i, loop, lt, mul, v, when, GROUP, TID,
-  type Fragment, type KernelPlan, type MatOperand, type PExpr, type PStmt, type SharedArray,
+  type Fragment, type KernelPlan, type MatOperand, type PExpr, type PStmt,
 } from '../plan/ast.js';
 import {
+  chunkArrays,
   SsdLoweringError, and, cumulativeSum, decayMask, decomposeRow, idiv, imod, isPow2, loadCW, loadStepFactors, loadX, nextPow2, owning, padded,
   programBindings, rowsOf, scaleWForState, sload, sstore, ssdEmitter, stateOffset, storeOutputs,
 } from './ssd-parts.js';
@@ -159,7 +160,6 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   const NPT = P / Pt;
   const precision = operandPrecision(sp.used);
   if (caps.narrowOperands && (!caps.matrixUnits || caps.narrowOperands !== precision)) throw new SsdLoweringError(`internal: operands stored as ${caps.narrowOperands} need matrix units at that precision (${precision})`);
-  const narrow = caps.narrowOperands ? { narrow: caps.narrowOperands } : {};
   const chunk: PStmt[] = [];
 
   // 1. One load pass, no barrier inside: per-step log-decays and factors; X = u, the p factor of
@@ -268,16 +268,7 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   // The grid may hold a few workgroups past the end (spread over x and y): they do nothing.
   const body: PStmt[] = [when(lt(GROUP, mul(rows.count, i(NPT))), rowBody)];
 
-  const shared: SharedArray[] = [
-    { name: 'cs0', ty: 'f32', size: Q },
-    { name: 'cs1', ty: 'f32', size: Q },
-    { name: 'sc', ty: 'f32', size: Q },
-    { name: 'Xs', ty: 'f32', size: Q * ST.X, ...narrow },
-    { name: 'Ct', ty: 'f32', size: Q * ST.C, ...narrow },
-    { name: 'Wt', ty: 'f32', size: Q * ST.W, ...narrow },
-    { name: 'Ss', ty: 'f32', size: PtPad * ST.S },
-    { name: 'Ms', ty: 'f32', size: Q * ST.M, ...narrow },
-  ];
+  const shared = chunkArrays(tl, caps, ['X', 'C', 'W', 'S', 'M']);
   const { buffers, params } = programBindings(sp);
   const accumulators = fragSize(frags.G) + fragSize(frags.Y) + fragSize(frags.U);
   return {
