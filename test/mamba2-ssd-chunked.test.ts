@@ -6,13 +6,13 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileKernel, type Schedule } from '../codegen/compile.ts';
-import { loadProgram } from '../dsl/load.ts';
 import type { Program } from '../dsl/ir.ts';
 import type { Backend } from '../runtime/backend.ts';
 import { checkCase, randomInputs, relL2, tolerance } from '../runtime/check.ts';
 import { ProgramRunner, scratchElements, specializeFor, type HostTensor } from '../runtime/program-runner.ts';
-import { openWebGpu, type WebGpuBackend } from '../runtime/webgpu/index.ts';
+import type { WebGpuBackend } from '../runtime/webgpu/index.ts';
 import { caseFrom, expectCasePasses, referenceOf, type CaseSpec } from './helpers/check.ts';
+import { openExample } from './helpers/example.ts';
 import { concatAxis, sliceSeq } from './helpers/sequence.ts';
 
 const ALL_OPTIONAL = ['D', 'D_hp', 'z', 'dt_bias'];
@@ -25,11 +25,7 @@ describe('Mamba-2 SSD, chunk-parallel form (WGSL) vs the float64 reference', () 
   let p: Program;
   let runner: ProgramRunner;
 
-  beforeAll(async () => {
-    p = await loadProgram(new URL('../examples/mamba2.ts', import.meta.url).pathname);
-    gpu = await openWebGpu();
-    runner = new ProgramRunner(gpu, p, { tuned: false });
-  }, GPU_TIMEOUT);
+  beforeAll(async () => ({ p, gpu, runner } = await openExample('mamba2')), GPU_TIMEOUT);
 
   afterAll(() => gpu?.destroy());
 

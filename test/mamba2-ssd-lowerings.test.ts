@@ -8,12 +8,13 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileKernel, type Schedule } from '../codegen/compile.ts';
-import { loadProgram, loadPrograms } from '../dsl/load.ts';
+import { loadPrograms } from '../dsl/load.ts';
 import type { Program } from '../dsl/ir.ts';
 import { checkCase, randomInputs, relL2, type CheckCase, type CheckResult } from '../runtime/check.ts';
 import { ProgramRunner, specializeFor, type HostTensor } from '../runtime/program-runner.ts';
-import { openWebGpu, type WebGpuBackend } from '../runtime/webgpu/index.ts';
+import type { WebGpuBackend } from '../runtime/webgpu/index.ts';
 import { caseFrom, describeResult, expectCasePasses, type CaseSpec } from './helpers/check.ts';
+import { openExample } from './helpers/example.ts';
 
 const ALL_OPTIONAL = ['D', 'D_hp', 'z', 'dt_bias'];
 const GPU_TIMEOUT = 120_000;
@@ -24,11 +25,7 @@ describe('Mamba-2 lowerings and tilings (WGSL) vs the float64 reference', () => 
   let p: Program;
   let runner: ProgramRunner;
 
-  beforeAll(async () => {
-    p = await loadProgram(new URL('../examples/mamba2.ts', import.meta.url).pathname);
-    gpu = await openWebGpu();
-    runner = new ProgramRunner(gpu, p, { tuned: false });
-  }, GPU_TIMEOUT);
+  beforeAll(async () => ({ p, gpu, runner } = await openExample('mamba2')), GPU_TIMEOUT);
 
   afterAll(() => gpu?.destroy());
 

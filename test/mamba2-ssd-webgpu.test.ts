@@ -10,14 +10,14 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Schedule } from '../codegen/compile.ts';
-import { loadProgram } from '../dsl/load.ts';
 import type { Program } from '../dsl/ir.ts';
 import type { Backend } from '../runtime/backend.ts';
 import { checkCase, randomInputs, relL2, tolerance, type CheckResult } from '../runtime/check.ts';
 import { ProgramRunner, specializeFor, type HostTensor } from '../runtime/program-runner.ts';
 import { runReference } from '../runtime/reference/interpret.ts';
-import { openWebGpu, type WebGpuBackend } from '../runtime/webgpu/index.ts';
+import type { WebGpuBackend } from '../runtime/webgpu/index.ts';
 import { caseFrom, expectCasePasses, type CaseSpec } from './helpers/check.ts';
+import { openExample } from './helpers/example.ts';
 import { concatAxis, sliceSeq } from './helpers/sequence.ts';
 
 const ALL_OPTIONAL = ['D', 'D_hp', 'z', 'dt_bias'];
@@ -32,11 +32,7 @@ describe('Mamba-2 through the SSD lowering (WGSL) vs the float64 reference', () 
   let p: Program;
   let runner: ProgramRunner;
 
-  beforeAll(async () => {
-    p = await loadProgram(new URL('../examples/mamba2.ts', import.meta.url).pathname);
-    gpu = await openWebGpu();
-    runner = new ProgramRunner(gpu, p, { tuned: false });
-  }, GPU_TIMEOUT);
+  beforeAll(async () => ({ p, gpu, runner } = await openExample('mamba2')), GPU_TIMEOUT);
 
   afterAll(() => gpu?.destroy());
 
