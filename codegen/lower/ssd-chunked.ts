@@ -17,13 +17,14 @@
 
 import type { SpecializedProgram } from '../../dsl/ir.js';
 import type { SsdForm } from '../analysis/ssd.js';
-import { FragmentError, clearFragment, fragElements, fragSize, gridFragment, mmaFragment, zeroFragment } from '../plan/fragment.js';
+import { clearFragment, fragElements, fragSize, zeroFragment } from '../plan/fragment.js';
 import {
   add, assign, barrier, call, decl, f, i, loop, lt, mul, v, when, GROUP, TID,
-  type Fragment, type KernelPlan, type LaunchSequence, type MatOperand, type PExpr, type PStmt, type ScratchSpec, type SharedArray,
+  type KernelPlan, type LaunchSequence, type MatOperand, type PExpr, type PStmt, type ScratchSpec, type SharedArray,
 } from '../plan/ast.js';
 import type { KernelBinding } from '../../runtime/backend.js';
 import {
+  chunkFragments, operandBytes,
   chunkArrays,
   SsdLoweringError, and, cumulativeSum, decayMask, decomposeRow, idiv, imod, isPow2, loadCW, loadStepFactors, loadX, nextPow2, owning, padded,
   programBindings, rowsOf, scaleWForState, sload, sstore, ssdEmitter, stateOffset, storeOutputs, type SsdEmitter,
@@ -54,22 +55,16 @@ export function chooseChunkedTiles(P: number, N: number, sched: SsdSchedule, cap
   // N tiles: 32 wide at most (16 with matrix units: operand registers), as the fused form.
   const nts: number[] = sched.nTile !== undefined ? [sched.nTile === N ? wholeN : sched.nTile] : [];
   if (sched.nTile === undefined) for (let nt = Math.min(nextPow2(N), mu ? 16 : 32); nt >= 1; nt /= 2) nts.push(nt);
-  const opBytes = (n: number): number => (caps.narrowOperands ? Math.ceil((2 * n) / 16) * 16 : 4 * n);
-  const frag = (name: string, r: number, c: number): Fragment => (mu ? mmaFragment(name, r, c, T) : undefined) ?? gridFragment(name, r, c, T);
+  const opBytes = (n: number): number => operandBytes(n, caps);
   const tried: string[] = [];
   for (const Pt of pts) {
     for (const Nt of nts) {
-      const PtPad = nextPow2(Pt), NPad = Math.ceil(N / Nt) * Nt;
-      let Nu = Nt;
-      while (Nu % 2 === 0 && PtPad * Nu > 16 * T && (!mu || Nu > 8)) Nu /= 2;
-      let frags: ChunkedTiles['frags'];
-      try {
-        frags = { G: frag('g', Q, Q), Y: frag('yv', Q, PtPad), U: frag('su', PtPad, Nu) };
-      } catch (e) {
-        if (!(e instanceof FragmentError)) throw e;
-        tried.push(`Pt ${Pt}, Nt ${Nt}: ${e.message}`);
+      const f = chunkFragments(Q, T, Pt, Nt, N, mu);
+      if (typeof f === 'string') {
+        tried.push(f);
         continue;
       }
+      const { PtPad, NPad, Nu, frags } = f;
       // The output kernel holds G (Q × Q) and Y (Q × Pt) in registers: beyond 128 per thread they spill.
       if (fragSize(frags.G) + fragSize(frags.Y) > 128) {
         tried.push(`Pt ${Pt}, Nt ${Nt}: ${fragSize(frags.G) + fragSize(frags.Y)} accumulators per thread`);

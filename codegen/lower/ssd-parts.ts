@@ -8,7 +8,7 @@
 
 import type { Expr, SpecializedProgram } from '../../dsl/ir.js';
 import { READOUT, type SsdForm } from '../analysis/ssd.js';
-import { fragElements, type FragElement } from '../plan/fragment.js';
+import { FragmentError, fragElements, gridFragment, mmaFragment, type FragElement } from '../plan/fragment.js';
 import {
   add, assign, barrier, call, decl, f, i, loop, lt, mul, sub, v, when, TID,
   type Fragment, type PExpr, type PFn, type PStmt, type Ty,
@@ -289,4 +289,28 @@ export function chunkArrays(tl: ChunkTileBase, caps: Pick<SsdCaps, 'narrowOperan
     { name: 'sc', ty: 'f32', size: Q },
     ...all.filter(([t]) => tiles.includes(t)).map(([, a]) => a),
   ];
+}
+
+/** Bytes of a workgroup array of n matrix operands: 2 bytes each, 16-byte aligned, where the target stores them narrow (as render/cuda.ts carves them). */
+export function operandBytes(n: number, caps: Pick<SsdCaps, 'narrowOperands'>): number {
+  return caps.narrowOperands ? Math.ceil((2 * n) / 16) * 16 : 4 * n;
+}
+
+/**
+ * The accumulator layouts of one (P tile, N tile) candidate: G (Q × Q),
+ * Y (Q × padded P tile) and the state-update product U in passes of Nu
+ * columns (at most 16 accumulators per thread), tensor-core shaped where the
+ * target has matrix units. A string says why the candidate has no layout.
+ */
+export function chunkFragments(Q: number, T: number, Pt: number, Nt: number, N: number, matrixUnits: boolean): Pick<ChunkTileBase, 'PtPad' | 'NPad' | 'Nu' | 'frags'> | string {
+  const PtPad = nextPow2(Pt), NPad = Math.ceil(N / Nt) * Nt;
+  let Nu = Nt;
+  while (Nu % 2 === 0 && PtPad * Nu > 16 * T && (!matrixUnits || Nu > 8)) Nu /= 2;
+  const frag = (name: string, r: number, c: number) => (matrixUnits ? mmaFragment(name, r, c, T) : undefined) ?? gridFragment(name, r, c, T);
+  try {
+    return { PtPad, NPad, Nu, frags: { G: frag('g', Q, Q), Y: frag('yv', Q, PtPad), U: frag('su', PtPad, Nu) } };
+  } catch (e) {
+    if (!(e instanceof FragmentError)) throw e;
+    return `Pt ${Pt}, Nt ${Nt}: ${e.message}`;
+  }
 }

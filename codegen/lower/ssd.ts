@@ -24,12 +24,13 @@
 
 import type { SpecializedProgram, TensorIR } from '../../dsl/ir.js';
 import type { SsdForm } from '../analysis/ssd.js';
-import { FragmentError, clearFragment, fragElements, fragSize, gridFragment, mmaFragment, zeroFragment } from '../plan/fragment.js';
+import { clearFragment, fragElements, fragSize, zeroFragment } from '../plan/fragment.js';
 import {
   add, barrier, call, decl, f, i, loop, lt, mul, v, when, GROUP, TID,
   type Fragment, type KernelPlan, type MatOperand, type PExpr, type PStmt,
 } from '../plan/ast.js';
 import {
+  chunkFragments, operandBytes,
   chunkArrays,
   SsdLoweringError, and, cumulativeSum, decayMask, decomposeRow, idiv, imod, isPow2, loadCW, loadStepFactors, loadX, nextPow2, owning, padded,
   programBindings, rowsOf, scaleWForState, sload, sstore, ssdEmitter, stateOffset, storeOutputs,
@@ -120,24 +121,16 @@ export function chooseSsdTiles(P: number, N: number, sched: SsdSchedule, caps: S
     ];
   const tried: string[] = [];
   for (const [Pt, Nt] of order) {
-    const PtPad = nextPow2(Pt), NPad = Math.ceil(N / Nt) * Nt;
-    const whole = NPad === Nt;
-    const frag = (name: string, r: number, c: number): Fragment => (caps.matrixUnits ? mmaFragment(name, r, c, T) : undefined) ?? gridFragment(name, r, c, T);
-    // The state-update product in passes of Nu columns: at most 16 accumulators per thread.
-    let Nu = Nt;
-    while (Nu % 2 === 0 && PtPad * Nu > 16 * T && (!caps.matrixUnits || Nu > 8)) Nu /= 2;
-    let frags: SsdTiles['frags'];
-    try {
-      frags = { G: frag('g', Q, Q), Y: frag('yv', Q, PtPad), U: frag('su', PtPad, Nu) };
-    } catch (e) {
-      if (!(e instanceof FragmentError)) throw e;
-      tried.push(`Pt ${Pt}, Nt ${Nt}: ${e.message}`);
+    const f = chunkFragments(Q, T, Pt, Nt, N, caps.matrixUnits);
+    if (typeof f === 'string') {
+      tried.push(f);
       continue;
     }
+    const { PtPad, NPad, Nu, frags } = f;
+    const whole = NPad === Nt;
     const mu = caps.matrixUnits;
     const strides = { X: padded(PtPad, mu), C: padded(Nt, mu), W: padded(Nt, mu), S: padded(NPad, mu), M: padded(Q, mu) };
-    // Operand arrays in 2 bytes where the target stores them narrow (16-byte aligned, as render/cuda.ts carves them).
-    const opBytes = (n: number): number => (caps.narrowOperands ? Math.ceil((2 * n) / 16) * 16 : 4 * n);
+    const opBytes = (n: number): number => operandBytes(n, caps);
     const sharedBytes = 4 * (3 * Q + PtPad * strides.S) + opBytes(Q * strides.X) + opBytes(Q * strides.C) + opBytes(Q * strides.W) + opBytes(Q * strides.M);
     if (sharedBytes <= caps.sharedBytes) return { Q, T, Pt, PtPad, Nt, NPad, whole, Nu, strides, frags, sharedBytes };
     tried.push(`Pt ${Pt}, Nt ${Nt}: ${sharedBytes} bytes of workgroup memory`);
