@@ -5,6 +5,7 @@
 import json, sys, math
 import torch
 import torch.nn.functional as F
+from torch_timing import time_ms
 
 def selective_scan_chunked(u, delta, A, B, C, D, z, delta_bias, Q):
     b, d, L = u.shape
@@ -24,16 +25,6 @@ def selective_scan_chunked(u, delta, A, B, C, D, z, delta_bias, Q):
         h = hs[:, :, -1]
     y = torch.cat(ys, dim=2) + D[None, :, None] * u
     return y * F.silu(z)
-
-def time_ms(fn, reps=5):
-    fn(); torch.cuda.synchronize()
-    ts = []
-    for _ in range(reps):
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record(); fn(); e.record(); torch.cuda.synchronize()
-        ts.append(s.elapsed_time(e))
-    ts.sort()
-    return ts[len(ts) // 2]
 
 def inputs(b, d, L, n, dtype):
     g = torch.Generator(device='cuda').manual_seed(0)

@@ -9,6 +9,7 @@
 import json, sys
 import torch
 import torch.nn.functional as F
+from torch_timing import time_ms
 
 def segsum(a):
     # a (..., T) -> (..., T, T): sum_{j < k <= i} a[k] for j <= i, -inf above the diagonal.
@@ -49,16 +50,6 @@ def ssd_chunked(x, dt, A, B, C, D, z, dt_bias, Q, initial_states=None):
     Y = Y + torch.einsum('bclhn,bchpn,bhcl->bclhp', Ch.float(), states, torch.exp(cs))
     y = Y.reshape(b, L, h, p) + D.float()[:, None] * x.float()
     return (y * F.silu(z.float())).to(dtype), final_state
-
-def time_ms(fn, reps=5):
-    fn(); torch.cuda.synchronize()
-    ts = []
-    for _ in range(reps):
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record(); fn(); e.record(); torch.cuda.synchronize()
-        ts.append(s.elapsed_time(e))
-    ts.sort()
-    return ts[len(ts) // 2]
 
 def inputs(b, L, h, p, g, n, dtype):
     gen = torch.Generator(device=DEV).manual_seed(0)

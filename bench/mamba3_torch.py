@@ -10,6 +10,7 @@
 #   python3 bench/mamba3_torch.py $OUT/mamba3-torch.json
 import json, math, sys
 import torch
+from torch_timing import time_ms
 
 dev = 'cuda' if torch.cuda.is_available() else 'cpu'
 F = torch.nn.functional
@@ -126,22 +127,6 @@ def scalar_loop(x, st, mimo):
                     y[b][t][h][p] = out
     return torch.tensor(y, dtype=torch.float64)
 
-
-def time_ms(fn, reps):
-    fn()
-    if dev == 'cuda':
-        torch.cuda.synchronize()
-    ts = []
-    for _ in range(reps):
-        if dev == 'cuda':
-            s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            s.record(); fn(); e.record(); torch.cuda.synchronize()
-            ts.append(s.elapsed_time(e))
-        else:
-            import time
-            t0 = time.perf_counter(); fn(); ts.append((time.perf_counter() - t0) * 1e3)
-    ts.sort()
-    return ts[len(ts) // 2]
 
 
 for mimo in (False, True):
