@@ -69,7 +69,9 @@ export default program({
     if (Z) out = out * silu(Z[b][t][h][p]);
     y[b][t][h][p] = out;
   },
-  // The sequential lowering reads `threads` (workgroup size) and `tile` (rows of S per workgroup).
-  schedule: { threads: [128, 256, 64] },
+  // The chunked matrix form (chosen by analysis: one scalar decay, rank-R input plus its previous
+  // step, readouts per rank) reads threads and chunk (steps per chunk; the matrices are
+  // chunk × rank rows); the sequential lowering (--lowering sequential, the decode step) reads threads.
+  schedule: { threads: [128, 256, 64], chunk: [32, 64, 16, 8] },
   checkDims: { batch: 2, seqlen: 37, nheads: 4, nheads_qk: 2, headdim: 12, dstate: 10, angles: 3 },
 });

@@ -60,11 +60,13 @@ describe('sequential lowering on WebGPU vs the float64 reference', () => {
         }, GPU_TIMEOUT);
       });
 
-      it('falls back to the sequential lowering by itself, saying why in the notes', async () => {
+      it('by itself takes the chunked matrix form; the sequential lowering when asked', async () => {
         const p = programs.get(name)!;
-        const prep = await runners.get(name)!.prepare(randomInputs(p, { dims: M3, present: [], initStates: [], finalStates: [], seed: 1 }), { dims: M3 });
-        expect(prep.info.lowering).toBe('sequential');
-        expect(prep.info.notes[0]).toMatch(/^sequential: no faster lowering fits: /);
+        const inputs = randomInputs(p, { dims: M3, present: [], initStates: [], finalStates: [], seed: 1 });
+        expect((await runners.get(name)!.prepare(inputs, { dims: M3 })).info.lowering).toBe('ssd');
+        const asked = await runners.get(name)!.prepare(inputs, { dims: M3, schedule: SEQ });
+        expect(asked.info.lowering).toBe('sequential');
+        expect(asked.info.notes[0]).toBe('sequential: asked for');
       }, GPU_TIMEOUT);
 
       it('a prefill of L tokens equals L decode steps chained through the states', async () => {

@@ -49,7 +49,7 @@ describe('SSD analysis', () => {
 
   const rejects: [string, RegExp][] = [
     ['diagonal_decay', /the decay of S\[p\]\[n\] at \d+:\d+ depends on n .*one scalar decay per step/],
-    ['rank_two', /the input term of S\[p\]\[n\] at \d+:\d+ is not an outer product u\[p\]·w\[n\] \(rank 1\).*adds terms/],
+    ['rank_two', /the input term of S\[p\]\[n\] at \d+:\d+ is not an outer product u\[p\]·w\[n\] \(rank 1\): it adds 2 terms of the current step/],
     ['full_input', /not an outer product .*W\[p\]\[n\] is indexed by both p and n/],
     ['weights_on_p', /output y at \d+:\d+: the readout weights depend on p/],
     ['read_before', /output y at \d+:\d+ reads S before its update/],

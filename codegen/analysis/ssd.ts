@@ -16,6 +16,10 @@ import type { Expr, IExpr, SpecializedProgram, StateIR, TensorIR } from '../../d
 import { freeIndexVars, inlineLocals, localDefs, readsState, stmtsOf, visitExpr, mapExpr } from '../../dsl/ir-walk.js';
 import { stateVersions } from '../../dsl/specialize.js';
 import { NotLinear, decayKind, fmtI, linearize } from './linear.js';
+import { NotOuter, RANK, readsAny, renameVar, show, splitInput, type SsdInput } from './ssd-input.js';
+import { NotSide, classifySideStates, type SideStates } from './ssd-side.js';
+
+export { RANK } from './ssd-input.js';
 
 export class NotSsd extends Error {
   constructor(readonly reason: string) {
@@ -29,7 +33,10 @@ export const READOUT = '$readout';
 export interface SsdStore {
   tensor: TensorIR;
   idx: IExpr[];
-  /** The stored value, every readout replaced by `{ k: 'local', name: READOUT }`. */
+  /**
+   * The stored value, every readout replaced by `{ k: 'local', name: READOUT }`;
+   * with a rank axis, readouts sit inside sums over it whose index is RANK.
+   */
   expr: Expr;
   /** The store's index variable for the state's P axis. */
   pVar: string;
@@ -49,13 +56,23 @@ export interface SsdForm {
   logDecay: Expr;
   /** Per-step factor of the input term (free of p and n). */
   scale: Expr;
-  /** Factor of the input term in p (free of n), and in n (free of p). */
+  /** Factor of the input term in p (free of n), and in n (free of p); with a rank axis both may read RANK. */
   u: Expr;
   w: Expr;
-  /** Readout weights c[n], in terms of `cVar`. */
+  /** Readout weights c[n], in terms of `cVar` (and RANK with a rank axis). */
   c: Expr;
   cVar: string;
   stores: SsdStore[];
+  /** The rank axis (MIMO): R outer products per step, R readouts per step. */
+  rank?: { dim: string; size: number };
+  /**
+   * The previous step's input term (exponential-trapezoidal): per step t
+   * the factor `scale`, times step t-1's u ⊗ w; `u` and `w` as written,
+   * reading carries (what step 0 uses, from the carries' initial values).
+   */
+  prev?: { scale: Expr; u: Expr; w: Expr };
+  /** Scans and carries beside the matrix state (analysis/ssd-side.ts). */
+  side: SideStates;
 }
 
 const ONE: Expr = { k: 'num', v: 1 };
@@ -71,13 +88,35 @@ export function ssdRejects(sp: SpecializedProgram): string | undefined {
   }
 }
 
-export function analyseSsd(sp: SpecializedProgram): SsdForm {
-  if (sp.state.length !== 1) throw new NotSsd(`SSD needs exactly one state; this program has ${sp.state.length} (${sp.state.map((s) => s.name).join(', ') || 'none'})`);
-  const st = sp.state[0]!;
-  if (st.shape.length !== 2) throw new NotSsd(`SSD needs a matrix state; ${st.name} has ${st.shape.length} dim${st.shape.length === 1 ? '' : 's'} (${st.shape.join(', ')})`);
-  for (const d of st.shape) if (sp.staticDims[d] === undefined) throw new NotSsd(`state dim ${d} must be static (declare it in static: { ... })`);
+/** The one matrix state, or why there is none. */
+function matrixState(sp: SpecializedProgram): StateIR {
+  // A matrix state that carries the previous step's values (one assigned without reading itself) is a carry, not the scanned state.
   const defs = localDefs(sp);
-  const sets = stmtsOf(sp, 'setState');
+  const scanned = (s: StateIR): boolean => stmtsOf(sp, 'setState').some((u) => u.name === s.name && readsState(inlineLocals(u.expr, defs), s.name));
+  const matrices = sp.state.filter((s) => s.shape.length === 2 && scanned(s));
+  if (matrices.length === 1) return matrices[0]!;
+  if (matrices.length > 1) throw new NotSsd(`SSD needs exactly one matrix state; this program has ${matrices.length} (${matrices.map((s) => s.name).join(', ')})`);
+  if (sp.state.length === 1) {
+    const st = sp.state[0]!;
+    throw new NotSsd(`SSD needs a matrix state; ${st.name} has ${st.shape.length} dim${st.shape.length === 1 ? '' : 's'} (${st.shape.join(', ')})`);
+  }
+  throw new NotSsd(`SSD needs a matrix state; this program has ${sp.state.length ? `only ${sp.state.map((s) => `${s.name} (${s.shape.join(', ')})`).join(', ')}` : 'none'}`);
+}
+
+export function analyseSsd(sp: SpecializedProgram): SsdForm {
+  const st = matrixState(sp);
+  for (const d of st.shape) if (sp.staticDims[d] === undefined) throw new NotSsd(`state dim ${d} must be static (declare it in static: { ... })`);
+  let side: SideStates;
+  try {
+    side = classifySideStates(sp, st);
+  } catch (e) {
+    if (e instanceof NotSide) throw new NotSsd(e.reason);
+    throw e;
+  }
+  const carryNames = new Set(side.carries.map((c) => c.state.name));
+  const scanNames = new Set(side.scans.map((c) => c.state.name));
+  const defs = localDefs(sp);
+  const sets = stmtsOf(sp, 'setState').filter((s) => s.name === st.name);
   if (sets.length !== 1) throw new NotSsd(`state ${st.name} is assigned ${sets.length} times per step; SSD needs one update S = a·S + u ⊗ w`);
   const set = sets[0]!;
   const where = `${st.name}[${set.idx.join('][')}] at ${set.loc.line}:${set.loc.column}`;
@@ -96,12 +135,12 @@ export function analyseSsd(sp: SpecializedProgram): SsdForm {
     throw new NotSsd(`the decay of ${where} depends on ${on.join(' and ')} (one decay per state element, a diagonal decay); SSD needs one scalar decay per step`);
   }
   const logDecay = logOf(lin.coef, where);
-  assertNoSums(logDecay, `the decay of ${where}`);
+  assertPlain(logDecay, `the decay of ${where}`);
 
   // The readouts fix which axis outputs keep (P) and which they contract (N).
   const version = stateVersions(sp).get(st.name)!;
   const stores: SsdStore[] = [];
-  let readout: { pAxis: 0 | 1; c: Expr; cVar: string; key: string } | undefined;
+  let readout: { pAxis: 0 | 1; c: Expr; cVar: string; key: string; ranked: boolean } | undefined;
   for (const s of stmtsOf(sp, 'store')) {
     const tensor = sp.written.find((t) => t.name === s.tensor)!;
     const at = `output ${s.tensor} at ${s.loc.line}:${s.loc.column}`;
@@ -109,31 +148,74 @@ export function analyseSsd(sp: SpecializedProgram): SsdForm {
     if (bound.length !== 1) throw new NotSsd(`${at} binds ${bound.length ? bound.join(', ') : 'no index'} besides the parallel and scan axes; SSD writes one element per (step, ${st.shape.join(' or ')}) and needs exactly one`);
     const pVar = bound[0]!;
     const expr0 = inlineLocals(s.expr, defs);
-    const expr = mapExpr(expr0, (x) => {
+    const rankVars = new Map<string, string>();
+    const expr1 = mapExpr(expr0, (x) => {
       if (x.k !== 'sum' || !readsState(x.body, st.name)) return x;
-      const r = readoutOf(x, st, pVar, version, at);
+      const r = readoutOf(sp, x, st, pVar, version, at);
+      if (r.rankVar) rankVars.set(r.rankVar, sp.indices[r.rankVar]!.dim);
       const key = JSON.stringify(renameVar(r.c, r.cVar, '$n'));
-      if (!readout) readout = { ...r, key };
+      if (!readout) readout = { ...r, key, ranked: !!r.rankVar };
       else if (readout.pAxis !== r.pAxis) throw new NotSsd(`${at} contracts ${st.name} over ${st.shape[1 - r.pAxis]}, another readout over ${st.shape[1 - readout.pAxis]}; SSD needs one readout axis`);
       else if (readout.key !== key) throw new NotSsd(`${at} reads ${st.name} with other weights than an earlier readout; SSD supports one readout Σ_n c[n]·${st.name}[p][n] per program`);
       return { k: 'local', name: READOUT };
     });
+    // The sums over the rank axis that hold the readouts: their index becomes RANK too.
+    let expr = expr1;
+    for (const v of rankVars.keys()) expr = renameVar(expr, v, RANK);
     if (readsState(expr, st.name)) throw new NotSsd(`${at} reads ${st.name} outside a sum over its state index; SSD outputs read the state only through Σ_n c[n]·${st.name}[p][n]`);
-    assertNoSums(expr, at);
+    if (readsAny(expr, carryNames)) throw new NotSsd(`${at} reads a state carried from the previous step; the chunked form reads carries only in the update's previous-step term`);
+    assertPlain(expr, at, [...rankVars.values()][0]);
     stores.push({ tensor, idx: s.idx, expr, pVar });
   }
   if (!readout) throw new NotSsd(`no output reads ${st.name} through a sum Σ_n c[n]·${st.name}[p][n]; there is nothing for the chunked form to compute`);
-  const pAxis = readout.pAxis;
+  const ro: { pAxis: 0 | 1; c: Expr; cVar: string; ranked: boolean } = readout;
+  const pAxis = ro.pAxis;
   const nAxis = (1 - pAxis) as 0 | 1;
   for (const s of stores) {
     const dim = sp.indices[s.pVar]!.dim;
     if (dim !== st.shape[pAxis]) throw new NotSsd(`output ${s.tensor.name} binds ${s.pVar} over ${dim}, but the state's kept axis is ${st.shape[pAxis]}`);
   }
 
-  // The input term: s·u[p]·w[n].
+  // The input term: s·Σ_r u[r][p]·w[r][n], and maybe the same one step back.
   const pVar = set.idx[pAxis]!, nVar = set.idx[nAxis]!;
-  const f = splitOuter(lin.rest, pVar, nVar, where);
-  for (const [part, e] of [['per-step factor', f.s], ['p factor', f.u], ['n factor', f.w]] as const) if (e) assertNoSums(e, `the ${part} of the input term of ${where}`);
+  let input: SsdInput;
+  try {
+    input = splitInput(sp, lin.rest, pVar, nVar, where, side.carries);
+  } catch (e) {
+    if (e instanceof NotOuter) throw new NotSsd(e.reason);
+    throw e;
+  }
+  const cur = input.current;
+  const parts: [string, Expr][] = [
+    ['decay', logDecay], ['per-step factor of the input term', cur.s], ['p factor of the input term', cur.u], ['n factor of the input term', cur.w],
+    ['readout weights', ro.c], ...(input.prev ? [['per-step factor of the previous-step term', input.prev.s] as [string, Expr]] : []),
+  ];
+  for (const [part, e] of parts) {
+    assertPlain(e, `the ${part} of ${where}`, cur.rankDim);
+    if (readsAny(e, carryNames)) throw new NotSsd(`the ${part} of ${where} reads a state carried from the previous step; the chunked form reads carries only in the update's previous-step term`);
+  }
+  if (input.prev) {
+    for (const e of [cur.u, cur.w]) {
+      visitExpr(e, (x) => {
+        if (x.k === 'state' && scanNames.has(x.name) && (x.ver ?? 0) === 0) throw new NotSsd(`the input term of ${where} reads ${x.name} before its update; with a previous-step term the chunked form needs the updated value`);
+      });
+    }
+  }
+  const rankDim = cur.rankDim;
+  if (!!rankDim !== ro.ranked) {
+    throw new NotSsd(rankDim
+      ? `the update ${where} sums over a rank axis (${rankDim}) but the readout does not; the chunked form needs the rank axis in both (one readout per rank)`
+      : `the readout weights depend on a rank axis but the update ${where} has no sum over it; the chunked form needs the rank axis in both`);
+  }
+  let rank: SsdForm['rank'];
+  if (rankDim) {
+    const size = sp.staticDims[rankDim];
+    if (size === undefined) throw new NotSsd(`the rank axis ${rankDim} must be static (declare it in static: { ... }): the chunked form lays ranks out as rows`);
+    for (const s of stores) {
+      if (!readoutsUnderRank(s.expr)) throw new NotSsd(`output ${s.tensor.name} uses a readout outside a sum over the rank axis ${rankDim}; with one readout per rank, sum them (sum(r, ...))`);
+    }
+    rank = { dim: rankDim, size };
+  }
   return {
     state: st,
     pAxis,
@@ -143,13 +225,29 @@ export function analyseSsd(sp: SpecializedProgram): SsdForm {
     pVar,
     nVar,
     logDecay,
-    scale: f.s ?? ONE,
-    u: f.u ?? ONE,
-    w: f.w ?? ONE,
-    c: readout.c,
-    cVar: readout.cVar,
+    scale: cur.s,
+    u: cur.u,
+    w: cur.w,
+    c: ro.c,
+    cVar: ro.cVar,
     stores,
+    ...(rank ? { rank } : {}),
+    ...(input.prev ? { prev: { scale: input.prev.s, u: input.prev.u, w: input.prev.w } } : {}),
+    side,
   };
+}
+
+/** Every READOUT sits inside a sum over RANK. */
+function readoutsUnderRank(e: Expr, inside = false): boolean {
+  switch (e.k) {
+    case 'local': return e.name !== READOUT || inside;
+    case 'sum': return readoutsUnderRank(e.body, inside || e.index === RANK);
+    case 'bin': return readoutsUnderRank(e.a, inside) && readoutsUnderRank(e.b, inside);
+    case 'neg': return readoutsUnderRank(e.a, inside);
+    case 'call': return e.args.every((a) => readoutsUnderRank(a, inside));
+    case 'where': return readoutsUnderRank(e.a, inside) && readoutsUnderRank(e.b, inside);
+    default: return true;
+  }
 }
 
 /** log of a positive decay written as exp(x) or a product of exps. */
@@ -158,18 +256,23 @@ function logOf(coef: Expr, where: string): Expr {
   const logs = factors.map((x): Expr => {
     if (x.k === 'call' && x.fn === 'exp') return x.args[0]!;
     if (x.k === 'num' && x.v > 0) return { k: 'num', v: Math.log(x.v) };
-    throw new NotSsd(`the decay of ${where} is not exp(...) (a factor is ${describe(x)}); SSD composes decays in log space and needs them as exp(x)`);
+    throw new NotSsd(`the decay of ${where} is not exp(...) (a factor is ${show(x)}); SSD composes decays in log space and needs them as exp(x)`);
   });
   return logs.reduce((a, b) => ({ k: 'bin', op: '+', a, b }));
 }
 
-/** The readout Σ_m c[m]·S[q][m] (or S[m][q]) of the updated state, q bound by the store. */
-function readoutOf(sum: Extract<Expr, { k: 'sum' }>, st: StateIR, pVar: string, version: number, at: string): { pAxis: 0 | 1; c: Expr; cVar: string } {
+/**
+ * The readout Σ_m c[m]·S[q][m] (or S[m][q]) of the updated state, q bound by
+ * the store. With a rank axis c may also depend on the index of an
+ * enclosing sum (one readout per rank): that index comes back as rankVar,
+ * and c names it RANK.
+ */
+function readoutOf(sp: SpecializedProgram, sum: Extract<Expr, { k: 'sum' }>, st: StateIR, pVar: string, version: number, at: string): { pAxis: 0 | 1; c: Expr; cVar: string; rankVar?: string } {
   const reads: Extract<Expr, { k: 'state' }>[] = [];
   visitExpr(sum.body, (x) => { if (x.k === 'state') reads.push(x); });
-  const first = reads[0]!;
+  const first = reads.find((r) => r.name === st.name)!;
   const key = JSON.stringify(first.idx);
-  if (reads.some((r) => JSON.stringify(r.idx) !== key)) throw new NotSsd(`${at} reads ${st.name} at several indices inside one sum`);
+  if (reads.some((r) => r.name === st.name && JSON.stringify(r.idx) !== key)) throw new NotSsd(`${at} reads ${st.name} at several indices inside one sum`);
   const vars = first.idx.map((ie) => (ie.k === 'ivar' ? ie.name : undefined));
   const m = sum.index;
   const nAxis = vars.indexOf(m);
@@ -185,54 +288,13 @@ function readoutOf(sum: Extract<Expr, { k: 'sum' }>, st: StateIR, pVar: string, 
     throw e;
   }
   if (lin.rest) throw new NotSsd(`${at}: the sum over ${m} adds terms free of ${st.name}; write the readout as sum(${m}, c * ${st.name}[..]) alone`);
-  const c = lin.coef!;
+  let c = lin.coef!;
   if (freeIndexVars(c).has(pVar)) throw new NotSsd(`${at}: the readout weights depend on ${pVar}; SSD needs Σ_${m} c[${m}]·${st.name}[${pVar}][${m}] with c the same for every ${pVar}`);
-  return { pAxis, c, cVar: m };
-}
-
-interface Outer {
-  s: Expr | null;
-  u: Expr | null;
-  w: Expr | null;
-}
-
-/** Splits e into (free of p and n)·(in p only)·(in n only), or says why it is not an outer product. */
-function splitOuter(e: Expr, p: string, n: string, where: string): Outer {
-  // Products split factor by factor even where one side alone depends on p
-  // (or n): per-step factors (dt) then go to s and are computed once per step.
-  if (e.k === 'bin' && (e.op === '*' || e.op === '/')) {
-    const a = splitOuter(e.a, p, n, where), b = splitOuter(e.b, p, n, where);
-    if (e.op === '*') return { s: mul(a.s, b.s), u: mul(a.u, b.u), w: mul(a.w, b.w) };
-    return { s: div(a.s, b.s), u: div(a.u, b.u), w: div(a.w, b.w) };
-  }
-  if (e.k === 'neg') {
-    const a = splitOuter(e.a, p, n, where);
-    return { ...a, s: a.s ? { k: 'neg', a: a.s } : { k: 'num', v: -1 } };
-  }
-  const free = freeIndexVars(e);
-  const hp = free.has(p), hn = free.has(n);
-  if (!hp && !hn) return { s: e, u: null, w: null };
-  if (hp && !hn) return { s: null, u: e, w: null };
-  if (!hp && hn) return { s: null, u: null, w: e };
-  const rank = `the input term of ${where} is not an outer product u[${p}]·w[${n}] (rank 1)`;
-  switch (e.k) {
-    case 'bin':
-      throw new NotSsd(`${rank}: ${describe(e)} ${e.op === '+' ? 'adds' : 'subtracts'} terms that together depend on both ${p} and ${n}`);
-    case 'call': throw new NotSsd(`${rank}: ${e.fn}() takes an argument in both ${p} and ${n}`);
-    case 'load': throw new NotSsd(`${rank}: ${e.tensor}[${e.idx.map(fmtI).join('][')}] is indexed by both ${p} and ${n}`);
-    default: throw new NotSsd(`${rank}: ${describe(e)} depends on both ${p} and ${n}`);
-  }
-}
-
-function mul(a: Expr | null, b: Expr | null): Expr | null {
-  if (!a) return b;
-  if (!b) return a;
-  return { k: 'bin', op: '*', a, b };
-}
-
-function div(a: Expr | null, b: Expr | null): Expr | null {
-  if (!b) return a;
-  return { k: 'bin', op: '/', a: a ?? ONE, b };
+  const extra = [...freeIndexVars(c)].filter((x) => x !== m && !sp.parallel.includes(x) && x !== sp.scan);
+  if (extra.length > 1) throw new NotSsd(`${at}: the readout weights depend on ${extra.join(' and ')}; besides ${m} they may depend on one rank axis`);
+  const rankVar = extra[0];
+  if (rankVar) c = renameVar(c, rankVar, RANK);
+  return { pAxis, c, cVar: m, ...(rankVar ? { rankVar } : {}) };
 }
 
 function flattenProduct(e: Expr): Expr[] {
@@ -240,30 +302,14 @@ function flattenProduct(e: Expr): Expr[] {
   return [e];
 }
 
-/** Terms the lowering evaluates per element as plain expressions: no sums (they need loops), no where() (it needs branches). */
-function assertNoSums(e: Expr, what: string): void {
+/**
+ * Terms the lowering evaluates per element as plain expressions: no sums
+ * (they need loops) except, where a rank axis exists, sums over it (R is
+ * static: they unroll). where() is fine (both branches are computed and one
+ * is selected; reads are clamped in range).
+ */
+function assertPlain(e: Expr, what: string, rankDim?: string): void {
   visitExpr(e, (x) => {
-    if (x.k === 'sum') throw new NotSsd(`${what} sums over ${x.index} (${x.dim}) outside the readout; the SSD lowering evaluates such terms per element and has no loop for them`);
-    if (x.k === 'where') throw new NotSsd(`${what} uses where(...); the SSD lowering evaluates terms as plain expressions and has no branches for it`);
+    if (x.k === 'sum' && !(rankDim && x.dim === rankDim)) throw new NotSsd(`${what} sums over ${x.index} (${x.dim}) outside the readout; the SSD lowering evaluates such terms per element and has no loop for them`);
   });
-}
-
-function renameVar(e: Expr, from: string, to: string): Expr {
-  const ri = (ie: IExpr): IExpr => (ie.k === 'ivar' && ie.name === from ? { k: 'ivar', name: to } : ie.k === 'ibin' ? { ...ie, a: ri(ie.a), b: ri(ie.b) } : ie);
-  return mapExpr(e, (x) => (x.k === 'load' || x.k === 'state' ? { ...x, idx: x.idx.map(ri) } : x.k === 'ival' ? { ...x, e: ri(x.e) } : x));
-}
-
-function describe(e: Expr): string {
-  switch (e.k) {
-    case 'num': return String(e.v);
-    case 'load': return `${e.tensor}[${e.idx.map(fmtI).join('][')}]`;
-    case 'state': return `${e.name}[${e.idx.map(fmtI).join('][')}]`;
-    case 'call': return `${e.fn}(...)`;
-    case 'bin': return `(${describe(e.a)} ${e.op} ${describe(e.b)})`;
-    case 'neg': return `-${describe(e.a)}`;
-    case 'sum': return `sum(${e.index}, ...)`;
-    case 'ival': return fmtI(e.e);
-    case 'local': return e.name;
-    case 'where': return `where(..., ${describe(e.a)}, ${describe(e.b)})`;
-  }
 }

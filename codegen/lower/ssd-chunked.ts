@@ -73,7 +73,7 @@ export function chooseChunkedTiles(P: number, N: number, sched: SsdSchedule, cap
       const strides = { X: padded(PtPad, mu), C: padded(Nt, mu), W: padded(Nt, mu), S: padded(Nt, mu), M: padded(Q, mu) };
       const state = 4 * 3 * Q + opBytes(Q * strides.X) + opBytes(Q * strides.W);
       const output = 4 * (3 * Q + PtPad * strides.S) + opBytes(Q * strides.X) + opBytes(Q * strides.C) + opBytes(Q * strides.W) + opBytes(Q * strides.M);
-      if (Math.max(state, output) <= caps.sharedBytes) return { Q, T, Pt, PtPad, Nt, NPad, Nu, strides, frags, bytes: { state, output } };
+      if (Math.max(state, output) <= caps.sharedBytes) return { Q, QR: Q, T, Pt, PtPad, Nt, NPad, Nu, strides, frags, bytes: { state, output } };
       tried.push(`Pt ${Pt}, Nt ${Nt}: ${Math.max(state, output)} bytes of workgroup memory`);
     }
   }
@@ -82,6 +82,9 @@ export function chooseChunkedTiles(P: number, N: number, sched: SsdSchedule, cap
 
 export function lowerSsdChunked(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedule, caps: SsdCaps, name: string): LaunchSequence {
   const P = sp.staticDims[form.pDim]!, N = sp.staticDims[form.nDim]!;
+  // The chunks run in parallel here: states beside S and the previous-step term would need their values at every chunk's start first.
+  const extras = [form.rank && `a rank axis (${form.rank.dim})`, form.prev && 'a previous-step input term', form.side.scans.length && `scans (${form.side.scans.map((x) => x.state.name).join(', ')})`, form.side.carries.length && `carried states (${form.side.carries.map((x) => x.state.name).join(', ')})`].filter(Boolean);
+  if (extras.length) throw new SsdLoweringError(`the chunk-parallel form (ssdForm: 'chunked') handles one rank-1 update and no other states; this program has ${extras.join(', ')}: use the fused form`);
   const tl = chooseChunkedTiles(P, N, sched, caps);
   const precision = operandPrecision(sp.used);
   if (caps.narrowOperands && (!caps.matrixUnits || caps.narrowOperands !== precision)) throw new SsdLoweringError(`internal: operands stored as ${caps.narrowOperands} need matrix units at that precision (${precision})`);
@@ -166,7 +169,7 @@ function chunkStates(sp: SpecializedProgram, form: SsdForm, tl: ChunkedTiles, ca
   }
   body.push(loop('n0', i(0), i(NPad), i(Nt), [
     loadCW(em, v('n0'), Q, T, Nt, { W: ST.W }), barrier,
-    scaleWForState(Q, T, Nt, ST.W, cs), barrier,
+    scaleWForState(em, Q, T, Nt, ST.W, cs), barrier,
     loop('nu', i(0), i(Nt), i(tl.Nu), update), barrier,
   ]));
   const shared = chunkArrays(tl, caps, ['X', 'W']);
@@ -235,14 +238,14 @@ function chunkOutputs(sp: SpecializedProgram, form: SsdForm, tl: ChunkedTiles, c
     { k: 'mma', id: 'my', frag: frags.Y, a: opC, b: opSt, kLen: Nt, precision },
     barrier,
   ]));
-  body.push(...decayMask(frags.G, ST.M, cs));
+  body.push(...decayMask(em, frags.G, ST.M, cs));
   for (const e of fragElements(frags.Y)) body.push(assign(e.reg, mul(v(e.reg), call('exp', cs(e.row)))));
   body.push(barrier, {
     k: 'mma', id: 'mx', frag: frags.Y, precision, aLower: true,
     a: { arr: 'Ms', base: i(0), rowStride: ST.M, colStride: 1, kPairs },
     b: { arr: 'Xs', base: i(0), rowStride: ST.X, colStride: 1 },
     kLen: Q,
-  }, ...storeOutputs(em, frags.Y, Pt));
+  }, ...storeOutputs(em, frags.Y, Pt, Q, T, PtPad + 1));
   const shared = chunkArrays(tl, caps, ['X', 'C', 'W', 'S', 'M']);
   const { buffers, params } = chunkBindings(sp, [scratchBinding(STATES, 'read')]);
   const rows = rowsOf(em);

@@ -6,8 +6,8 @@
 // fixed names (cs0/cs1, sc, Xs, Ct, Wt, Ms). A kernel gets its own emitter
 // (the row's hoisted values are declared once per kernel).
 
-import type { Expr, SpecializedProgram } from '../../dsl/ir.js';
-import { READOUT, type SsdForm } from '../analysis/ssd.js';
+import type { Expr, ICond, SpecializedProgram } from '../../dsl/ir.js';
+import { READOUT, RANK, type SsdForm } from '../analysis/ssd.js';
 import { FragmentError, fragElements, gridFragment, mmaFragment, type FragElement } from '../plan/fragment.js';
 import {
   add, assign, barrier, call, decl, f, i, loop, lt, mul, sub, v, when, TID,
@@ -18,7 +18,7 @@ import { LoweringError } from './diagonal-scan.js';
 import type { ChunkTileBase, SsdCaps } from './ssd.js';
 import type { SharedArray } from '../plan/ast.js';
 import { Hoister, newScope, type Scope } from './hoist.js';
-import { dimEnv, indexExpr, offsetOf, loadOf } from './index-math.js';
+import { dimEnv, indexExpr, offsetOf, loadOf, type IndexEnv } from './index-math.js';
 
 export class SsdLoweringError extends LoweringError {}
 
@@ -56,113 +56,231 @@ export interface SsdEmitter {
   L: PExpr;
   P: number;
   N: number;
+  /** Ranks per step (1 without a rank axis). */
+  R: number;
+  /**
+   * Rows per step of the chunk's matrices (R rounded up to a power of two,
+   * so every tile size stays one: rows of ranks ≥ R are zero); Q·RP rows, step-major.
+   */
+  RP: number;
+  /** Step and rank of a row of the chunk's matrices. */
+  stepOf: (row: PExpr) => PExpr;
+  rankOf: (row: PExpr) => PExpr;
   helpers: Set<PFn>;
   /** Values that vary with nothing but the row, declared once after the row's index variables. */
   rowScope: Scope;
-  /** Plan templates (placeholders $t, $p, $n, $r) of the log-decay, step factor, u[p], w[n] and c[n]. */
+  /**
+   * Plan templates (placeholders $t step, $p, $n, $k rank, $r readout) of the
+   * log-decay, step factor, u[p], w[n] and c[n]; with a previous-step term
+   * its step factor s1, and its u and w at step 0 (carries from their
+   * initial values).
+   */
   ld: PExpr;
   sc: PExpr;
   u: PExpr;
   w: PExpr;
   c: PExpr;
-  template: (e: Expr, vars: Record<string, string>) => PExpr;
+  prev?: { s1: PExpr; u0: PExpr; w0: PExpr };
+  template: (e: Expr, vars: Record<string, string | number>) => PExpr;
   /** Emits templates where the placeholders have the given values, in one scope: declarations to place first, then the values. */
   emitAll: (tmpls: [PExpr, Ty][], level: number, subst: Record<string, PExpr>) => { decls: PStmt[]; values: PExpr[] };
 }
 
 const rowVar = (n: string): string => `ix_${n}`;
 
+/** Workgroup array holding a scan's values over the chunk: row j is the value entering step c0 + j (row 0: from the previous chunk). */
+export const scanArray = (state: string): string => `sv_${state}`;
+
+/** Size of a state's element block, and the row-major offset of idx in it (indices clamped into range: a where() branch not chosen may point outside). */
+export function stateBlock(sp: SpecializedProgram, shape: string[], idx: PExpr[], plain: boolean[]): { size: number; flat: PExpr } {
+  const sizes = shape.map((d) => sp.staticDims[d]!);
+  let flat: PExpr = i(0);
+  idx.forEach((x, k) => {
+    const c = plain[k] ? x : { k: 'imin', a: { k: 'imax', a: x, b: i(0) }, b: i(sizes[k]! - 1) } as PExpr;
+    flat = k === 0 ? c : add(mul(flat, i(sizes[k]!)), c);
+  });
+  return { size: sizes.reduce((a, b) => a * b, 1), flat };
+}
+
+// Placeholder levels: $t the step, $p / $n the state axes, $k the rank; $r… readouts (per step and p); $c… / $a… elements of a side state; $cur a scan's running value, $m… its materialised inputs.
+export const R_BIT = 8;
+function placeholderLevel(n: string): number | undefined {
+  if (n === '$t') return T_BIT;
+  if (n === '$p') return P_BIT;
+  if (n === '$n') return N_BIT;
+  if (n === '$k') return R_BIT;
+  if (n === '$cur' || n.startsWith('$m')) return T_BIT | N_BIT;
+  if (n.startsWith('$r')) return T_BIT | P_BIT;
+  if (n.startsWith('$c') || n.startsWith('$a')) return N_BIT;
+  return undefined;
+}
+
 export function ssdEmitter(sp: SpecializedProgram, form: SsdForm): SsdEmitter {
   const dim = dimEnv(sp.staticDims);
   const helpers = new Set<PFn>(['exp']);
-  const template = (e: Expr, vars: Record<string, string>): PExpr => {
-    const env = {
-      ivar: (n: string): PExpr => {
-        if (sp.parallel.includes(n)) return v(rowVar(n));
-        if (n === sp.scan) return v('$t');
-        const ph = vars[n];
-        if (!ph) throw new SsdLoweringError(`internal: index ${n} has no value here`);
-        return v(ph);
-      },
-      dim,
+  const scans = new Map(form.side.scans.map((x) => [x.state.name, x]));
+  const carries = new Map(form.side.carries.map((x) => [x.state.name, x]));
+  const R = form.rank?.size ?? 1;
+  const RP = nextPow2(R);
+  // `inWhere`: reads inside a where() branch are clamped into range (the branch may not be the chosen one).
+  const build = (e: Expr, vars: Record<string, string | number>, carryInit: boolean, inWhere: boolean): PExpr => {
+    const ivar = (n: string): PExpr => {
+      if (sp.parallel.includes(n)) return v(rowVar(n));
+      if (n === sp.scan) return v('$t');
+      const ph = vars[n];
+      if (ph === undefined) throw new SsdLoweringError(`internal: index ${n} has no value here`);
+      return typeof ph === 'number' ? i(ph) : v(ph);
     };
-    const t = (x: Expr): PExpr => template(x, vars);
+    const env = { ivar, dim };
+    const t = (x: Expr, w = inWhere): PExpr => build(x, vars, carryInit, w);
     switch (e.k) {
       case 'num': return f(e.v);
       case 'ival': return { k: 'cast', ty: 'f32', a: indexExpr(e.e, env) };
-      case 'load': return loadOf(sp.used, e.tensor, e.idx, env);
+      case 'load': {
+        if (!inWhere) return loadOf(sp.used, e.tensor, e.idx, env);
+        const tensor = sp.used.find((x) => x.name === e.tensor)!;
+        const idx = e.idx.map((ie, k): PExpr => {
+          const x = indexExpr(ie, env);
+          if (ie.k === 'ivar' && sp.indices[ie.name]?.dim === tensor.shape[k]) return x;
+          return { k: 'imin', a: { k: 'imax', a: x, b: i(0) }, b: sub(dim(tensor.shape[k]!), i(1)) };
+        });
+        return { k: 'load', buf: e.tensor, index: offsetOf(tensor, idx, env) };
+      }
       case 'bin': return { k: 'bin', op: e.op, a: t(e.a), b: t(e.b) };
       case 'neg': return { k: 'neg', a: t(e.a) };
-      case 'call': helpers.add(e.fn); return { k: 'call', fn: e.fn, args: e.args.map(t) };
-      case 'local':
-        if (e.name === READOUT) return v('$r');
+      case 'call': helpers.add(e.fn); return { k: 'call', fn: e.fn, args: e.args.map((a) => t(a)) };
+      case 'local': {
+        if (e.name === READOUT) return v(typeof vars[RANK] === 'number' ? `$r${vars[RANK]}` : '$r');
+        if (e.name.startsWith('$')) return v(e.name); // a placeholder the caller substitutes
         throw new SsdLoweringError('internal: locals must be inlined');
-      case 'state': throw new SsdLoweringError('internal: the state is read only through the readout');
-      case 'sum': case 'where': throw new SsdLoweringError(`internal: ${e.k} outside the readout is rejected by the analysis`);
+      }
+      case 'state': {
+        const idx = e.idx.map((ie) => indexExpr(ie, env));
+        const plain = e.idx.map((ie, k) => ie.k === 'ivar' && sp.indices[ie.name]?.dim === sp.state.find((s) => s.name === e.name)!.shape[k]);
+        const scan = scans.get(e.name);
+        if (scan) {
+          const b = stateBlock(sp, scan.state.shape, idx, plain);
+          return sload(scanArray(e.name), add(mul(add(sub(v('$t'), v('c0')), i(e.ver ?? 0)), i(b.size)), b.flat));
+        }
+        const carry = carries.get(e.name);
+        if (carry && carryInit) {
+          if (!sp.variant.initStates.includes(e.name)) return f(0);
+          const b = stateBlock(sp, carry.state.shape, idx, plain);
+          return { k: 'load', buf: carry.state.init, index: add(mul(v('row'), i(b.size)), b.flat) };
+        }
+        throw new SsdLoweringError(`internal: state ${e.name} is read where the analysis allows no state`);
+      }
+      case 'sum': {
+        // Only sums over the rank axis reach here (analysis/ssd.ts): R is static, so they unroll.
+        if (e.index !== RANK) throw new SsdLoweringError(`internal: sum over ${e.index} outside the readout is rejected by the analysis`);
+        let acc: PExpr | undefined;
+        for (let k = 0; k < R; k++) {
+          const term = build(e.body, { ...vars, [RANK]: k }, carryInit, inWhere);
+          acc = acc ? add(acc, term) : term;
+        }
+        return acc!;
+      }
+      case 'where': {
+        const c = condOf(e.cond, env);
+        return { k: 'select', c, a: t(e.a, true), b: t(e.b, true) };
+      }
     }
     return e satisfies never;
   };
-  const hoister = new Hoister((n) => ({ $t: T_BIT, $p: P_BIT, $n: N_BIT, $r: T_BIT | P_BIT } as Record<string, number>)[n]);
+  const template = (e: Expr, vars: Record<string, string | number>): PExpr => build(e, vars, false, false);
+  const hoister = new Hoister(placeholderLevel);
   const rowScope: Scope = newScope(0, undefined);
   const emitAll = (tmpls: [PExpr, Ty][], level: number, subst: Record<string, PExpr>): { decls: PStmt[]; values: PExpr[] } => {
     const scope = newScope(level, rowScope, '', new Map(Object.entries(subst)));
     const values = tmpls.map(([t, ty]) => hoister.emit(t, scope, ty));
     return { decls: scope.decls, values };
   };
+  const uv = { [form.pVar]: '$p', [RANK]: '$k' }, wv = { [form.nVar]: '$n', [RANK]: '$k' };
   return {
-    sp, form, dim, helpers, rowScope, template, emitAll,
+    sp, form, dim, helpers, rowScope, template, emitAll, R, RP,
+    stepOf: (row) => (RP === 1 ? row : idiv(row, RP)),
+    rankOf: (row) => (RP === 1 ? i(0) : imod(row, RP)),
     L: dim(sp.indices[sp.scan]!.dim),
     P: sp.staticDims[form.pDim]!,
     N: sp.staticDims[form.nDim]!,
     ld: template(form.logDecay, {}),
     sc: template(form.scale, {}),
-    u: template(form.u, { [form.pVar]: '$p' }),
-    w: template(form.w, { [form.nVar]: '$n' }),
-    c: template(form.c, { [form.cVar]: '$n' }),
+    u: template(form.u, uv),
+    w: template(form.w, wv),
+    c: template(form.c, { [form.cVar]: '$n', [RANK]: '$k' }),
+    ...(form.prev ? { prev: { s1: template(form.prev.scale, {}), u0: build(form.prev.u, uv, true, false), w0: build(form.prev.w, wv, true, false) } } : {}),
   };
+}
+
+function condOf(c: ICond, env: IndexEnv): PExpr {
+  switch (c.k) {
+    case 'icmp': return { k: 'bin', op: c.op, a: indexExpr(c.a, env), b: indexExpr(c.b, env) };
+    case 'inot': return { k: 'not', a: condOf(c.c, env) };
+    case 'iand': return { k: 'bin', op: '&&', a: condOf(c.a, env), b: condOf(c.b, env) };
+    case 'ior': return { k: 'bin', op: '||', a: condOf(c.a, env), b: condOf(c.b, env) };
+  }
 }
 
 /** Step `j` of the chunk starting at `c0`, and whether it is inside the sequence. */
 const tj = (j: PExpr): PExpr => add(v('c0'), j);
 const inSeq = (em: SsdEmitter, j: PExpr): PExpr => lt(tj(j), em.L);
 
-/** Per-step log-decays into cs0 and step factors into sc (zero past the sequence: such steps decay by exp(0)). */
+/** A row of the chunk's matrices is a step inside the sequence and a rank below R (padding rows stay zero). */
+function rowInSeq(em: SsdEmitter, row: PExpr): PExpr {
+  const step = inSeq(em, em.stepOf(row));
+  return em.RP === em.R ? step : and(step, lt(em.rankOf(row), i(em.R)));
+}
+
+/**
+ * Per-step log-decays into cs0 and step factors into sc (zero past the
+ * sequence: such steps decay by exp(0)); with a previous-step term also
+ * sp1[j] = s1 of step j + 1 (what step j's input gets again one step later),
+ * zero where step j + 1 is past the sequence or the chunk.
+ */
 export function loadStepFactors(em: SsdEmitter, Q: number, T: number): PStmt {
   const step = em.emitAll([[em.ld, 'f32'], [em.sc, 'f32']], T_BIT, { $t: tj(v('sj')) });
+  const next: PStmt[] = [];
+  if (em.prev) {
+    const n = em.emitAll([[em.prev.s1, 'f32']], T_BIT, { $t: add(tj(v('sj')), i(1)) });
+    // The chunk's last step hands its second share to the next chunk's fold (lower/ssd-side.ts): zero here.
+    const inChunk = and(lt(v('sj'), i(Q - 1)), lt(add(tj(v('sj')), i(1)), em.L));
+    next.push(decl('sp1v', 'f32', f(0), true), when(inChunk, [...n.decls, assign('sp1v', n.values[0]!)]), sstore('sp1', v('sj'), v('sp1v')));
+  }
   return loop('sj', TID, i(Q), i(T), [
     decl('sld', 'f32', f(0), true),
     decl('ssc', 'f32', f(0), true),
     when(inSeq(em, v('sj')), [...step.decls, assign('sld', step.values[0]!), assign('ssc', step.values[1]!)]),
     sstore('cs0', v('sj'), v('sld')),
     sstore('sc', v('sj'), v('ssc')),
+    ...next,
   ]);
 }
 
-/** X = u, the p factor of the input term, unscaled, for the chunk (Q × PtPad, stride sx); zero past the sequence and P tile. */
+/** X = u, the p factor of the input term, unscaled, for the chunk (Q·R × PtPad, stride sx); zero past the sequence and P tile. */
 export function loadX(em: SsdEmitter, Q: number, T: number, Pt: number, PtPad: number, sx: number): PStmt {
   const p = add(v('p0'), v('xp'));
-  const r = em.emitAll([[em.u, 'f32']], T_BIT | P_BIT, { $t: tj(v('xj')), $p: p });
-  return loop('xe', TID, i(Q * PtPad), i(T), [
+  const r = em.emitAll([[em.u, 'f32']], T_BIT | P_BIT | R_BIT, { $t: tj(em.stepOf(v('xj'))), $p: p, $k: em.rankOf(v('xj')) });
+  return loop('xe', TID, i(Q * em.RP * PtPad), i(T), [
     decl('xj', 'i32', idiv(v('xe'), PtPad)),
     decl('xp', 'i32', imod(v('xe'), PtPad)),
     decl('xv', 'f32', f(0), true),
-    when(and(inSeq(em, v('xj')), lt(v('xp'), i(Pt))), [...r.decls, assign('xv', r.values[0]!)]),
+    when(and(rowInSeq(em, v('xj')), lt(v('xp'), i(Pt))), [...r.decls, assign('xv', r.values[0]!)]),
     sstore('Xs', add(mul(v('xj'), i(sx)), v('xp')), v('xv')),
   ]);
 }
 
-/** C (into Ct, stride sc) and/or W (into Wt, stride sw) of the chunk for N elements n0 .. n0 + Nt; zero past the sequence and N. */
+/** C (into Ct, stride sc) and/or W (into Wt, stride sw) of the chunk (Q·R rows) for N elements n0 .. n0 + Nt; zero past the sequence and N. */
 export function loadCW(em: SsdEmitter, n0: PExpr, Q: number, T: number, Nt: number, strides: { C?: number; W?: number }): PStmt {
   const n = add(n0, v('bn'));
   const want: [PExpr, string, string, number][] = [];
   if (strides.C !== undefined) want.push([em.c, 'cv', 'Ct', strides.C]);
   if (strides.W !== undefined) want.push([em.w, 'wv', 'Wt', strides.W]);
-  const r = em.emitAll(want.map(([t]) => [t, 'f32']), T_BIT | N_BIT, { $t: tj(v('bj')), $n: n });
-  return loop('be', TID, i(Q * Nt), i(T), [
+  const r = em.emitAll(want.map(([t]) => [t, 'f32']), T_BIT | N_BIT | R_BIT, { $t: tj(em.stepOf(v('bj'))), $n: n, $k: em.rankOf(v('bj')) });
+  return loop('be', TID, i(Q * em.RP * Nt), i(T), [
     decl('bj', 'i32', idiv(v('be'), Nt)),
     decl('bn', 'i32', imod(v('be'), Nt)),
     ...want.map(([, reg]) => decl(reg, 'f32', f(0), true)),
-    when(and(inSeq(em, v('bj')), lt(n, i(em.N))), [...r.decls, ...want.map(([, reg], k) => assign(reg, r.values[k]!))]),
+    when(and(rowInSeq(em, v('bj')), lt(n, i(em.N))), [...r.decls, ...want.map(([, reg], k) => assign(reg, r.values[k]!))]),
     ...want.map(([, reg, arr, stride]) => sstore(arr, add(mul(v('bj'), i(stride)), v('bn')), v(reg))),
   ]);
 }
@@ -185,44 +303,87 @@ export function cumulativeSum(Q: number, T: number): { stmts: PStmt[]; arr: stri
   return { stmts, arr };
 }
 
-/** W rows (Q × Nt, stride sw) scaled by s_j·exp(cs_last − cs_j): the state update's input term is then Xᵀ·W. */
-export function scaleWForState(Q: number, T: number, Nt: number, sw: number, cs: (j: PExpr) => PExpr): PStmt {
-  return loop('de', TID, i(Q * Nt), i(T), [
-    decl('dj', 'i32', idiv(v('de'), Nt)),
-    decl('dw', 'i32', add(mul(v('dj'), i(sw)), imod(v('de'), Nt))),
-    sstore('Wt', v('dw'), mul(sload('Wt', v('dw')), mul(sload('sc', v('dj')), call('exp', sub(v('csLast'), cs(v('dj'))))))),
+/**
+ * W rows (Q·R × Nt, stride sw) scaled by what step j's input weighs in the
+ * state at the chunk's end, s_j·exp(cs_last − cs_j) (plus, with a
+ * previous-step term, s1_{j+1}·exp(cs_last − cs_{j+1}) for j before the
+ * last step; the last step's second share goes to the next chunk's fold):
+ * the state update's input term is then Xᵀ·W.
+ */
+export function scaleWForState(em: SsdEmitter, Q: number, T: number, Nt: number, sw: number, cs: (j: PExpr) => PExpr): PStmt {
+  const j = v('dj');
+  let weight: PExpr = mul(sload('sc', j), call('exp', sub(v('csLast'), cs(j))));
+  // sp1 is zero at the chunk's last step, where the clamped cs index makes the factor exp(0).
+  if (em.prev) weight = add(weight, mul(sload('sp1', j), call('exp', sub(v('csLast'), cs(imin(add(j, i(1)), Q - 1))))));
+  return loop('de', TID, i(Q * em.RP * Nt), i(T), [
+    decl('drow', 'i32', idiv(v('de'), Nt)),
+    decl('dj', 'i32', em.stepOf(v('drow'))),
+    decl('dw', 'i32', add(mul(v('drow'), i(sw)), imod(v('de'), Nt))),
+    sstore('Wt', v('dw'), mul(sload('Wt', v('dw')), weight)),
   ]);
 }
 
-/** The causal decay mask into Ms (stride sm): M = G ∘ [j ≤ i]·exp(cs_i − cs_j)·s_j. */
-export function decayMask(G: Fragment, sm: number, cs: (j: PExpr) => PExpr): PStmt[] {
+const imin = (a: PExpr, b: number): PExpr => ({ k: 'imin', a, b: i(b) });
+
+/**
+ * The causal decay mask into Ms (stride sm), over rows and columns (step,
+ * rank): M = G ∘ [j ≤ i]·exp(cs_i − cs_j)·s_j for steps i, j; with a
+ * previous-step term plus [j < i]·exp(cs_i − cs_{j+1})·s1_{j+1} (step j's
+ * input as step j + 1's previous-step input).
+ */
+export function decayMask(em: SsdEmitter, G: Fragment, sm: number, cs: (j: PExpr) => PExpr): PStmt[] {
   const mask: PStmt[] = [];
   for (const [k, e] of fragElements(G).entries()) {
     const m = `gm${k}`;
+    const si = em.stepOf(e.row), sj = em.stepOf(e.col);
+    const later: PStmt[] = em.prev
+      ? [when(lt(sj, si), [assign(m, add(v(m), mul(mul(v(e.reg), call('exp', sub(cs(si), cs(add(sj, i(1)))))), sload('sp1', sj))))])]
+      : [];
     mask.push(
       decl(m, 'f32', f(0), true),
-      when(le(e.col, e.row), [assign(m, mul(mul(v(e.reg), call('exp', sub(cs(e.row), cs(e.col)))), sload('sc', e.col)))]),
+      when(le(sj, si), [assign(m, mul(mul(v(e.reg), call('exp', sub(cs(si), cs(sj)))), sload('sc', sj))), ...later]),
       ...owning(e, [sstore('Ms', add(mul(e.row, i(sm)), e.col), v(m))]),
     );
   }
   return mask;
 }
 
-/** Outputs per (step, p) from the readout Y (Q × PtPad), each element by its owner. */
-export function storeOutputs(em: SsdEmitter, Y: Fragment, Pt: number): PStmt[] {
+/** Stores of every output at step t = c0 + j and p = p0 + pl, the readouts given (one per rank) as $r / $r0… substitutions. */
+function storesAt(em: SsdEmitter, t: PExpr, p: PExpr, readouts: Record<string, PExpr>): PStmt[] {
   const { sp, form, dim } = em;
-  const out: PStmt[] = [];
-  for (const e of fragElements(Y)) {
-    const t = tj(e.row), p = add(v('p0'), e.col);
-    const stores: PStmt[] = [];
-    for (const s of form.stores) {
-      const env = { ivar: (n: string): PExpr => (sp.parallel.includes(n) ? v(rowVar(n)) : n === sp.scan ? v('$t') : n === s.pVar ? v('$p') : noValue(n)), dim };
-      const r = em.emitAll([[offsetOf(s.tensor, s.idx.map((ie) => indexExpr(ie, env)), env), 'i32'], [em.template(s.expr, { [s.pVar]: '$p' }), 'f32']], T_BIT | P_BIT, { $t: t, $p: p, $r: v(e.reg) });
-      stores.push(...r.decls, { k: 'store', buf: s.tensor.name, index: r.values[0]!, value: r.values[1]! });
-    }
-    const valid = and(lt(t, em.L), lt(e.col, i(Pt)));
-    out.push(when(e.owned ? and(e.owned, valid) : valid, stores));
+  const stores: PStmt[] = [];
+  for (const s of form.stores) {
+    const env = { ivar: (n: string): PExpr => (sp.parallel.includes(n) ? v(rowVar(n)) : n === sp.scan ? v('$t') : n === s.pVar ? v('$p') : noValue(n)), dim };
+    const r = em.emitAll([[offsetOf(s.tensor, s.idx.map((ie) => indexExpr(ie, env)), env), 'i32'], [em.template(s.expr, { [s.pVar]: '$p' }), 'f32']], T_BIT | P_BIT, { $t: t, $p: p, ...readouts });
+    stores.push(...r.decls, { k: 'store', buf: s.tensor.name, index: r.values[0]!, value: r.values[1]! });
   }
+  return stores;
+}
+
+/**
+ * Outputs per (step, p) from the readout Y (Q·R × PtPad). Rank 1: each
+ * element by its owner, straight from registers. Rank R: an output sums the
+ * R readouts of its step, held by different threads, so Y goes through
+ * workgroup memory (Ys, stride sy) first.
+ */
+export function storeOutputs(em: SsdEmitter, Y: Fragment, Pt: number, Q: number, T: number, sy: number): PStmt[] {
+  const out: PStmt[] = [];
+  if (em.R === 1) {
+    for (const e of fragElements(Y)) {
+      const t = tj(e.row), p = add(v('p0'), e.col);
+      const valid = and(lt(t, em.L), lt(e.col, i(Pt)));
+      out.push(when(e.owned ? and(e.owned, valid) : valid, storesAt(em, t, p, { $r: v(e.reg) })));
+    }
+    return out;
+  }
+  for (const e of fragElements(Y)) out.push(...owning(e, [sstore('Ys', add(mul(e.row, i(sy)), e.col), v(e.reg))]));
+  out.push(barrier);
+  const readouts = Object.fromEntries(Array.from({ length: em.R }, (_, k) => [`$r${k}`, sload('Ys', add(mul(add(mul(v('oj'), i(em.RP)), i(k)), i(sy)), v('op')))]));
+  out.push(loop('oe', TID, i(Q * Pt), i(T), [
+    decl('oj', 'i32', idiv(v('oe'), Pt)),
+    decl('op', 'i32', imod(v('oe'), Pt)),
+    when(lt(tj(v('oj')), em.L), storesAt(em, tj(v('oj')), add(v('p0'), v('op')), readouts)),
+  ]));
   return out;
 }
 
@@ -269,24 +430,25 @@ function noValue(n: string): never {
 
 /**
  * The workgroup arrays of the per-chunk steps: the cumulative sums and step
- * factors always, and of the tiles X, C, W, S and M those a kernel uses.
- * Matrix-unit operands may be stored narrow (caps.narrowOperands); the state
- * tile stays f32.
+ * factors always (sp1 with a previous-step term), and of the tiles X, C, W,
+ * S and M those a kernel uses. Matrix-unit operands may be stored narrow
+ * (caps.narrowOperands); the state tile stays f32.
  */
-export function chunkArrays(tl: ChunkTileBase, caps: Pick<SsdCaps, 'narrowOperands'>, tiles: ReadonlyArray<'X' | 'C' | 'W' | 'S' | 'M'>): SharedArray[] {
+export function chunkArrays(tl: ChunkTileBase, caps: Pick<SsdCaps, 'narrowOperands'>, tiles: ReadonlyArray<'X' | 'C' | 'W' | 'S' | 'M'>, prev = false): SharedArray[] {
   const narrow = caps.narrowOperands ? { narrow: caps.narrowOperands } : {};
-  const { Q, PtPad, strides: ST } = tl;
+  const { Q, QR, PtPad, strides: ST } = tl;
   const all: [tile: 'X' | 'C' | 'W' | 'S' | 'M', array: SharedArray][] = [
-    ['X', { name: 'Xs', ty: 'f32', size: Q * ST.X, ...narrow }],
-    ['C', { name: 'Ct', ty: 'f32', size: Q * ST.C, ...narrow }],
-    ['W', { name: 'Wt', ty: 'f32', size: Q * ST.W, ...narrow }],
+    ['X', { name: 'Xs', ty: 'f32', size: QR * ST.X, ...narrow }],
+    ['C', { name: 'Ct', ty: 'f32', size: QR * ST.C, ...narrow }],
+    ['W', { name: 'Wt', ty: 'f32', size: QR * ST.W, ...narrow }],
     ['S', { name: 'Ss', ty: 'f32', size: PtPad * ST.S }],
-    ['M', { name: 'Ms', ty: 'f32', size: Q * ST.M, ...narrow }],
+    ['M', { name: 'Ms', ty: 'f32', size: QR * ST.M, ...narrow }],
   ];
   return [
     { name: 'cs0', ty: 'f32', size: Q },
     { name: 'cs1', ty: 'f32', size: Q },
     { name: 'sc', ty: 'f32', size: Q },
+    ...(prev ? [{ name: 'sp1', ty: 'f32' as const, size: Q }] : []),
     ...all.filter(([t]) => tiles.includes(t)).map(([, a]) => a),
   ];
 }
@@ -297,18 +459,18 @@ export function operandBytes(n: number, caps: Pick<SsdCaps, 'narrowOperands'>): 
 }
 
 /**
- * The accumulator layouts of one (P tile, N tile) candidate: G (Q × Q),
- * Y (Q × padded P tile) and the state-update product U in passes of Nu
+ * The accumulator layouts of one (P tile, N tile) candidate: G (QR × QR),
+ * Y (QR × padded P tile), QR = chunk steps × ranks and the state-update product U in passes of Nu
  * columns (at most 16 accumulators per thread), tensor-core shaped where the
  * target has matrix units. A string says why the candidate has no layout.
  */
-export function chunkFragments(Q: number, T: number, Pt: number, Nt: number, N: number, matrixUnits: boolean): Pick<ChunkTileBase, 'PtPad' | 'NPad' | 'Nu' | 'frags'> | string {
+export function chunkFragments(QR: number, T: number, Pt: number, Nt: number, N: number, matrixUnits: boolean): Pick<ChunkTileBase, 'PtPad' | 'NPad' | 'Nu' | 'frags'> | string {
   const PtPad = nextPow2(Pt), NPad = Math.ceil(N / Nt) * Nt;
   let Nu = Nt;
   while (Nu % 2 === 0 && PtPad * Nu > 16 * T && (!matrixUnits || Nu > 8)) Nu /= 2;
   const frag = (name: string, r: number, c: number) => (matrixUnits ? mmaFragment(name, r, c, T) : undefined) ?? gridFragment(name, r, c, T);
   try {
-    return { PtPad, NPad, Nu, frags: { G: frag('g', Q, Q), Y: frag('yv', Q, PtPad), U: frag('su', PtPad, Nu) } };
+    return { PtPad, NPad, Nu, frags: { G: frag('g', QR, QR), Y: frag('yv', QR, PtPad), U: frag('su', PtPad, Nu) } };
   } catch (e) {
     if (!(e instanceof FragmentError)) throw e;
     return `Pt ${Pt}, Nt ${Nt}: ${e.message}`;

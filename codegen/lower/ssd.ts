@@ -35,6 +35,7 @@ import {
   SsdLoweringError, and, cumulativeSum, decayMask, decomposeRow, idiv, imod, isPow2, loadCW, loadStepFactors, loadX, nextPow2, owning, padded,
   programBindings, rowsOf, scaleWForState, sload, sstore, ssdEmitter, stateOffset, storeOutputs,
 } from './ssd-parts.js';
+import { SsdSide } from './ssd-side.js';
 
 export { SsdLoweringError } from './ssd-parts.js';
 
@@ -70,6 +71,8 @@ export interface SsdCaps {
 /** Tile sizes, strides and accumulator layouts every SSD kernel of a chunk has (fused and chunked forms). */
 export interface ChunkTileBase {
   Q: number;
+  /** Rows of the chunk's matrices: Q steps × R ranks, step-major. */
+  QR: number;
   T: number;
   /** P-axis elements per workgroup, and the padded (power-of-two) width computed with. */
   Pt: number;
@@ -90,8 +93,13 @@ export interface SsdTiles extends ChunkTileBase {
   sharedBytes: number;
 }
 
-export function chooseSsdTiles(P: number, N: number, sched: SsdSchedule, caps: SsdCaps): SsdTiles {
-  const T = sched.threads, Q = sched.chunk;
+/**
+ * `R` rows per step (ranks, padded) make the chunk's matrices Q·R rows tall; `extraBytes`
+ * is the workgroup memory the kernel needs besides the tiles (side states),
+ * given the padded P tile and N.
+ */
+export function chooseSsdTiles(P: number, N: number, sched: SsdSchedule, caps: SsdCaps, R = 1, extraBytes: (PtPad: number, NPad: number) => number = () => 0): SsdTiles {
+  const T = sched.threads, Q = sched.chunk, QR = Q * R;
   if (!isPow2(T)) throw new SsdLoweringError(`threads must be a power of two, got ${T}`);
   if (!isPow2(Q)) throw new SsdLoweringError(`chunk must be a power of two, got ${Q}`);
   const divisors = [...Array(P).keys()].map((k) => P - k).filter((d) => P % d === 0);
@@ -121,7 +129,7 @@ export function chooseSsdTiles(P: number, N: number, sched: SsdSchedule, caps: S
     ];
   const tried: string[] = [];
   for (const [Pt, Nt] of order) {
-    const f = chunkFragments(Q, T, Pt, Nt, N, caps.matrixUnits);
+    const f = chunkFragments(QR, T, Pt, Nt, N, caps.matrixUnits);
     if (typeof f === 'string') {
       tried.push(f);
       continue;
@@ -129,14 +137,19 @@ export function chooseSsdTiles(P: number, N: number, sched: SsdSchedule, caps: S
     const { PtPad, NPad, Nu, frags } = f;
     const whole = NPad === Nt;
     const mu = caps.matrixUnits;
-    const strides = { X: padded(PtPad, mu), C: padded(Nt, mu), W: padded(Nt, mu), S: padded(NPad, mu), M: padded(Q, mu) };
+    const strides = { X: padded(PtPad, mu), C: padded(Nt, mu), W: padded(Nt, mu), S: padded(NPad, mu), M: padded(QR, mu) };
     const opBytes = (n: number): number => operandBytes(n, caps);
-    const sharedBytes = 4 * (3 * Q + PtPad * strides.S) + opBytes(Q * strides.X) + opBytes(Q * strides.C) + opBytes(Q * strides.W) + opBytes(Q * strides.M);
-    if (sharedBytes <= caps.sharedBytes) return { Q, T, Pt, PtPad, Nt, NPad, whole, Nu, strides, frags, sharedBytes };
+    // Rank R: the readouts go through workgroup memory (Ys) to be summed per step.
+    const ys = R > 1 ? 4 * QR * ysStride(PtPad) : 0;
+    const sharedBytes = 4 * (3 * Q + PtPad * strides.S) + opBytes(QR * strides.X) + opBytes(QR * strides.C) + opBytes(QR * strides.W) + opBytes(QR * strides.M) + ys + extraBytes(PtPad, NPad);
+    if (sharedBytes <= caps.sharedBytes) return { Q, QR, T, Pt, PtPad, Nt, NPad, whole, Nu, strides, frags, sharedBytes };
     tried.push(`Pt ${Pt}, Nt ${Nt}: ${sharedBytes} bytes of workgroup memory`);
   }
   throw new SsdLoweringError(`no tiling of chunk ${Q} × P ${P} × N ${N} over ${T} threads fits ${caps.sharedBytes} bytes of workgroup memory (tried ${tried.slice(0, 6).join('; ')}${tried.length > 6 ? '; ...' : ''}); use a smaller chunk or fewer threads`);
 }
+
+/** Row stride of the staged readouts (odd: threads reading down a column hit different banks). */
+const ysStride = (PtPad: number): number => PtPad + 1;
 
 /** The narrowest element type among the tensors the kernel reads: what matrix units may round operands to. */
 export function operandPrecision(used: TensorIR[]): 'f32' | 'bf16' | 'f16' {
@@ -147,9 +160,12 @@ export function operandPrecision(used: TensorIR[]): 'f32' | 'bf16' | 'f16' {
 
 export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedule, caps: SsdCaps, name: string): KernelPlan {
   const em = ssdEmitter(sp, form);
-  const { P, N, L } = em;
-  const tl = chooseSsdTiles(P, N, sched, caps);
-  const { Q, T, Pt, PtPad, Nt, NPad, strides: ST, frags } = tl;
+  const { P, N, L, R, RP } = em;
+  const side = new SsdSide(em, sched.chunk, sched.threads);
+  const tl = chooseSsdTiles(P, N, sched, caps, RP, (PtPad, NPad) => SsdSide.bytes(side.arrays(PtPad, NPad)) + (em.prev ? 4 * sched.chunk : 0));
+  const { Q, QR, T, Pt, PtPad, Nt, NPad, strides: ST, frags } = tl;
+  // Matrix units skip tiles above the diagonal; rows are (step, rank), so that holds tile-wise when R divides the 16-row tiles.
+  const triangular = 16 % RP === 0;
   const NPT = P / Pt;
   const precision = operandPrecision(sp.used);
   if (caps.narrowOperands && (!caps.matrixUnits || caps.narrowOperands !== precision)) throw new SsdLoweringError(`internal: operands stored as ${caps.narrowOperands} need matrix units at that precision (${precision})`);
@@ -158,9 +174,14 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   // 1. One load pass, no barrier inside: per-step log-decays and factors; X = u, the p factor of
   //    the input term, unscaled (the step factor s_j is folded into M's columns and W's decay
   //    below); with whole staging also C and W for all of N. Zero past the sequence, P and N.
+  // 0. The side states' values over the chunk (scans), before anything reads them.
+  chunk.push(...side.chunkStart());
   chunk.push(loadStepFactors(em, Q, T), loadX(em, Q, T, Pt, PtPad, ST.X));
   if (tl.whole) chunk.push(loadCW(em, i(0), Q, T, Nt, { C: ST.C, W: ST.W }));
-  chunk.push(barrier);
+  chunk.push(...side.prevLoads(Pt, PtPad, NPad), barrier);
+  // The previous chunk's last input, as this chunk's first step reads it again (the cumulative sum's barriers order it before the products).
+  chunk.push(...side.fold(Pt, PtPad, NPad, ST.S));
+  if (em.prev && Q === 1) chunk.push(barrier);
 
   // 2. Inclusive cumulative sum of the log-decays.
   const scan = cumulativeSum(Q, T);
@@ -182,17 +203,17 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   const opW: MatOperand = { arr: 'Wt', base: v('nu'), rowStride: ST.W, colStride: 1 }; // B(k = j, col = n) = W[j][nu + n]
   const products: PStmt[] = [
     // Only G's lower triangle survives the causal mask.
-    { k: 'mma', id: 'mg', frag: frags.G, a: opC, b: opWt, kLen: Nt, precision, outputLower: true },
+    { k: 'mma', id: 'mg', frag: frags.G, a: opC, b: opWt, kLen: Nt, precision, outputLower: triangular },
     { k: 'mma', id: 'my', frag: frags.Y, a: opC, b: opSt, kLen: Nt, precision },
     barrier,
-    scaleWForState(Q, T, Nt, ST.W, cs),
+    scaleWForState(em, Q, T, Nt, ST.W, cs),
   ];
   // 4 (first half). The causal decay mask, M = G ∘ [j ≤ i]·exp(cs_i − cs_j)·s_j.
-  const mask = decayMask(frags.G, ST.M, cs);
+  const mask = decayMask(em, frags.G, ST.M, cs);
   const update: PStmt[] = [
     ...clearFragment(frags.U),
     // bf16 operands here too: each chunk's contribution carries ~1e-3 relative rounding, added in fp32, not compounded.
-    { k: 'mma', id: 'mu', frag: frags.U, a: opXt, b: opW, kLen: Q, precision },
+    { k: 'mma', id: 'mu', frag: frags.U, a: opXt, b: opW, kLen: QR, precision },
   ];
   // Each thread updates the state elements it owns (nobody else touches them until the barrier).
   for (const e of fragElements(frags.U)) {
@@ -208,17 +229,17 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   }
 
   // 4. Y rows scaled by the decay since the chunk start; Y += M·X.
-  for (const e of fragElements(frags.Y)) chunk.push({ k: 'assign', name: e.reg, value: mul(v(e.reg), call('exp', cs(e.row))) });
+  for (const e of fragElements(frags.Y)) chunk.push({ k: 'assign', name: e.reg, value: mul(v(e.reg), call('exp', cs(em.stepOf(e.row)))) });
   if (!tl.whole) chunk.push(barrier);
   chunk.push({
-    k: 'mma', id: 'mx', frag: frags.Y, precision, aLower: true,
+    k: 'mma', id: 'mx', frag: frags.Y, precision, aLower: triangular,
     a: { arr: 'Ms', base: i(0), rowStride: ST.M, colStride: 1, kPairs },
     b: { arr: 'Xs', base: i(0), rowStride: ST.X, colStride: 1 },
-    kLen: Q,
+    kLen: QR,
   });
 
   // 5. Outputs per (step, p).
-  chunk.push(...storeOutputs(em, frags.Y, Pt));
+  chunk.push(...storeOutputs(em, frags.Y, Pt, Q, T, ysStride(PtPad)));
   // Everyone is done with cs, X, M and the state before the next chunk overwrites them.
   chunk.push(barrier);
 
@@ -254,14 +275,20 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
     ...zeroFragment(frags.Y),
     ...zeroFragment(frags.U),
     ...init,
+    ...side.init(),
     barrier,
     loop('c0', i(0), L, i(Q), chunk),
     ...final,
+    ...side.finals(),
   ];
   // The grid may hold a few workgroups past the end (spread over x and y): they do nothing.
   const body: PStmt[] = [when(lt(GROUP, mul(rows.count, i(NPT))), rowBody)];
 
-  const shared = chunkArrays(tl, caps, ['X', 'C', 'W', 'S', 'M']);
+  const shared = [
+    ...chunkArrays(tl, caps, ['X', 'C', 'W', 'S', 'M'], !!em.prev),
+    ...side.arrays(PtPad, NPad),
+    ...(R > 1 ? [{ name: 'Ys', ty: 'f32' as const, size: QR * ysStride(PtPad) }] : []),
+  ];
   const { buffers, params } = programBindings(sp);
   const accumulators = fragSize(frags.G) + fragSize(frags.Y) + fragSize(frags.U);
   return {
