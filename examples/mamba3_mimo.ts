@@ -81,6 +81,7 @@ export default program({
   // The chunked matrix form (chosen by analysis: one scalar decay, rank-R input plus its previous
   // step, readouts per rank) reads threads and chunk (steps per chunk; the matrices are
   // chunk × rank rows); the sequential lowering (--lowering sequential, the decode step) reads threads.
-  schedule: { threads: [128, 256, 64], chunk: [16, 8, 32, 4] },
+  // First candidates are the defaults: the tuner's choice at the benchmark shape on the H100 (bench/RESULTS.md run 23).
+  schedule: { threads: [256, 128, 64], chunk: [16, 8, 32, 4] },
   checkDims: { batch: 2, seqlen: 37, nheads: 4, nheads_qk: 2, headdim: 12, dstate: 10, angles: 3, rank: 3 },
 });

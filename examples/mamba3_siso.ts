@@ -72,6 +72,7 @@ export default program({
   // The chunked matrix form (chosen by analysis: one scalar decay, rank-R input plus its previous
   // step, readouts per rank) reads threads and chunk (steps per chunk; the matrices are
   // chunk × rank rows); the sequential lowering (--lowering sequential, the decode step) reads threads.
-  schedule: { threads: [128, 256, 64], chunk: [32, 64, 16, 8] },
+  // First candidates are the defaults: the tuner's choice at the benchmark shape on the H100 (bench/RESULTS.md run 23).
+  schedule: { threads: [256, 128, 64], chunk: [64, 32, 16, 8] },
   checkDims: { batch: 2, seqlen: 37, nheads: 4, nheads_qk: 2, headdim: 12, dstate: 10, angles: 3 },
 });
