@@ -15,6 +15,7 @@
 //   - carries' final values: their assigned value at the last step.
 
 import type { Expr } from '../../dsl/ir.js';
+import { visitExpr } from '../../dsl/ir-walk.js';
 import type { SideScan } from '../analysis/ssd-side.js';
 import { add, assign, barrier, call, decl, f, i, loop, lt, mul, sub, v, when, TID, type PExpr, type PStmt, type SharedArray } from '../plan/ast.js';
 import { N_BIT, P_BIT, R_BIT, T_BIT, idiv, imod, scanArray, sload, sstore, type SsdEmitter } from './ssd-parts.js';
@@ -52,29 +53,14 @@ function planScans(em: SsdEmitter): ScanPlan[] {
   });
 }
 
-function readsAnyState(e: Expr): boolean {
-  switch (e.k) {
-    case 'state': return true;
-    case 'bin': return readsAnyState(e.a) || readsAnyState(e.b);
-    case 'neg': return readsAnyState(e.a);
-    case 'call': return e.args.some(readsAnyState);
-    case 'where': return readsAnyState(e.a) || readsAnyState(e.b);
-    case 'sum': return readsAnyState(e.body);
-    default: return false;
-  }
+/** Some sub-expression satisfies `pred`. */
+function some(e: Expr, pred: (x: Expr) => boolean): boolean {
+  let found = false;
+  visitExpr(e, (x) => { found ||= pred(x); });
+  return found;
 }
-
-function readsMemory(e: Expr): boolean {
-  switch (e.k) {
-    case 'load': return true;
-    case 'bin': return readsMemory(e.a) || readsMemory(e.b);
-    case 'neg': return readsMemory(e.a);
-    case 'call': return e.args.some(readsMemory);
-    case 'where': return readsMemory(e.a) || readsMemory(e.b);
-    case 'sum': return readsMemory(e.body);
-    default: return false;
-  }
-}
+const readsAnyState = (e: Expr): boolean => some(e, (x) => x.k === 'state');
+const readsMemory = (e: Expr): boolean => some(e, (x) => x.k === 'load');
 
 /** The element `flat` of a state block as values of its index variables ($a0, $a1, …). */
 function elementVars(em: SsdEmitter, shape: string[], idx: string[], flat: PExpr, prefix: string): { vars: Record<string, string>; subst: Record<string, PExpr> } {
