@@ -135,17 +135,17 @@ export function table(rows: (string | number)[][]): string {
   return [line(str[0]!), `|${w.map((x) => '-'.repeat(x + 2)).join('|')}|`, ...str.slice(1).map(line)].join('\n');
 }
 
-/** A schedule written as t32i4 / t32i4r4 / t32i8u2 (threads, items, rows, unroll). */
-export interface BenchSchedule { threads: number; items: number; rows: number; unroll?: number }
+/** A schedule written as t32i4 / t32i4r4 / t32i4k4 / t32i8u2 (threads, items, rows, rowBlock, unroll; in that order). */
+export interface BenchSchedule { threads: number; items: number; rows: number; rowBlock?: number; unroll?: number }
 
 export function parseSchedule(s: string): BenchSchedule {
-  const m = /^t(\d+)i(\d+)(?:r(\d+))?(?:u(\d+))?$/.exec(s.trim());
-  if (!m) throw new Error(`schedule '${s}' is not of the form t32i4[r4][u2]`);
-  return { threads: Number(m[1]), items: Number(m[2]), rows: Number(m[3] ?? 1), ...(m[4] ? { unroll: Number(m[4]) } : {}) };
+  const m = /^t(\d+)i(\d+)(?:r(\d+))?(?:k(\d+))?(?:u(\d+))?$/.exec(s.trim());
+  if (!m) throw new Error(`schedule '${s}' is not of the form t32i4[r4][k2][u2]`);
+  return { threads: Number(m[1]), items: Number(m[2]), rows: Number(m[3] ?? 1), ...(m[4] ? { rowBlock: Number(m[4]) } : {}), ...(m[5] ? { unroll: Number(m[5]) } : {}) };
 }
 
 export function scheduleLabel(s: BenchSchedule): string {
-  return `t${s.threads}i${s.items}r${s.rows}${s.unroll !== undefined ? `u${s.unroll}` : ''}`;
+  return `t${s.threads}i${s.items}r${s.rows}${(s.rowBlock ?? 1) > 1 ? `k${s.rowBlock}` : ''}${s.unroll !== undefined ? `u${s.unroll}` : ''}`;
 }
 
 /** `--name=a,b,c` from the command line, or undefined. */

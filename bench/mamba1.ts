@@ -1,7 +1,7 @@
 // Mamba-1 selective scan: kernel time against the memory roofline measured in
 // the same process, on every backend present (CUDA fp32/bf16, WebGPU fp32),
 // for a few schedules each. Run on the GPU host:
-//   bash .gpu/enter tsx bench/mamba1.ts [--quick] [--backends=webgpu] [--dtypes=f32] [--shape=standard] [--schedules=t32i4r1,...]
+//   bash .gpu/enter tsx bench/mamba1.ts [--quick] [--backends=webgpu] [--dtypes=f32] [--shape=standard] [--schedules=t32i4r1,t32i4k4,...] (t<threads>i<items>[r<rows>][k<rowBlock>][u<unroll>])
 // Writes a JSON copy of the table to $OUT/bench-mamba1.json when OUT is set.
 
 import path from 'node:path';

@@ -26,6 +26,13 @@ export interface Schedule {
   items: number;
   /** Rows of the parallel axes per workgroup (default 1). */
   rows?: number;
+  /**
+   * Diagonal scan: consecutive rows of the last parallel axis each thread handles
+   * (default 1), sharing what those rows read alike (lower/diagonal-scan.ts).
+   * The SSD and sequential lowerings ignore it: the tuner then finds the same
+   * kernel source for every value and measures it once.
+   */
+  rowBlock?: number;
   /** Unroll factor of the state loop (diagonal scan, barrier-free form); default by heuristic. */
   unroll?: number;
   /** SSD: steps per chunk (default: the program's first chunk candidate that fits the target's workgroup memory). */
@@ -153,14 +160,14 @@ function chooseScanLowering(sp: SpecializedProgram): { lowering: LoweringName; n
 }
 
 export function defaultSchedule(sp: SpecializedProgram): Schedule {
-  return { threads: sp.schedule.threads[0]!, items: sp.schedule.items[0]!, rows: sp.schedule.rows[0]! };
+  return { threads: sp.schedule.threads[0]!, items: sp.schedule.items[0]!, rows: sp.schedule.rows[0]!, rowBlock: sp.schedule.rowBlock[0]! };
 }
 
 export function kernelName(sp: SpecializedProgram, sched: Schedule, lowering: LoweringName = 'diagonal-scan'): string {
   const h = createHash('sha256').update(variantKey(sp.variant)).digest('hex').slice(0, 8);
   if (lowering === 'sequential') return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_seq_t${sched.threads}${sched.headTile !== undefined ? `p${sched.headTile}` : ''}`;
   if (lowering === 'ssd') return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_ssd${sched.ssdForm === 'chunked' ? 'c' : ''}_t${sched.threads}q${sched.chunk ?? sp.schedule.chunk[0]}${sched.headTile !== undefined ? `p${sched.headTile}` : ''}${sched.nTile !== undefined ? `n${sched.nTile}` : ''}`;
-  return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_t${sched.threads}i${sched.items}${(sched.rows ?? 1) > 1 ? `r${sched.rows}` : ''}${sched.unroll !== undefined ? `u${sched.unroll}` : ''}`;
+  return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_t${sched.threads}i${sched.items}${(sched.rows ?? 1) > 1 ? `r${sched.rows}` : ''}${(sched.rowBlock ?? 1) > 1 ? `k${sched.rowBlock}` : ''}${sched.unroll !== undefined ? `u${sched.unroll}` : ''}`;
 }
 
 export function compileKernel(sp: SpecializedProgram, target: Target, sched: Schedule, caps: TargetCaps): CompiledKernelInfo {

@@ -64,6 +64,11 @@ export interface ScheduleSpec {
   items?: Knob;
   /** Rows of the parallel axes per workgroup (rows that share inputs share them through the cache). */
   rows?: Knob;
+  /**
+   * Consecutive rows of the last parallel axis each thread handles (chunked
+   * diagonal scan): inputs those rows read alike are loaded once for all of them.
+   */
+  rowBlock?: Knob;
   /** Chunk length for matrix-form lowerings (SSD). */
   chunk?: Knob;
 }

@@ -31,6 +31,8 @@ export default program({
     S[p][n] = alpha * S[p][n] + v[b][t][h][p] * k[b][t][h][n];
     y[b][t][h][p] = sum(n, S[p][n] * q[b][t][h][n]) / sqrt(dkey);
   },
-  schedule: { threads: [64, 128, 32], items: [4, 8, 2] },
+  // rowBlock: rows of the promoted axis p per thread share the loads that do not depend on p (q, k, gates).
+  // First candidates are the defaults: the tuner's choice on the H100 (bench/RESULTS.md run 25).
+  schedule: { threads: [32, 64, 128], items: [4, 8, 2], rowBlock: [4, 2, 1] },
   checkDims: { batch: 2, seqlen: 300, nheads: 3, headdim: 6, dkey: 12 },
 });

@@ -36,6 +36,7 @@ export default program({
     y[b][d][t] = out;
   },
   // First candidates are the defaults: one warp per row, as measured best on the H100 (bench/RESULTS.md).
-  schedule: { threads: [32, 64, 128, 256], items: [8, 4, 2, 1, 16], rows: [1, 2, 4] },
+  // rowBlock: channels per thread, sharing the B and C loads of their group.
+  schedule: { threads: [32, 64, 128, 256], items: [8, 4, 2, 1, 16], rows: [1, 2, 4], rowBlock: [1, 2, 4] },
   checkDims: { batch: 2, dim: 6, seqlen: 1000, dstate: 16, ngroups: 2 },
 });

@@ -41,6 +41,7 @@ export default program({
     nrm[p][n] = f * nrm[p][n] + ik;
     y[b][t][h][p] = sum(n, C[p][n] * q[b][t][h][n]) / max(abs(sum(n, nrm[p][n] * q[b][t][h][n])), 1);
   },
-  schedule: { threads: [64, 128, 32], items: [4, 8, 2] },
+  // rowBlock: rows of the promoted axis p per thread share the loads that do not depend on p (q, k, gates).
+  schedule: { threads: [64, 128, 32], items: [4, 8, 2], rowBlock: [1, 2, 4] },
   checkDims: { batch: 2, seqlen: 300, nheads: 3, headdim: 6, dkey: 12 },
 });

@@ -36,6 +36,7 @@ export default program({
     S[p][n] = gamma * S[p][n] + v[b][t][h][p] * k[b][t][h][n] / sqrt(dkey);
     y[b][t][h][p] = sum(n, S[p][n] * q[b][t][h][n]);
   },
-  schedule: { threads: [64, 128, 32], items: [4, 8, 2] },
+  // rowBlock: rows of the promoted axis p per thread share the loads that do not depend on p (q, k, gates).
+  schedule: { threads: [64, 128, 32], items: [4, 8, 2], rowBlock: [1, 2, 4] },
   checkDims: { batch: 2, seqlen: 300, nheads: 3, headdim: 6, dkey: 12 },
 });

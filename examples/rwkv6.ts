@@ -35,6 +35,7 @@ export default program({
     y[b][t][h][p] = sum(n, r[b][t][h][n] * (S[p][n] + u[h][n] * kv));
     S[p][n] = exp(-exp(w[b][t][h][n])) * S[p][n] + kv;
   },
-  schedule: { threads: [64, 128, 32], items: [4, 8, 2] },
+  // rowBlock: rows of the promoted axis p per thread share the loads that do not depend on p (q, k, gates).
+  schedule: { threads: [64, 128, 32], items: [4, 8, 2], rowBlock: [1, 2, 4] },
   checkDims: { batch: 2, seqlen: 300, nheads: 3, headdim: 6, dkey: 12 },
 });

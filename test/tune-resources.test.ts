@@ -73,7 +73,7 @@ describe('surviving spaces per device', () => {
   // A Mamba-1 with 256 state elements per row: the carried state of `rows`
   // rows takes 2 KiB each, so rows × state outgrows 32, then 48 KiB.
   const survivors = (limits: typeof CPU_ADAPTER, kind: 'webgpu' | 'cuda'): Set<string> => {
-    const p: Program = { ...mamba, staticDims: { ...mamba.staticDims, dstate: 256 }, schedule: { ...mamba.schedule, threads: [32, 64], items: [2], rows: [1, 4, 8, 16, 32] } };
+    const p: Program = { ...mamba, staticDims: { ...mamba.staticDims, dstate: 256 }, schedule: { ...mamba.schedule, threads: [32, 64], items: [2], rows: [1, 4, 8, 16, 32], rowBlock: [1] } };
     const dims = { batch: 2, dim: 512, seqlen: 4096, dstate: 256, ngroups: 1 };
     const sp = specializeFor(p, tuneVariant(p), dims);
     const space = scheduleSpace(p);
@@ -102,12 +102,30 @@ describe('surviving spaces per device', () => {
   });
 
   it('renders each surviving point once: knobs the lowering ignores give the same kernel', () => {
-    const p: Program = { ...mamba, schedule: { ...mamba.schedule, threads: [32], items: [2], rows: [1], chunk: [16, 32, 64] } };
+    const p: Program = { ...mamba, schedule: { ...mamba.schedule, threads: [32], items: [2], rows: [1], rowBlock: [1], chunk: [16, 32, 64] } };
     const dims = { batch: 1, dim: 8, seqlen: 100, dstate: 16, ngroups: 1 };
     const sp = specializeFor(p, tuneVariant(p), dims);
     const cs = screen(sp, scheduleSpace(p), 'webgpu', CPU_ADAPTER, dims, compileKernel);
     expect(cs.filter((c) => c.status === 'untried')).toHaveLength(1);
     expect(cs.filter((c) => c.status === 'same-kernel')).toHaveLength(2);
+  });
+
+  it('counts rowBlock: carried state of rows × rowBlock rows, registers of items × rowBlock', () => {
+    // Same 256-element state as above: 4 rows × 4 channels per thread carry as much as 16 rows (over 32 KiB with the scan arrays).
+    const p: Program = { ...mamba, staticDims: { ...mamba.staticDims, dstate: 256 }, schedule: { ...mamba.schedule, threads: [32], items: [2], rows: [1, 4], rowBlock: [1, 2, 4, 8] } };
+    const dims = { batch: 2, dim: 512, seqlen: 4096, dstate: 256, ngroups: 1 };
+    const sp = specializeFor(p, tuneVariant(p), dims);
+    const cs = screen(sp, scheduleSpace(p), 'webgpu', CPU_ADAPTER, dims);
+    const find = (rows: number, rowBlock: number) => cs.find((c) => c.schedule.rows === rows && c.schedule.rowBlock === rowBlock)!;
+    expect(find(4, 2).status).toBe('untried'); // 8 rows' state: 16 KiB
+    expect(find(1, 8).status).toBe('untried');
+    expect(find(4, 4).status).toBe('rejected');
+    expect(find(4, 4).reasons.join()).toMatch(/workgroup memory/);
+    expect(find(4, 8).status).toBe('rejected');
+    const budget = (items: number, rowBlock: number): number => compileKernel(sp, 'cuda', { threads: 32, items, rows: 1, rowBlock }, { subgroups: true }).plan.registerBudget;
+    expect(budget(2, 4)).toBe(128);
+    expect(budget(4, 4)).toBe(255);
+    expect(budget(8, 1)).toBe(128);
   });
 
   it('reads shared memory and buffers off the plan', () => {

@@ -7,17 +7,29 @@
 // state is carried across chunks in workgroup memory. State elements are
 // visited in an outer loop (one scan each), so registers hold only the
 // per-item values, as in mamba_ssm's selective-scan kernel.
+//
+// rowBlock K > 1: each thread slot handles K consecutive rows (along the
+// last parallel axis), K copies of everything per row (pairs, scans,
+// carries, accumulators, stores). The last parallel variable becomes a
+// placeholder with its own hoisting level (one value per copy), so what
+// does not depend on it is emitted once and used K times. Indices like
+// Mamba-1's group g = d / (dim / ngroups) depend on it but agree across the
+// block almost always: a second "uniform" form of the chunk loop reads
+// div(last, X) and the other parallel variables at copy 0's row (B and C
+// loads then shared), chosen per workgroup when its first and last rows
+// agree on them (a condition uniform across the workgroup, as the barriers
+// inside require).
 
 import type { Expr, SpecializedProgram, StateIR, TensorIR } from '../../dsl/ir.js';
-import { freeIndexVars, inlineLocals, localDefs, readsState, stmtsOf } from '../../dsl/ir-walk.js';
+import { freeIndexVars, inlineLocals, ivarsOfIndex, localDefs, readsState, stmtsOf } from '../../dsl/ir-walk.js';
 import { NotLinear, linearize } from '../analysis/linear.js';
 import {
-  add, assign, barrier, decl, f, i, loop, lt, mul, type KernelPlan, type PExpr, type PFn, type PStmt, type SharedArray, TID, v, when,
+  add, assign, barrier, decl, f, i, loop, lt, mul, type KernelPlan, type PExpr, type PFn, type PStmt, type SharedArray, TID, type Ty, v, when,
 } from '../plan/ast.js';
 import { blockExclusiveScan, scanIsBarrierFree, scanShared, type ScanTarget } from './block-scan.js';
-import { Hoister, newScope, type Scope } from './hoist.js';
+import { Hoister, newScope, type Level, type Scope } from './hoist.js';
 import { vectorizeItemLoads } from './vectorize-loads.js';
-import { dimEnv, indexExpr, offsetOf, loadOf } from './index-math.js';
+import { dimEnv, indexExpr, offsetOf, loadOf, type IndexEnv } from './index-math.js';
 
 export interface DiagonalScanSchedule {
   /** Threads per row, cooperating along the scan axis. */
@@ -25,6 +37,12 @@ export interface DiagonalScanSchedule {
   items: number;
   /** Rows of the parallel axes per workgroup (consecutive rows share loads through the cache). */
   rows: number;
+  /**
+   * Consecutive rows (along the last parallel axis) each thread slot handles,
+   * K copies of everything per row: what the rows share (B and C of one group
+   * in Mamba-1) is loaded once and used K times. Default 1.
+   */
+  rowBlock?: number;
   /**
    * Unroll factor of the state loop when the scan is barrier-free (one
    * subgroup per row): more independent chains in flight, more registers.
@@ -90,8 +108,9 @@ function analyse(sp: SpecializedProgram): { updates: StateUpdate[]; stores: { te
 
 export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSchedule, caps: LoweringCaps, name: string): KernelPlan {
   const { updates, stores, stateDim } = analyse(sp);
-  const T = sched.threads, I = sched.items, R = sched.rows;
+  const T = sched.threads, I = sched.items, R = sched.rows, K = sched.rowBlock ?? 1;
   if (!Number.isInteger(R) || R < 1) throw new LoweringError(`rows must be a positive integer, got ${R}`);
+  if (!Number.isInteger(K) || K < 1) throw new LoweringError(`rowBlock must be a positive integer, got ${K}`);
   // Thread index inside its row, and the row's slot in the workgroup.
   const LT: PExpr = R === 1 ? TID : { k: 'bin', op: '%', a: TID, b: i(T) };
   const SLOT: PExpr = R === 1 ? i(0) : { k: 'bin', op: '/', a: TID, b: i(T) };
@@ -110,17 +129,52 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
   const scanVar = sp.scan;
   const L = dim(sp.indices[scanVar]!.dim);
   const helpers = new Set<PFn>();
+  const lastPar = sp.parallel[sp.parallel.length - 1]!;
+  // Per-copy values (one per row of the thread's block) vary in the copies' "loop".
+  const P_BIT = K > 1 ? 4 : 0;
+  /** Name of copy j of a per-row variable (the name itself when there is one copy). */
+  const cn = (n: string, j: number): string => (K === 1 ? n : `${n}_r${j}`);
+  const copies = Array.from({ length: K }, (_, j) => j);
 
   // ---- Expr → plan template, with placeholders for loop-dependent values ----
-  const rowVar = (n: string): string => `ix_${n}`;
+  const rowVar = (n: string, j = 0): string => cn(`ix_${n}`, j);
   const hVar = (s: string, pre: boolean): string => `$h${pre ? 'p' : ''}:${s}`;
+  /**
+   * How a template reads the parallel index variables. 'one': the row's
+   * variables. 'general': every parallel variable per copy ($p: placeholders).
+   * 'uniform': only the last one per copy; the other parallel variables and
+   * every div(last, X) are read at copy 0's row (the whole workgroup agrees on
+   * them: see `uni` below), so what depends only on them is shared by the copies.
+   */
+  type RowMode = 'one' | 'general' | 'uniform';
+  const uniformDivs = new Map<string, PExpr>();
+  const uniformVars = new Set<string>();
+  const rowEnv = (mode: RowMode): Pick<IndexEnv, 'override'> & { par: (n: string) => PExpr } => ({
+    par: (n) => {
+      if (mode === 'one') return v(rowVar(n));
+      if (mode === 'uniform' && n !== lastPar) {
+        uniformVars.add(n);
+        return v(rowVar(n, 0));
+      }
+      return v(`$p:${n}`);
+    },
+    override: mode !== 'uniform' ? undefined : (e) => {
+      if (e.k !== 'ibin' || e.op !== 'div' || e.a.k !== 'ivar' || e.a.name !== lastPar || ivarsOfIndex(e.b).size) return undefined;
+      const x = indexExpr(e.b, { ivar: () => { throw new Error('internal: index-free divisor'); }, dim });
+      uniformDivs.set(JSON.stringify(x), x);
+      return { k: 'bin', op: '/', a: v(rowVar(lastPar, 0)), b: x };
+    },
+  });
   const accs: { name: string; body: Expr }[] = [];
-  const template = (e: Expr, stateIdx: Set<string>): PExpr => {
-    const env = {
-      ivar: (n: string): PExpr => (n === scanVar ? v('$t') : stateIdx.has(n) ? v('$n') : v(rowVar(n))),
+  let accAt = 0;
+  const template = (e: Expr, stateIdx: Set<string>, mode: RowMode): PExpr => {
+    const re = rowEnv(mode);
+    const env: IndexEnv = {
+      ivar: (n: string): PExpr => (n === scanVar ? v('$t') : stateIdx.has(n) ? v('$n') : re.par(n)),
       dim,
+      override: re.override,
     };
-    const t = (x: Expr): PExpr => template(x, stateIdx);
+    const t = (x: Expr): PExpr => template(x, stateIdx, mode);
     switch (e.k) {
       case 'num': return f(e.v);
       case 'ival': return { k: 'cast', ty: 'f32', a: indexExpr(e.e, env) };
@@ -143,9 +197,10 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
       }
       case 'sum': {
         if (e.dim !== stateDim) throw new LoweringError(`sum over ${e.index} (${e.dim}) is not over the state dim ${stateDim}`);
-        const name = `acc${accs.length}`;
-        accs.push({ name, body: e.body });
-        return v(`$${name}`);
+        // Each row mode templates the same expressions in the same order: the k-th sum is the same accumulator.
+        const k = accAt++;
+        if (k === accs.length) accs.push({ name: `acc${k}`, body: e.body });
+        return v(`$${accs[k]!.name}`);
       }
       case 'local': throw new LoweringError('internal: locals must be inlined');
       case 'where': throw new LoweringError('where() selects by index inside the step; the chunked scan does not lower it (the sequential lowering does)');
@@ -154,38 +209,60 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
   const hoister = new Hoister((n) => {
     if (n === '$t') return T_BIT;
     if (n === '$n') return N_BIT;
-    if (n.startsWith('$h')) return T_BIT | N_BIT;
-    if (n.startsWith('$acc')) return T_BIT;
+    if (n.startsWith('$h')) return T_BIT | N_BIT | P_BIT;
+    if (n.startsWith('$acc')) return T_BIT | P_BIT;
+    if (n.startsWith('$p:')) return P_BIT;
     return undefined;
   });
+  // With copies, the order of cost: per row, per copy, per item, ... per state element last
+  // (the state loop is the innermost); with one copy the historical order (kept so the code is unchanged).
+  const rank = (l: Level): number => (K === 1 ? l : ((l & N_BIT) ? 4 : 0) | ((l & T_BIT) ? 2 : 0) | ((l & P_BIT) ? 1 : 0));
   // Orders a product's factors so that the least-varying ones multiply first (and get hoisted together).
   function product(factors: PExpr[]): PExpr {
-    const sorted = [...factors].sort((a, b) => hoister.level(a) - hoister.level(b));
+    const sorted = [...factors].sort((a, b) => rank(hoister.level(a)) - rank(hoister.level(b)));
     return sorted.reduce((acc, x) => mul(acc, x));
   }
 
-  // Templates for the update (per state) and the stores.
-  const stateIdxOf = (u: StateUpdate): Set<string> => new Set([u.idx]);
-  const coefT = updates.map((u) => template(u.coef, stateIdxOf(u)));
-  const restT = updates.map((u) => template(u.rest, stateIdxOf(u)));
-  const storeT = stores.map((s) => {
-    const boundByStore = [...freeIndexVars(s.expr)].filter((x) => sp.indices[x]?.role === 'state');
-    if (boundByStore.length) throw new LoweringError(`output ${s.tensor.name} uses state index ${boundByStore.join(', ')} outside a sum`);
-    return template(s.expr, new Set());
-  });
-  const accT = accs.map((a) => {
-    const sumIdx = new Set<string>();
-    for (const x of freeIndexVars(a.body)) if (sp.indices[x]?.role === 'state' || sp.indices[x] === undefined) sumIdx.add(x);
-    return template(a.body, sumIdx);
-  });
-  for (const t of storeT) if (hasStateRef(t)) throw new LoweringError('an output reads the state outside a sum over the state index');
+  // Templates for the update (per state), the stores and the sums, in each row mode.
+  interface Templates { coef: PExpr[]; rest: PExpr[]; store: PExpr[]; storeIdx: PExpr[]; acc: PExpr[] }
+  const templatesFor = (mode: RowMode): Templates => {
+    accAt = 0;
+    const stateIdxOf = (u: StateUpdate): Set<string> => new Set([u.idx]);
+    const coef = updates.map((u) => template(u.coef, stateIdxOf(u), mode));
+    const rest = updates.map((u) => template(u.rest, stateIdxOf(u), mode));
+    const store = stores.map((s) => {
+      const boundByStore = [...freeIndexVars(s.expr)].filter((x) => sp.indices[x]?.role === 'state');
+      if (boundByStore.length) throw new LoweringError(`output ${s.tensor.name} uses state index ${boundByStore.join(', ')} outside a sum`);
+      return template(s.expr, new Set(), mode);
+    });
+    const acc = accs.map((a) => {
+      const sumIdx = new Set<string>();
+      for (const x of freeIndexVars(a.body)) if (sp.indices[x]?.role === 'state' || sp.indices[x] === undefined) sumIdx.add(x);
+      return template(a.body, sumIdx, mode);
+    });
+    for (const t of store) if (hasStateRef(t)) throw new LoweringError('an output reads the state outside a sum over the state index');
+    const re = rowEnv(mode);
+    const env: IndexEnv = { ivar: (n: string): PExpr => (n === scanVar ? v('$t') : re.par(n)), dim, override: re.override };
+    const storeIdx = stores.map((st) => offsetOf(st.tensor, st.idx.map((ie) => indexExpr(ie, env)), env));
+    return { coef, rest, store, storeIdx, acc };
+  };
+  const general = templatesFor(K === 1 ? 'one' : 'general');
+  const uniform = K === 1 ? undefined : templatesFor('uniform');
+  // Nothing the copies could share beyond what the general form shares: one form.
+  const hasUniform = !!uniform && (uniformDivs.size > 0 || uniformVars.size > 0);
 
   const chunkLen = T * I;
 
   const rowScope = newScope(0, undefined);
-  const carryIdx = (parity: PExpr, s: number, n: PExpr): PExpr => add(add(add(mul(v('slot'), i(2 * S * N)), mul(parity, i(S * N))), i(s * N)), n);
+  // Per-copy row values: the parallel variables of row j of the thread's block.
+  const rowCopies: (Scope | undefined)[] = copies.map((j) => (K === 1 ? undefined : newScope(P_BIT, rowScope, `_r${j}`, new Map(sp.parallel.map((p) => [`$p:${p}`, v(rowVar(p, j))] as [string, PExpr])))));
+  // The thread's slot for copy j: its scan group and carry.
+  const slotOf = (j: number): PExpr => (K === 1 ? v('slot') : v(`slot_r${j}`));
+  const carryIdx = (parity: PExpr, s: number, n: PExpr, j: number): PExpr => add(add(add(mul(slotOf(j), i(2 * S * N)), mul(parity, i(S * N))), i(s * N)), n);
   // Unrolled when barrier-free: the state elements are independent chains the target can interleave.
-  const unroll = barrierFree ? Math.min(N, sched.unroll ?? Math.max(1, Math.min(4, Math.floor(16 / I)))) : 1;
+  // With copies an iteration also holds K scans' values: half the factor keeps I·K ≤ 8 within 128
+  // registers (ptxas, sm_90; test/row-block-cuda.test.ts).
+  const unroll = barrierFree ? Math.min(N, sched.unroll ?? Math.max(1, Math.min(4, Math.floor((K === 1 ? 16 : 8) / (I * K))))) : 1;
 
   /**
    * One chunk's code. `guarded`: some items may lie past the end of the
@@ -193,57 +270,77 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
    * stores are skipped; every other chunk runs the unguarded copy, free of
    * those selects and clamps.
    */
-  function chunk(guarded: boolean): PStmt[] {
-    // ---- scopes: row → chunk → item i → state loop n → item i inside n ----
-    const itemSubst = (it: number): Map<string, PExpr> => new Map([['$t', v(`t_${it}`)], ...accs.map((a) => [`$${a.name}`, v(`${a.name}_${it}`)] as [string, PExpr])]);
-    const itemScopes: Scope[] = [];
+  function chunk(tm: Templates, guarded: boolean): PStmt[] {
+    // ---- scopes: row → chunk → item i → state loop n → item i inside n; each with its per-copy twin ----
+    const accSubst = (it: number, j: number): [string, PExpr][] => accs.map((a) => [`$${a.name}`, v(cn(`${a.name}_${it}`, j))]);
+    const itemSubst = (it: number): Map<string, PExpr> => new Map([['$t', v(`t_${it}`)], ...(K === 1 ? accSubst(it, 0) : [])]);
     const nScope = newScope(N_BIT, rowScope, '', new Map([['$n', v('n')]]));
+    const nCopies = copies.map((j) => (K === 1 ? undefined : newScope(N_BIT | P_BIT, nScope, `_nr${j}`)));
+    const itemScopes: Scope[] = [];
     const innerScopes: Scope[] = [];
-    for (let it = 0; it < I; it++) itemScopes.push(newScope(T_BIT, rowScope, `_${it}`, itemSubst(it)));
-    for (let it = 0; it < I; it++) innerScopes.push(newScope(T_BIT | N_BIT, nScope, `_${it}n`, new Map([['$t', v(`t_${it}`)]])));
-    const emitInner = (e: PExpr, it: number): PExpr => emitIn(hoister, e, innerScopes[it]!, itemScopes[it]!);
-    // Declarations the inner scope gained since the last flush go right before their first use.
-    const flushInner = (it: number): PStmt[] => innerScopes[it]!.decls.splice(0);
+    const itemCopies: (Scope | undefined)[][] = [];
+    const innerCopies: (Scope | undefined)[][] = [];
+    for (let it = 0; it < I; it++) {
+      itemScopes.push(newScope(T_BIT, rowScope, `_${it}`, itemSubst(it)));
+      innerScopes.push(newScope(T_BIT | N_BIT, nScope, `_${it}n`, new Map([['$t', v(`t_${it}`)]])));
+      itemCopies.push(copies.map((j) => (K === 1 ? undefined : newScope(T_BIT | P_BIT, itemScopes[it], `_${it}r${j}`, new Map(accSubst(it, j))))));
+      innerCopies.push(copies.map((j) => (K === 1 ? undefined : newScope(T_BIT | N_BIT | P_BIT, innerScopes[it], `_${it}nr${j}`))));
+    }
+    // Scope chain of item `it`, copy j, inside the state loop: inner → item → n → row, innermost first, each after its copy.
+    const innerChain = (it: number, j: number): Scope[] => chainOf([innerScopes[it]!, innerCopies[it]![j]], [itemScopes[it]!, itemCopies[it]![j]], [nScope, nCopies[j]], [rowScope, rowCopies[j]]);
+    const emitInner = (e: PExpr, it: number, j: number): PExpr => emitIn(hoister, e, innerChain(it, j));
+    // Declarations the inner scopes gained since the last flush go right before their first use.
+    const flushInner = (it: number, j: number): PStmt[] => [...innerScopes[it]!.decls.splice(0), ...(innerCopies[it]![j]?.decls.splice(0) ?? [])];
+    const innerOf = (it: number, j: number): Scope => innerCopies[it]![j] ?? innerScopes[it]!;
 
     const chunkBody: PStmt[] = [];
     const nBody: PStmt[] = [];
 
-    // Per state: local fold over items, workgroup scan, per-item states.
+    // Per state: local fold over items, workgroup scan, per-item states (each per copy).
     updates.forEach((u, s) => {
-      const pa = `pa${s}`, pb = `pb${s}`;
-      nBody.push(decl(pa, 'f32', f(1), true), decl(pb, 'f32', f(0), true));
+      const pa = (j: number): string => cn(`pa${s}`, j), pb = (j: number): string => cn(`pb${s}`, j);
+      for (const j of copies) nBody.push(decl(pa(j), 'f32', f(1), true), decl(pb(j), 'f32', f(0), true));
       for (let it = 0; it < I; it++) {
-        const valid = v(`valid_${it}`);
-        const a = emitInner(coefT[s]!, it), b = emitInner(restT[s]!, it);
-        nBody.push(
-          ...flushInner(it),
-          decl(`a${s}_${it}`, 'f32', guarded ? { k: 'select', c: valid, a, b: f(1) } : a),
-          decl(`b${s}_${it}`, 'f32', guarded ? { k: 'select', c: valid, a: b, b: f(0) } : b),
-          assign(pb, add(mul(v(`a${s}_${it}`), v(pb)), v(`b${s}_${it}`))),
-          assign(pa, mul(v(`a${s}_${it}`), v(pa))),
-          decl(`ca${s}_${it}`, 'f32', v(pa)),
-          decl(`cb${s}_${it}`, 'f32', v(pb)),
-        );
+        for (const j of copies) {
+          const valid = v(`valid_${it}`);
+          const a = emitInner(tm.coef[s]!, it, j), b = emitInner(tm.rest[s]!, it, j);
+          const an = cn(`a${s}_${it}`, j), bn = cn(`b${s}_${it}`, j);
+          nBody.push(
+            ...flushInner(it, j),
+            decl(an, 'f32', guarded ? { k: 'select', c: valid, a, b: f(1) } : a),
+            decl(bn, 'f32', guarded ? { k: 'select', c: valid, a: b, b: f(0) } : b),
+            assign(pb(j), add(mul(v(an), v(pb(j))), v(bn))),
+            assign(pa(j), mul(v(an), v(pa(j)))),
+            decl(cn(`ca${s}_${it}`, j), 'f32', v(pa(j))),
+            decl(cn(`cb${s}_${it}`, j), 'f32', v(pb(j))),
+          );
+        }
       }
-      const scan = blockExclusiveScan(pa, pb, T, scanTarget, `s${s}_`, { tid: v('ltid'), slot: v('slot') });
-      nBody.push(...scan.stmts);
-      nBody.push(decl(`hin${s}`, 'f32', add(mul(v(scan.ea), { k: 'sload', arr: 'carry', index: carryIdx(v('par'), s, v('n')) }), v(scan.eb))));
-      for (let it = 0; it < I; it++) {
-        nBody.push(decl(`h${s}_${it}`, 'f32', add(mul(v(`ca${s}_${it}`), v(`hin${s}`)), v(`cb${s}_${it}`))));
-        innerScopes[it]!.subst.set(hVar(u.state.name, false), v(`h${s}_${it}`));
-        innerScopes[it]!.subst.set(hVar(u.state.name, true), it === 0 ? v(`hin${s}`) : v(`h${s}_${it - 1}`));
+      for (const j of copies) {
+        const scan = blockExclusiveScan(pa(j), pb(j), T, scanTarget, K === 1 ? `s${s}_` : `s${s}r${j}_`, { tid: v('ltid'), slot: slotOf(j) });
+        const hin = cn(`hin${s}`, j), h = (it: number): string => cn(`h${s}_${it}`, j);
+        nBody.push(...scan.stmts);
+        nBody.push(decl(hin, 'f32', add(mul(v(scan.ea), { k: 'sload', arr: 'carry', index: carryIdx(v('par'), s, v('n'), j) }), v(scan.eb))));
+        for (let it = 0; it < I; it++) {
+          nBody.push(decl(h(it), 'f32', add(mul(v(cn(`ca${s}_${it}`, j)), v(hin)), v(cn(`cb${s}_${it}`, j)))));
+          innerOf(it, j).subst.set(hVar(u.state.name, false), v(h(it)));
+          innerOf(it, j).subst.set(hVar(u.state.name, true), it === 0 ? v(hin) : v(h(it - 1)));
+        }
+        // The last thread's last state is the next chunk's carry (other parity: no race with readers).
+        nBody.push(when({ k: 'bin', op: '==', a: v('ltid'), b: i(T - 1) }, [
+          { k: 'sstore', arr: 'carry', index: carryIdx(sub1(v('par')), s, v('n'), j), value: v(h(I - 1)) },
+        ]));
       }
-      // The last thread's last state is the next chunk's carry (other parity: no race with readers).
-      nBody.push(when({ k: 'bin', op: '==', a: v('ltid'), b: i(T - 1) }, [
-        { k: 'sstore', arr: 'carry', index: carryIdx(sub1(v('par')), s, v('n')), value: v(`h${s}_${I - 1}`) },
-      ]));
     });
-    // Sums over the state index accumulate per item.
+    // Sums over the state index accumulate per item (and copy).
     for (let it = 0; it < I; it++) {
-      accs.forEach((a, k) => {
-        const term = emitInner(accT[k]!, it);
-        nBody.push(...flushInner(it), assign(`${a.name}_${it}`, add(v(`${a.name}_${it}`), term)));
-      });
+      for (const j of copies) {
+        accs.forEach((a, k) => {
+          const term = emitInner(tm.acc[k]!, it, j);
+          const name = cn(`${a.name}_${it}`, j);
+          nBody.push(...flushInner(it, j), assign(name, add(v(name), term)));
+        });
+      }
     }
 
     // Chunk: items' positions, validity, accumulators; the n loop; stores.
@@ -258,86 +355,133 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
       } else {
         chunkBody.push(decl(`t_${it}`, 'i32', raw));
       }
-      for (const a of accs) chunkBody.push(decl(`${a.name}_${it}`, 'f32', f(0), true));
+      for (const j of copies) for (const a of accs) chunkBody.push(decl(cn(`${a.name}_${it}`, j), 'f32', f(0), true));
     }
     // Item-scope declarations the state loop needs (hoisting filled them while emitting).
-    for (let it = 0; it < I; it++) chunkBody.push(...itemScopes[it]!.decls);
+    for (let it = 0; it < I; it++) chunkBody.push(...itemScopes[it]!.decls, ...itemCopies[it]!.flatMap((c) => c?.decls ?? []));
     // In full chunks every item is in bounds: reads of consecutive items become vector loads.
     const itemVars = Array.from({ length: I }, (_, it) => `t_${it}`);
     const elemBytes = (buf: string): number => (sp.used.find((t) => t.name === buf)?.dtype === 'f32' ? 4 : 2);
     const vec = (xs: PStmt[]): PStmt[] => (guarded ? xs : vectorizeItemLoads(xs, itemVars, I, elemBytes));
-    chunkBody.push(loop('n', i(0), i(N), i(1), vec([...nScope.decls, ...nBody]), unroll));
+    chunkBody.push(loop('n', i(0), i(N), i(1), vec([...nScope.decls, ...nCopies.flatMap((c) => c?.decls ?? []), ...nBody]), unroll));
     // Values only the stores need are computed after the state loop (fewer registers live across it);
-    // the post scope reuses what the item scope already holds.
+    // the post scopes reuse what the item scopes already hold.
     for (let it = 0; it < I; it++) {
       const post = newScope(T_BIT, rowScope, `_${it}p`, itemSubst(it));
       for (const [key, name] of itemScopes[it]!.table) post.table.set(key, name);
-      const stores_ = stores.map((st, k) => {
-        const env = { ivar: (n: string): PExpr => (n === scanVar ? v('$t') : v(rowVar(n))), dim };
-        const index = offsetOf(st.tensor, st.idx.map((ie) => indexExpr(ie, env)), env);
-        return { k: 'store', buf: st.tensor.name, index: hoister.emit(index, post, 'i32'), value: hoister.emit(storeT[k]!, post) } as PStmt;
+      const perCopy = copies.map((j) => {
+        const postCopy = K === 1 ? undefined : newScope(T_BIT | P_BIT, post, `_${it}pr${j}`, new Map(accSubst(it, j)));
+        for (const [key, name] of itemCopies[it]![j]?.table ?? []) postCopy!.table.set(key, name);
+        const chain = chainOf([post, postCopy], [rowScope, rowCopies[j]]);
+        const stores_ = stores.map((st, k) => ({ k: 'store', buf: st.tensor.name, index: emitIn(hoister, tm.storeIdx[k]!, chain, 'i32'), value: emitIn(hoister, tm.store[k]!, chain) }) as PStmt);
+        return [...(postCopy?.decls ?? []), ...stores_];
       });
-      const ok: PExpr | undefined = guarded ? (R === 1 ? v(`valid_${it}`) : { k: 'bin', op: '&&', a: v('rowOk'), b: v(`valid_${it}`) }) : R === 1 ? undefined : v('rowOk');
-      chunkBody.push(...(ok ? [when(ok, [...post.decls, ...stores_])] : [...post.decls, ...stores_]));
+      if (K === 1) {
+        const ok: PExpr | undefined = guarded ? (R === 1 ? v(`valid_${it}`) : { k: 'bin', op: '&&', a: v('rowOk'), b: v(`valid_${it}`) }) : R === 1 ? undefined : v('rowOk');
+        chunkBody.push(...(ok ? [when(ok, [...post.decls, ...perCopy[0]!])] : [...post.decls, ...perCopy[0]!]));
+      } else {
+        // Shared values load at the item's (clamped, in-bounds) position; each copy stores only where its row exists.
+        const body = [...post.decls, ...perCopy.map((xs, j) => when(v(cn('rowOk', j)), xs))];
+        chunkBody.push(...(guarded ? [when(v(`valid_${it}`), body)] : body));
+      }
     }
     return vec(chunkBody);
   }
 
-  // Both copies are built before the row's code: hoisting fills the row scope while building them.
-  const fullChunk = chunk(false);
-  const tailChunk = chunk(true);
-
-  // Row: which row this workgroup owns, its carry, the chunk loop, the final state.
-  const rowDims = sp.parallel.map((p) => sp.indices[p]!.dim);
-  const nRows = rowDims.map(dim).reduce((a, b) => mul(a, b));
-  const decompose: PStmt[] = [decl('rem0', 'i32', v('row'))];
-  for (let k = sp.parallel.length - 1; k >= 0; k--) {
-    const d = dim(rowDims[k]!);
-    decompose.push(decl(rowVar(sp.parallel[k]!), 'i32', { k: 'bin', op: '%', a: v(`rem${sp.parallel.length - 1 - k}`), b: d }));
-    if (k > 0) decompose.push(decl(`rem${sp.parallel.length - k}`, 'i32', { k: 'bin', op: '/', a: v(`rem${sp.parallel.length - 1 - k}`), b: d }));
-  }
-  const init: PStmt[] = [];
-  updates.forEach((u, s) => {
-    const given = sp.variant.initStates.includes(u.state.name);
-    const value: PExpr = given ? { k: 'load', buf: u.state.init, index: add(mul(v('row'), i(N)), v('k')) } : f(0);
-    init.push(loop('k', v('ltid'), i(N), i(T), [{ k: 'sstore', arr: 'carry', index: carryIdx(i(0), s, v('k')), value }]));
-  });
-  const final: PStmt[] = [];
-  updates.forEach((u, s) => {
-    if (!sp.variant.finalStates.includes(u.state.name)) return;
-    const st: PStmt = { k: 'store', buf: u.state.final, index: add(mul(v('row'), i(N)), v('k')), value: { k: 'sload', arr: 'carry', index: carryIdx(v('parEnd'), s, v('k')) } };
-    final.push(loop('k', v('ltid'), i(N), i(T), [R === 1 ? st : when(v('rowOk'), [st])]));
-  });
-  const rowBody: PStmt[] = [
-    ...decompose,
-    ...rowScope.decls,
-    ...init,
-    barrier,
-    loop('c0', i(0), L, i(chunkLen), [
+  // The chunk loop of one row mode; its copies are built before the row's code: hoisting fills the row scopes while building them.
+  const chunkLoop = (tm: Templates): PStmt => {
+    const fullChunk = chunk(tm, false);
+    const tailChunk = chunk(tm, true);
+    return loop('c0', i(0), L, i(chunkLen), [
       // Carries written in the previous chunk are visible (the scans have no barrier of their own).
       ...(barrierFree ? [barrier] : []),
       decl('par', 'i32', { k: 'bin', op: '%', a: { k: 'bin', op: '/', a: v('c0'), b: i(chunkLen) }, b: i(2) }),
       // The condition is uniform across the workgroup, so both copies may hold barriers.
       when({ k: 'bin', op: '<=', a: add(v('c0'), i(chunkLen)), b: L }, fullChunk, tailChunk),
-    ]),
+    ]);
+  };
+  const generalLoop = chunkLoop(general);
+  const uniformLoop = hasUniform ? chunkLoop(uniform!) : undefined;
+
+  // Row: which rows this thread owns, their carries, the chunk loop, the final states.
+  const rowDims = sp.parallel.map((p) => sp.indices[p]!.dim);
+  const nRows = rowDims.map(dim).reduce((a, b) => mul(a, b));
+  /** Declarations of the parallel variables `ixName(p)` of row `rowExpr`, last axis fastest. */
+  const decompose = (rowExpr: PExpr, remName: (k: number) => string, ixName: (p: string) => string): PStmt[] => {
+    const out: PStmt[] = [decl(remName(0), 'i32', rowExpr)];
+    for (let k = sp.parallel.length - 1; k >= 0; k--) {
+      const d = dim(rowDims[k]!);
+      out.push(decl(ixName(sp.parallel[k]!), 'i32', { k: 'bin', op: '%', a: v(remName(sp.parallel.length - 1 - k)), b: d }));
+      if (k > 0) out.push(decl(remName(sp.parallel.length - k), 'i32', { k: 'bin', op: '/', a: v(remName(sp.parallel.length - 1 - k)), b: d }));
+    }
+    return out;
+  };
+  const rowsOfThread: PStmt[] = copies.flatMap((j) => decompose(v(cn('row', j)), (k) => cn(`rem${k}`, j), (p) => rowVar(p, j)));
+  // The uniform form is right when the workgroup's first row and its last existing row agree on every
+  // shared value: rows are consecutive and div is monotonic, so then every row between agrees too.
+  // (Rows past the end run on the last existing row.) The condition is the same for the whole workgroup.
+  const uniCheck: PStmt[] = [];
+  if (hasUniform) {
+    const first = mul({ k: 'builtin', b: 'group' }, i(R * K));
+    const last: PExpr = { k: 'imin', a: add(first, i(R * K - 1)), b: { k: 'bin', op: '-', a: nRows, b: i(1) } };
+    uniCheck.push(...decompose(first, (k) => `remf${k}`, (p) => `ixf_${p}`), ...decompose(last, (k) => `reml${k}`, (p) => `ixl_${p}`));
+    const eq = (a: PExpr, b: PExpr): PExpr => ({ k: 'bin', op: '==', a, b });
+    const conds = [
+      ...[...uniformVars].map((p) => eq(v(`ixf_${p}`), v(`ixl_${p}`))),
+      ...[...uniformDivs.values()].map((x) => eq({ k: 'bin', op: '/', a: v(`ixf_${lastPar}`), b: x }, { k: 'bin', op: '/', a: v(`ixl_${lastPar}`), b: x })),
+    ];
+    uniCheck.push(decl('uni', 'bool', conds.reduce((a, b) => ({ k: 'bin', op: '&&', a, b }))));
+  }
+  const init: PStmt[] = [];
+  updates.forEach((u, s) => {
+    const given = sp.variant.initStates.includes(u.state.name);
+    for (const j of copies) {
+      const value: PExpr = given ? { k: 'load', buf: u.state.init, index: add(mul(v(cn('row', j)), i(N)), v('k')) } : f(0);
+      init.push(loop('k', v('ltid'), i(N), i(T), [{ k: 'sstore', arr: 'carry', index: carryIdx(i(0), s, v('k'), j), value }]));
+    }
+  });
+  const final: PStmt[] = [];
+  updates.forEach((u, s) => {
+    if (!sp.variant.finalStates.includes(u.state.name)) return;
+    for (const j of copies) {
+      const st: PStmt = { k: 'store', buf: u.state.final, index: add(mul(v(cn('row', j)), i(N)), v('k')), value: { k: 'sload', arr: 'carry', index: carryIdx(v('parEnd'), s, v('k'), j) } };
+      final.push(loop('k', v('ltid'), i(N), i(T), [R === 1 && K === 1 ? st : when(v(cn('rowOk', j)), [st])]));
+    }
+  });
+  const rowBody: PStmt[] = [
+    ...rowsOfThread,
+    ...uniCheck,
+    ...rowScope.decls,
+    ...rowCopies.flatMap((c) => c?.decls ?? []),
+    ...init,
+    barrier,
+    // The form is uniform across the workgroup, so both may hold barriers.
+    uniformLoop ? when(v('uni'), [uniformLoop], [generalLoop]) : generalLoop,
     barrier,
     decl('parEnd', 'i32', { k: 'bin', op: '%', a: { k: 'bin', op: '/', a: { k: 'bin', op: '+', a: L, b: i(chunkLen - 1) }, b: i(chunkLen) }, b: i(2) }),
     ...final,
   ];
   // With several rows per workgroup, the last workgroup may hold rows past the
   // end: they run along (barriers stay uniform) on a clamped row and store nothing.
-  const rowRaw = add(mul({ k: 'builtin', b: 'group' }, i(R)), v('slot'));
+  // Thread slot s of workgroup g owns rows (g·R + s)·K + j, j < K.
+  const slotRow = add(mul({ k: 'builtin', b: 'group' }, i(R)), v('slot'));
   const body: PStmt[] = [
     decl('ltid', 'i32', LT),
     decl('slot', 'i32', SLOT),
-    decl('rowOk', 'bool', lt(rowRaw, nRows)),
-    decl('row', 'i32', { k: 'imin', a: rowRaw, b: { k: 'bin', op: '-', a: nRows, b: i(1) } }),
-    when(lt(mul({ k: 'builtin', b: 'group' }, i(R)), nRows), rowBody),
+    ...copies.flatMap((j) => {
+      const rowRaw = K === 1 ? slotRow : add(mul(slotRow, i(K)), i(j));
+      return [
+        ...(K === 1 ? [] : [decl(`slot_r${j}`, 'i32', add(mul(v('slot'), i(K)), i(j)))]),
+        decl(cn('rowOk', j), 'bool', lt(rowRaw, nRows)),
+        decl(cn('row', j), 'i32', { k: 'imin', a: rowRaw, b: { k: 'bin', op: '-', a: nRows, b: i(1) } }),
+      ];
+    }),
+    when(lt(mul({ k: 'builtin', b: 'group' }, i(R * K)), nRows), rowBody),
   ];
 
   const shared: SharedArray[] = [
-    { name: 'carry', ty: 'f32', size: 2 * S * N * R },
-    ...scanShared(T, scanTarget, R),
+    { name: 'carry', ty: 'f32', size: 2 * S * N * R * K },
+    ...scanShared(T, scanTarget, R * K),
   ];
   const buffers = [...sp.used, ...sp.written].map((t) => ({
     name: t.name, access: (sp.written.includes(t) ? 'read_write' : 'read') as 'read' | 'read_write', elem: t.dtype,
@@ -351,10 +495,11 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
     shared,
     body,
     usesSubgroups: useShuffle,
-    grid: { groupsFromDims: rowDims, rowsPerGroup: R },
+    grid: { groupsFromDims: rowDims, rowsPerGroup: R * K },
     helpers,
-    // Per item: a, b, running pair and accumulators live across the state loop.
-    registerBudget: I <= 8 ? 128 : 255,
+    // Per item and copy: a, b, running pair, state and accumulators live across the state loop
+    // (with copies, per unrolled iteration of it too).
+    registerBudget: (K === 1 ? I : I * K * unroll) <= 8 ? 128 : 255,
     elem: Object.fromEntries(buffers.map((b) => [b.name, b.elem])),
   };
 }
@@ -373,24 +518,26 @@ function hasStateRef(e: PExpr): boolean {
   return s.includes('"$h:') || s.includes('"$hp:');
 }
 
-/**
- * Emits an expression inside the n loop for item `it`: parts that vary only
- * with the item go to the item's scope (declared before the n loop), parts
- * that vary only with n go to the n scope, row-level parts to the row.
- */
-function emitIn(h: Hoister, e: PExpr, inner: Scope, item: Scope): PExpr {
-  // Temporarily graft the item scope into the chain so findScope sees it:
-  // inner (T|N) → item (T) → n (N) → row (0). Hoisting by exact level picks
-  // the right one; substitutions resolve from the innermost scope outwards.
-  const n = inner.parent!;
-  const itemParent = item.parent;
-  inner.parent = item;
-  item.parent = n;
-  try {
-    return h.emit(e, inner);
-  } finally {
-    inner.parent = n;
-    item.parent = itemParent;
-  }
+/** A scope chain, innermost first, from (shared scope, its per-copy twin or undefined) pairs: the twin comes first. */
+function chainOf(...pairs: [Scope, Scope | undefined][]): Scope[] {
+  return pairs.flatMap(([shared, copy]) => (copy ? [copy, shared] : [shared]));
 }
 
+/**
+ * Emits an expression in `chain[0]` with the scopes of `chain` linked
+ * innermost first, e.g. inside the n loop for item i (copy j):
+ * inner(T|N|P) → inner(T|N) → item(T|P) → item(T) → n(N|P) → n(N) → row(P) → row(0).
+ * Every level has one scope on the chain, so hoisting by exact level picks
+ * the right one; substitutions resolve from the innermost scope outwards.
+ * The links are temporary: one scope serves several chains (the shared
+ * scopes of every copy).
+ */
+function emitIn(h: Hoister, e: PExpr, chain: Scope[], ty?: Ty): PExpr {
+  const saved = chain.map((s) => s.parent);
+  chain.forEach((s, k) => (s.parent = chain[k + 1]));
+  try {
+    return h.emit(e, chain[0]!, ty);
+  } finally {
+    chain.forEach((s, k) => (s.parent = saved[k]));
+  }
+}

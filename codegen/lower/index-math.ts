@@ -10,9 +10,13 @@ export interface IndexEnv {
   ivar: (name: string) => PExpr;
   /** Value of each dim (param or literal). */
   dim: (name: string) => PExpr;
+  /** A value for a whole sub-expression, taking precedence over the rules below (e.g. one shared by several rows). */
+  override?: (e: IExpr) => PExpr | undefined;
 }
 
 export function indexExpr(e: IExpr, env: IndexEnv): PExpr {
+  const o = env.override?.(e);
+  if (o) return o;
   switch (e.k) {
     case 'iconst': return i(e.v);
     case 'idim': return env.dim(e.name);
