@@ -10,6 +10,15 @@ const items = ['t_0', 't_1', 't_2', 't_3'];
 const f32 = (): number => 4;
 
 describe('vectorizeItemLoads', () => {
+  it('marks the vloads of eligible buffers aligned and records their widths; others keep the run-time check', () => {
+    const stmts = ['t_0', 't_1', 't_2', 't_3'].flatMap((t) => [load('u', 'x3', t), load('w', 'x9', t)]);
+    const widths = new Map<string, number>();
+    const out = vectorizeItemLoads(stmts, items, 4, f32, { eligible: (b) => b === 'u', widths });
+    expect(out).toHaveLength(2);
+    expect(out.find((s) => s.k === 'vload' && s.buf === 'u')).toMatchObject({ aligned: true });
+    expect(out.find((s) => s.k === 'vload' && s.buf === 'w')).not.toHaveProperty('aligned');
+    expect([...widths]).toEqual([['u', 4]]);
+  });
   it('groups four f32 loads of one buffer and base into one vload where the first was', () => {
     const stmts = [load('u', 'x3', 't_0'), load('d', 'x3', 't_0'), load('u', 'x3', 't_1'), load('u', 'x3', 't_2'), load('u', 'x3', 't_3')];
     const out = vectorizeItemLoads(stmts, items, 4, f32);
@@ -43,7 +52,10 @@ describe('Mamba-1 CUDA kernels', () => {
     for (const [dtype, items] of [['f32', 4], ['bf16', 8]] as const) {
       const sp = specializeFor(p, fullVariant(p), { batch: 2, dim: 8, seqlen: 1000, dstate: 16, ngroups: 1 }, dtype);
       const src = compileKernel(sp, 'cuda', { threads: 32, items }, { subgroups: true }).kernel.source;
-      for (const buf of ['u', 'delta', 'z', 'B', 'C']) expect(src, `${dtype} ${buf}`).toContain(`reinterpret_cast<const uint4*>(${buf} + vi)`);
+      // Proven aligned: one uniform check per chunk (the last dim a multiple of the vector width), no per-load check.
+      for (const buf of ['u', 'delta', 'z', 'B', 'C']) expect(src, `${dtype} ${buf}`).toMatch(new RegExp(`reinterpret_cast<const uint4\\*>\\(${buf} \\+ \\(`));
+      expect(src).not.toContain('(vi & ');
+      expect(src).toContain(`((seqlen % ${dtype === 'f32' ? 4 : 8}) == 0)`);
     }
   });
 });
@@ -59,8 +71,9 @@ describe('Mamba-1 WGSL kernels', () => {
     const src = compileKernel(sp, 'wgsl', { threads: 32, items: 4 }, { subgroups: false }).kernel.source;
     for (const buf of ['u', 'delta', 'z', 'B', 'C']) {
       expect(src, buf).toContain(`var<storage, read> ${buf}: array<vec4<f32>>;`);
-      expect(src, buf).toContain(`let vv = ${buf}[vi / 4];`);
+      expect(src, buf).toMatch(new RegExp(`let \\w+v = ${buf}\\[\\(.*\\) / 4\\];`));
     }
+    expect(src).toContain('((P.seqlen % 4i) == 0i)');
     // Written and scalar-only tensors keep plain f32 arrays.
     expect(src).toContain('var<storage, read_write> y: array<f32>;');
     expect(src).toContain('var<storage, read> A: array<f32>;');

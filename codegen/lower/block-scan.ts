@@ -24,7 +24,9 @@ export interface ScanTarget {
   lanes?: number;
 }
 
-function form(threads: number, t: ScanTarget): 'single' | 'shuffle' | 'shared' {
+function form(threads: number, t: ScanTarget): 'none' | 'single' | 'shuffle' | 'shared' {
+  // One thread per group: its prefix is the identity, nothing to exchange.
+  if (threads === 1) return 'none';
   if (!t.subgroups || threads % 32 !== 0) return 'shared';
   return t.lanes === threads ? 'single' : 'shuffle';
 }
@@ -33,12 +35,13 @@ function form(threads: number, t: ScanTarget): 'single' | 'shuffle' | 'shared' {
 function entries(threads: number, t: ScanTarget): number {
   const f = form(threads, t);
   // Without a fixed subgroup size, the smallest WGSL allows (4) bounds the subgroup count.
-  return f === 'single' ? 0 : f === 'shuffle' ? threads / (t.lanes ?? 4) : threads;
+  return f === 'single' || f === 'none' ? 0 : f === 'shuffle' ? threads / (t.lanes ?? 4) : threads;
 }
 
-/** True when the scan of `threads` threads runs without barriers (one subgroup). */
+/** True when the scan of `threads` threads runs without barriers (one subgroup, or one thread). */
 export function scanIsBarrierFree(threads: number, t: ScanTarget): boolean {
-  return form(threads, t) === 'single';
+  const f = form(threads, t);
+  return f === 'single' || f === 'none';
 }
 
 /** Shared arrays for `groups` independent scans of `threads` threads each (declared once per kernel). */
@@ -68,6 +71,7 @@ const sel = (c: PExpr, a: PExpr, b: PExpr): PExpr => ({ k: 'select', c, a, b });
 export function blockExclusiveScan(pa: string, pb: string, threads: number, target: ScanTarget, tag: string, group: ScanGroup = { tid: TID, slot: i(0) }): ScanResult {
   const base = mul(group.slot, i(entries(threads, target)));
   switch (form(threads, target)) {
+    case 'none': return { stmts: [decl(`${tag}ea`, 'f32', f(1)), decl(`${tag}eb`, 'f32', f(0))], ea: `${tag}ea`, eb: `${tag}eb` };
     case 'single': return subgroupScan(pa, pb, tag, target.lanes!);
     case 'shuffle': return shuffleScan(pa, pb, tag, group.tid, base);
     case 'shared': return sharedScan(pa, pb, threads, tag, group.tid, base);

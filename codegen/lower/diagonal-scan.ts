@@ -21,14 +21,14 @@
 // inside require).
 
 import type { Expr, SpecializedProgram, StateIR, TensorIR } from '../../dsl/ir.js';
-import { freeIndexVars, inlineLocals, ivarsOfIndex, localDefs, readsState, stmtsOf } from '../../dsl/ir-walk.js';
+import { freeIndexVars, inlineLocals, ivarsOfIndex, localDefs, readsState, stmtsOf, visitExpr } from '../../dsl/ir-walk.js';
 import { NotLinear, linearize } from '../analysis/linear.js';
 import {
   add, assign, barrier, decl, f, i, loop, lt, mul, type KernelPlan, type PExpr, type PFn, type PStmt, type SharedArray, TID, type Ty, v, when,
 } from '../plan/ast.js';
 import { blockExclusiveScan, scanIsBarrierFree, scanShared, type ScanTarget } from './block-scan.js';
 import { Hoister, newScope, type Level, type Scope } from './hoist.js';
-import { vectorizeItemLoads } from './vectorize-loads.js';
+import { vectorizeItemLoads, type AlignedLoads } from './vectorize-loads.js';
 import { dimEnv, indexExpr, offsetOf, loadOf, type IndexEnv } from './index-math.js';
 
 export interface DiagonalScanSchedule {
@@ -252,6 +252,16 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
   const hasUniform = !!uniform && (uniformDivs.size > 0 || uniformVars.size > 0);
 
   const chunkLen = T * I;
+  // Tensors every read of which has the scan position as its last index (contiguous in t): their
+  // item groups start at base = (a multiple of the last dim) + a multiple of the vector width.
+  const tLast = new Set(sp.used.map((t) => t.name));
+  for (const st of sp.step) {
+    const exprs = st.k === 'let' || st.k === 'setState' || st.k === 'store' ? [st.expr] : [];
+    for (const e of exprs) visitExpr(e, (x) => {
+      if (x.k === 'load' && !(x.idx.length > 0 && x.idx[x.idx.length - 1]!.k === 'ivar' && (x.idx[x.idx.length - 1] as { name: string }).name === scanVar)) tLast.delete(x.tensor);
+    });
+  }
+  const alignedLoads: AlignedLoads = { eligible: (buf) => tLast.has(buf), widths: new Map() };
 
   const rowScope = newScope(0, undefined);
   // Per-copy row values: the parallel variables of row j of the thread's block.
@@ -260,9 +270,13 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
   const slotOf = (j: number): PExpr => (K === 1 ? v('slot') : v(`slot_r${j}`));
   const carryIdx = (parity: PExpr, s: number, n: PExpr, j: number): PExpr => add(add(add(mul(slotOf(j), i(2 * S * N)), mul(parity, i(S * N))), i(s * N)), n);
   // Unrolled when barrier-free: the state elements are independent chains the target can interleave.
-  // With copies an iteration also holds K scans' values: half the factor keeps I·K ≤ 8 within 128
+  // With copies an iteration also holds K scans' values: a smaller factor keeps I·K ≤ 8 within 128
   // registers (ptxas, sm_90; test/row-block-cuda.test.ts).
-  const unroll = barrierFree ? Math.min(N, sched.unroll ?? Math.max(1, Math.min(4, Math.floor((K === 1 ? 16 : 8) / (I * K))))) : 1;
+  // Default: 16 / I chains (at most 4) for one row per thread, 4 at 8 items when the inputs are 16-bit
+  // (packed loads leave the registers: 128, no spill; t32i8 bf16 2.20 ms at 4 against 2.60 at 2 on the
+  // H100, run 26; fp32 at 4 needs more than 128 with states in and out); with K rows, 8 / (I·K).
+  const narrowInputs = sp.used.some((t) => t.dtype !== 'f32');
+  const unroll = barrierFree ? Math.min(N, sched.unroll ?? (K === 1 ? (narrowInputs && I === 8 ? 4 : Math.max(1, Math.min(4, Math.floor(16 / I)))) : Math.max(1, Math.min(4, Math.floor(8 / (I * K)))))) : 1;
 
   /**
    * One chunk's code. `guarded`: some items may lie past the end of the
@@ -362,7 +376,7 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
     // In full chunks every item is in bounds: reads of consecutive items become vector loads.
     const itemVars = Array.from({ length: I }, (_, it) => `t_${it}`);
     const elemBytes = (buf: string): number => (sp.used.find((t) => t.name === buf)?.dtype === 'f32' ? 4 : 2);
-    const vec = (xs: PStmt[]): PStmt[] => (guarded ? xs : vectorizeItemLoads(xs, itemVars, I, elemBytes));
+    const vec = (xs: PStmt[]): PStmt[] => (guarded ? xs : vectorizeItemLoads(xs, itemVars, I, elemBytes, alignedLoads));
     chunkBody.push(loop('n', i(0), i(N), i(1), vec([...nScope.decls, ...nCopies.flatMap((c) => c?.decls ?? []), ...nBody]), unroll));
     // Values only the stores need are computed after the state loop (fewer registers live across it);
     // the post scopes reuse what the item scopes already hold.
@@ -392,12 +406,24 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
   const chunkLoop = (tm: Templates): PStmt => {
     const fullChunk = chunk(tm, false);
     const tailChunk = chunk(tm, true);
+    // A full chunk's vector loads are aligned when each vectorized tensor's last dim is a multiple
+    // of the vector width (item 0 of every group sits at a multiple of it); else the guarded copy
+    // runs the chunk with element loads. One uniform check instead of one per load.
+    const conds = new Map<string, PExpr>();
+    for (const [buf, w] of alignedLoads.widths) {
+      const t = sp.used.find((x) => x.name === buf)!;
+      const c: PExpr = { k: 'bin', op: '==', a: { k: 'bin', op: '%', a: dim(t.shape[t.shape.length - 1]!), b: i(w) }, b: i(0) };
+      conds.set(JSON.stringify(c), c);
+    }
+    const aligned = [...conds.values()];
+    const full: PExpr = aligned.reduce((a, c): PExpr => ({ k: 'bin', op: '&&', a, b: c }), { k: 'bin', op: '<=', a: add(v('c0'), i(chunkLen)), b: L } as PExpr);
     return loop('c0', i(0), L, i(chunkLen), [
       // Carries written in the previous chunk are visible (the scans have no barrier of their own).
-      ...(barrierFree ? [barrier] : []),
+      // (One thread per row writes and reads its own carry: no barrier at all.)
+      ...(barrierFree && T > 1 ? [barrier] : []),
       decl('par', 'i32', { k: 'bin', op: '%', a: { k: 'bin', op: '/', a: v('c0'), b: i(chunkLen) }, b: i(2) }),
       // The condition is uniform across the workgroup, so both copies may hold barriers.
-      when({ k: 'bin', op: '<=', a: add(v('c0'), i(chunkLen)), b: L }, fullChunk, tailChunk),
+      when(full, fullChunk, tailChunk),
     ]);
   };
   const generalLoop = chunkLoop(general);

@@ -22,7 +22,19 @@ function baseOf(index: PExpr, item: string): PExpr | undefined {
  * `items[k]` names item k's position variable; positions must be
  * consecutive (item k at item 0 + k) and all in bounds.
  */
-export function vectorizeItemLoads(stmts: PStmt[], items: string[], width: number, elemBytes: (buf: string) => number): PStmt[] {
+/**
+ * Buffers whose vector loads the caller can prove aligned under one uniform
+ * condition (every read of the buffer has the item position as its last,
+ * contiguous index, so base is a multiple of the last dim): their vloads are
+ * marked `aligned`, and `widths` records the widest vector per buffer for the
+ * caller's condition (last dim % width == 0).
+ */
+export interface AlignedLoads {
+  eligible: (buf: string) => boolean;
+  widths: Map<string, number>;
+}
+
+export function vectorizeItemLoads(stmts: PStmt[], items: string[], width: number, elemBytes: (buf: string) => number, aligned?: AlignedLoads): PStmt[] {
   if (width < 2 || items.length % width !== 0) return stmts;
   // Every load declaration, by (buf, base, item).
   const found = new Map<string, { at: number; name: string; index: PExpr }>();
@@ -48,7 +60,9 @@ export function vectorizeItemLoads(stmts: PStmt[], items: string[], width: numbe
       if (group.some((x) => !x) || group.some((x) => drop.has(x!.at) || replace.has(x!.at))) continue;
       const members = group as { at: number; name: string; index: PExpr }[];
       const at = Math.min(...members.map((m) => m.at));
-      replace.set(at, { k: 'vload', buf, index: members[0]!.index, names: members.map((m) => m.name) });
+      const proven = aligned?.eligible(buf) === true;
+      if (proven) aligned!.widths.set(buf, Math.max(w, aligned!.widths.get(buf) ?? 0));
+      replace.set(at, { k: 'vload', buf, index: members[0]!.index, names: members.map((m) => m.name), ...(proven ? { aligned: true } : {}) });
       for (const m of members) if (m.at !== at) drop.add(m.at);
     }
   }

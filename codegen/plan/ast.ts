@@ -54,7 +54,12 @@ export type PStmt =
    * multiple of names.length (checked at run time; element by element
    * otherwise); the elements must all be in bounds.
    */
-  | { k: 'vload'; buf: string; index: PExpr; names: string[] }
+  /**
+   * `aligned`: the lowering guarantees index is a multiple of names.length
+   * (a uniform condition it checked before choosing this code), so no
+   * per-load check is printed.
+   */
+  | { k: 'vload'; buf: string; index: PExpr; names: string[]; aligned?: boolean }
   | MmaStmt;
 
 /**

@@ -58,7 +58,7 @@ export const cudaDialect: Dialect = {
     return `${buf}[${index}] = ${value};`;
   },
   shuffleUp: (a, delta) => `__shfl_up_sync(0xffffffffu, ${a}, ${delta})`,
-  vload: (buf, elem, index, names, pad) => cudaVectorLoad(buf, elem, index, names, pad),
+  vload: (buf, elem, index, names, pad, aligned) => cudaVectorLoad(buf, elem, index, names, pad, aligned),
   barrier: () => '__syncthreads();',
   forLoop: (v, from, to, step, unroll) => `${unroll > 1 ? `#pragma unroll ${unroll}
 ` : ''}for (int ${v} = ${from}; ${v} < ${to}; ${v} += ${step})`,
@@ -99,11 +99,12 @@ const VEC_WORDS: Record<number, string> = { 1: 'unsigned', 2: 'uint2', 4: 'uint4
 const WORD_FIELD = ['x', 'y', 'z', 'w'];
 
 /**
- * A plan 'vload' as one 8/16-byte load when the index is aligned (uniform
- * across the warp in practice: it depends on the row and the sequence
- * length), element loads otherwise.
+ * A plan 'vload' as one 8/16-byte load when the index is aligned, element
+ * loads otherwise. An `aligned` vload (the lowering proved it) is the vector
+ * load alone: with a per-thread check nvcc if-converts both paths, and every
+ * load is issued twice over (run 26).
  */
-function cudaVectorLoad(buf: string, elem: ElemType, index: string, names: string[], pad: string): string | undefined {
+function cudaVectorLoad(buf: string, elem: ElemType, index: string, names: string[], pad: string, aligned: boolean): string | undefined {
   const bytes = elem === 'f32' ? 4 : elem === 'f16' || elem === 'bf16' ? 2 : 0;
   const words = (bytes * names.length) / 4;
   if (!bytes || !VEC_WORDS[words] || words < 1 || (bytes * names.length) % 4 !== 0 || names.length < 2) return undefined;
@@ -116,6 +117,15 @@ function cudaVectorLoad(buf: string, elem: ElemType, index: string, names: strin
     return `${n} = __half2float(__ushort_as_half((unsigned short)(${hi ? `${w} >> 16` : `${w} & 0xffffu`})));`;
   });
   const scalar = names.map((n, j) => `${n} = ${cudaDialect.load(buf, elem, j === 0 ? 'vi' : `vi + ${j}`)};`);
+  if (aligned) {
+    return [
+      `${pad}float ${names.join(', ')};`,
+      `${pad}{`,
+      `${pad}  const ${vt} vv = __ldg(reinterpret_cast<const ${vt}*>(${buf} + (${index})));`,
+      ...unpack.map((u) => `${pad}  ${u}`),
+      `${pad}}`,
+    ].join('\n') + '\n';
+  }
   return [
     `${pad}float ${names.join(', ')};`,
     `${pad}{`,

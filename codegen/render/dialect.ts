@@ -19,7 +19,7 @@ export interface Dialect {
   store(buf: string, elem: ElemType, index: string, value: string): string;
   shuffleUp(a: string, delta: string): string;
   /** A vector load of names.length elements (a plan 'vload'), or undefined to print element loads. */
-  vload?(buf: string, elem: ElemType, index: string, names: string[], pad: string): string | undefined;
+  vload?(buf: string, elem: ElemType, index: string, names: string[], pad: string, aligned: boolean): string | undefined;
   barrier(): string;
   /** `unroll` > 1: ask the target compiler to unroll by that factor. */
   forLoop(v: string, from: string, to: string, step: string, unroll: number): string;

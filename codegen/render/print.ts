@@ -37,7 +37,7 @@ function printStmt(s: PStmt, d: Dialect, plan: KernelPlan, depth: number): strin
     case 'vload': {
       const elem = plan.elem[s.buf]!;
       const at = (j: number): string => (j === 0 ? e(s.index) : `(${e(s.index)} + ${j})`);
-      return d.vload?.(s.buf, elem, e(s.index), s.names, pad) ?? s.names.map((n, j) => `${pad}${d.decl(n, 'f32', d.load(s.buf, elem, at(j)), false)}\n`).join('');
+      return d.vload?.(s.buf, elem, e(s.index), s.names, pad, s.aligned === true) ?? s.names.map((n, j) => `${pad}${d.decl(n, 'f32', d.load(s.buf, elem, at(j)), false)}\n`).join('');
     }
     case 'comment': return `${pad}// ${s.text}\n`;
     // A matrix-unit form where the dialect has one for this fragment and precision, else scalar loops.

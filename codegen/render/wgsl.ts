@@ -50,8 +50,11 @@ function wgslDialectFor(vec4: ReadonlySet<string>): Dialect {
     if (elem !== 'f32') throw new Error(`WGSL renderer: buffer ${buf} is ${elem}; WGSL kernels take f32 tensors (convert on the host)`);
     return vec4.has(buf) ? elemAt(buf, index) : `${buf}[${index}]`;
   },
-  vload: (buf, _elem, index, names, pad) => {
+  vload: (buf, _elem, index, names, pad, aligned) => {
     if (!vec4.has(buf) || names.length !== 4) return undefined;
+    if (aligned) {
+      return [`${pad}let ${names[0]}v = ${buf}[(${index}) / 4];`, ...names.map((n, j) => `${pad}let ${n}: f32 = ${names[0]}v.${'xyzw'[j]};`)].join('\n') + '\n';
+    }
     return [
       ...names.map((n) => `${pad}var ${n}: f32;`),
       `${pad}{`,
