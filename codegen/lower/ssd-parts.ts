@@ -311,15 +311,33 @@ export function cumulativeSum(Q: number, T: number): { stmts: PStmt[]; arr: stri
  * the state update's input term is then Xᵀ·W.
  */
 export function scaleWForState(em: SsdEmitter, Q: number, T: number, Nt: number, sw: number, cs: (j: PExpr) => PExpr): PStmt {
-  const j = v('dj');
-  let weight: PExpr = mul(sload('sc', j), call('exp', sub(v('csLast'), cs(j))));
+  return scaleRows(em, 'Wt', 'Wt', Q, T, Nt, sw, cs, 'd');
+}
+
+/**
+ * X' = X with rows scaled by the same weights (Xw, stride sx), once per
+ * chunk: the fused form's state update is then X'ᵀ·W with W as loaded, and
+ * the Q·Pt scalings replace Q·N of them, with one barrier less per N tile.
+ */
+export function scaleXForState(em: SsdEmitter, Q: number, T: number, PtPad: number, sx: number, cs: (j: PExpr) => PExpr): PStmt {
+  return scaleRows(em, 'Xs', 'Xw', Q, T, PtPad, sx, cs, 'q');
+}
+
+/** What step j's input weighs in the state at the chunk's end (see scaleWForState). */
+function stateWeight(em: SsdEmitter, Q: number, j: PExpr, cs: (j: PExpr) => PExpr): PExpr {
+  const weight: PExpr = mul(sload('sc', j), call('exp', sub(v('csLast'), cs(j))));
   // sp1 is zero at the chunk's last step, where the clamped cs index makes the factor exp(0).
-  if (em.prev) weight = add(weight, mul(sload('sp1', j), call('exp', sub(v('csLast'), cs(imin(add(j, i(1)), Q - 1))))));
-  return loop('de', TID, i(Q * em.RP * Nt), i(T), [
-    decl('drow', 'i32', idiv(v('de'), Nt)),
-    decl('dj', 'i32', em.stepOf(v('drow'))),
-    decl('dw', 'i32', add(mul(v('drow'), i(sw)), imod(v('de'), Nt))),
-    sstore('Wt', v('dw'), mul(sload('Wt', v('dw')), weight)),
+  return em.prev ? add(weight, mul(sload('sp1', j), call('exp', sub(v('csLast'), cs(imin(add(j, i(1)), Q - 1)))))) : weight;
+}
+
+/** dst[row][c] = src[row][c] · stateWeight(step of row) for the chunk's Q·R rows × `width` columns (stride `stride`). */
+function scaleRows(em: SsdEmitter, src: string, dst: string, Q: number, T: number, width: number, stride: number, cs: (j: PExpr) => PExpr, tag: string): PStmt {
+  const e = `${tag}e`, row = `${tag}row`, j = `${tag}j`, at = `${tag}w`;
+  return loop(e, TID, i(Q * em.RP * width), i(T), [
+    decl(row, 'i32', idiv(v(e), width)),
+    decl(j, 'i32', em.stepOf(v(row))),
+    decl(at, 'i32', add(mul(v(row), i(stride)), imod(v(e), width))),
+    sstore(dst, v(at), mul(sload(src, v(at)), stateWeight(em, Q, v(j), cs))),
   ]);
 }
 
@@ -434,11 +452,12 @@ function noValue(n: string): never {
  * S and M those a kernel uses. Matrix-unit operands may be stored narrow
  * (caps.narrowOperands); the state tile stays f32.
  */
-export function chunkArrays(tl: ChunkTileBase, caps: Pick<SsdCaps, 'narrowOperands'>, tiles: ReadonlyArray<'X' | 'C' | 'W' | 'S' | 'M'>, prev = false): SharedArray[] {
+export function chunkArrays(tl: ChunkTileBase, caps: Pick<SsdCaps, 'narrowOperands'>, tiles: ReadonlyArray<'X' | 'Xw' | 'C' | 'W' | 'S' | 'M'>, prev = false): SharedArray[] {
   const narrow = caps.narrowOperands ? { narrow: caps.narrowOperands } : {};
   const { Q, QR, PtPad, strides: ST } = tl;
-  const all: [tile: 'X' | 'C' | 'W' | 'S' | 'M', array: SharedArray][] = [
+  const all: [tile: 'X' | 'Xw' | 'C' | 'W' | 'S' | 'M', array: SharedArray][] = [
     ['X', { name: 'Xs', ty: 'f32', size: QR * ST.X, ...narrow }],
+    ['Xw', { name: 'Xw', ty: 'f32', size: QR * ST.X, ...narrow }],
     ['C', { name: 'Ct', ty: 'f32', size: QR * ST.C, ...narrow }],
     ['W', { name: 'Wt', ty: 'f32', size: QR * ST.W, ...narrow }],
     ['S', { name: 'Ss', ty: 'f32', size: PtPad * ST.S }],

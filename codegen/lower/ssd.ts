@@ -9,11 +9,11 @@
 // but the walk itself. Per chunk:
 //   1. per-step log-decays ld_j and factors s_j; cs = inclusive cumulative
 //      sum of ld over the chunk (Hillis–Steele in workgroup memory);
-//   2. X[j][p] = s_j·u_j[p] for the chunk (Q × Pt);
+//   2. X[j][p] = u_j[p] for the chunk (Q × Pt), and X' = X with rows scaled
+//      by s_j·exp(cs_last − cs_j), what step j weighs in the chunk's end state;
 //   3. over tiles of N: C and W (Q × Nt) into workgroup memory;
 //      G += C·Wᵀ (Q × Q), Y += C·Sᵀ (Q × Pt, the state before the chunk);
-//      then W rows scaled by exp(cs_last − cs_j) and the state tile updated:
-//      S ← exp(cs_last)·S + Xᵀ·W (Pt × Nt);
+//      then the state tile updated: S ← exp(cs_last)·S + X'ᵀ·W (Pt × Nt);
 //   4. M = G ∘ [j ≤ i]·exp(cs_i − cs_j) (the causal decay mask);
 //      Y = diag(exp(cs))·Y + M·X;
 //   5. y = f(Y) per (step, p), stored.
@@ -33,7 +33,7 @@ import {
   chunkFragments, operandBytes,
   chunkArrays,
   SsdLoweringError, and, cumulativeSum, decayMask, decomposeRow, idiv, imod, isPow2, loadCW, loadStepFactors, loadX, nextPow2, owning, padded,
-  programBindings, rowsOf, scaleWForState, sload, sstore, ssdEmitter, stateOffset, storeOutputs,
+  programBindings, rowsOf, scaleXForState, sload, sstore, ssdEmitter, stateOffset, storeOutputs,
 } from './ssd-parts.js';
 import { SsdSide } from './ssd-side.js';
 
@@ -141,7 +141,8 @@ export function chooseSsdTiles(P: number, N: number, sched: SsdSchedule, caps: S
     const opBytes = (n: number): number => operandBytes(n, caps);
     // Rank R: the readouts go through workgroup memory (Ys) to be summed per step.
     const ys = R > 1 ? 4 * QR * ysStride(PtPad) : 0;
-    const sharedBytes = 4 * (3 * Q + PtPad * strides.S) + opBytes(QR * strides.X) + opBytes(QR * strides.C) + opBytes(QR * strides.W) + opBytes(QR * strides.M) + ys + extraBytes(PtPad, NPad);
+    // X twice: as loaded (Y += M·X) and scaled for the state update (Xw).
+    const sharedBytes = 4 * (3 * Q + PtPad * strides.S) + 2 * opBytes(QR * strides.X) + opBytes(QR * strides.C) + opBytes(QR * strides.W) + opBytes(QR * strides.M) + ys + extraBytes(PtPad, NPad);
     if (sharedBytes <= caps.sharedBytes) return { Q, QR, T, Pt, PtPad, Nt, NPad, whole, Nu, strides, frags, sharedBytes };
     tried.push(`Pt ${Pt}, Nt ${Nt}: ${sharedBytes} bytes of workgroup memory`);
   }
@@ -188,25 +189,27 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   chunk.push(...scan.stmts);
   const cs = (j: PExpr): PExpr => sload(scan.arr, j);
   chunk.push(decl('csLast', 'f32', cs(i(Q - 1))), decl('chunkDecay', 'f32', call('exp', v('csLast'))));
+  // X' for the state update (read after the next barrier, by the update passes).
+  chunk.push(scaleXForState(em, Q, T, PtPad, ST.X, cs));
   chunk.push(...clearFragment(frags.G), ...clearFragment(frags.Y));
 
   // 3. Per N tile (whole staging: one, already loaded): G += C·Wᵀ, Y += C·Sᵀ (the state before
-  // the chunk); W rows scaled by s_j·exp(cs_last − cs_j), so the state update is one product,
-  // S ← exp(cs_last)·S + Xᵀ·W, in passes of Nu columns.
+  // the chunk); the state update is one product with X' (step 2), S ← exp(cs_last)·S + X'ᵀ·W,
+  // in passes of Nu columns.
   // With matrix units every array has even strides and sizes (padded()), so pairs along a contiguous k are 8-byte aligned.
   const kPairs = caps.matrixUnits && Q % 2 === 0 && Nt % 2 === 0 && Object.values(ST).every((x) => x % 2 === 0);
   const n0 = tl.whole ? i(0) : v('n0');
   const opC: MatOperand = { arr: 'Ct', base: i(0), rowStride: ST.C, colStride: 1, kPairs };
   const opWt: MatOperand = { arr: 'Wt', base: i(0), rowStride: 1, colStride: ST.W, kPairs }; // B(k = n, col = j) = W[j][n]
   const opSt: MatOperand = { arr: 'Ss', base: n0, rowStride: 1, colStride: ST.S, kPairs }; // B(k = n, col = p) = S[p][n0 + n]
-  const opXt: MatOperand = { arr: 'Xs', base: i(0), rowStride: 1, colStride: ST.X }; // A(row = p, k = j) = X[j][p]
+  const opXt: MatOperand = { arr: 'Xw', base: i(0), rowStride: 1, colStride: ST.X }; // A(row = p, k = j) = X'[j][p]
   const opW: MatOperand = { arr: 'Wt', base: v('nu'), rowStride: ST.W, colStride: 1 }; // B(k = j, col = n) = W[j][nu + n]
   const products: PStmt[] = [
     // Only G's lower triangle survives the causal mask.
     { k: 'mma', id: 'mg', frag: frags.G, a: opC, b: opWt, kLen: Nt, precision, outputLower: triangular },
     { k: 'mma', id: 'my', frag: frags.Y, a: opC, b: opSt, kLen: Nt, precision },
+    // The state update writes the columns of S the Y product just read.
     barrier,
-    scaleWForState(em, Q, T, Nt, ST.W, cs),
   ];
   // 4 (first half). The causal decay mask, M = G ∘ [j ≤ i]·exp(cs_i − cs_j)·s_j.
   const mask = decayMask(em, frags.G, ST.M, cs);
@@ -285,7 +288,7 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   const body: PStmt[] = [when(lt(GROUP, mul(rows.count, i(NPT))), rowBody)];
 
   const shared = [
-    ...chunkArrays(tl, caps, ['X', 'C', 'W', 'S', 'M'], !!em.prev),
+    ...chunkArrays(tl, caps, ['X', 'Xw', 'C', 'W', 'S', 'M'], !!em.prev),
     ...side.arrays(PtPad, NPad),
     ...(R > 1 ? [{ name: 'Ys', ty: 'f32' as const, size: QR * ysStride(PtPad) }] : []),
   ];
