@@ -122,6 +122,16 @@ export function chooseLowering(sp: SpecializedProgram, force?: LoweringName): { 
   }
 }
 
+/** The chunked scan where it fits, else the sequential lowering: where the SSD form cannot be tiled for a target. */
+function chooseNonSsdLowering(sp: SpecializedProgram): ReturnType<typeof chooseLowering> {
+  try {
+    return chooseScanLowering(sp);
+  } catch (e) {
+    if (!(e instanceof LoweringError)) throw e;
+    return { lowering: 'sequential', notes: [`sequential: ${e.message}`], program: sp, promotedAxes: [] };
+  }
+}
+
 function chooseFastLowering(sp: SpecializedProgram, force?: LoweringName): { lowering: LoweringName; notes: string[]; program: SpecializedProgram; promotedAxes: FreeAxis[] } {
   const ssdWhy = force === 'diagonal-scan' ? undefined : ssdRejects(sp);
   if (force !== 'diagonal-scan' && !ssdWhy) {
@@ -171,13 +181,25 @@ export function kernelName(sp: SpecializedProgram, sched: Schedule, lowering: Lo
 }
 
 export function compileKernel(sp: SpecializedProgram, target: Target, sched: Schedule, caps: TargetCaps): CompiledKernelInfo {
-  const { lowering, notes, program, promotedAxes } = chooseLowering(sp, sched.lowering);
+  let { lowering, notes, program, promotedAxes } = chooseLowering(sp, sched.lowering);
   const lanes = target === 'cuda' ? 32 : caps.subgroupSize;
+  let ssd: LaunchSequence | undefined;
+  if (lowering === 'ssd') {
+    try {
+      ssd = ssdPlans(sp, target, sched, caps);
+    } catch (e) {
+      // SSD-able, but no tiling fits this target's workgroup memory: the next lowering that fits, saying
+      // why — unless ssd or an SSD tiling (chunk, headTile, nTile, form) was asked for, which is refused.
+      const asked = sched.lowering === 'ssd' || [sched.chunk, sched.headTile, sched.nTile, sched.ssdForm].some((x) => x !== undefined);
+      if (!(e instanceof SsdLoweringError) || asked) throw e;
+      ({ lowering, notes, program, promotedAxes } = chooseNonSsdLowering(sp));
+      notes.unshift(`ssd: the program is SSD-able but no tiling fits this target: ${e.message}`);
+    }
+  }
   const seq = lowering === 'sequential' ? sequentialPlan(sp, target, sched, caps) : undefined;
   if (seq) notes.push(...seq.notes);
-  const lowered: LaunchSequence = seq ? { launches: [seq.plan], scratch: [] } : lowering === 'ssd'
-    ? ssdPlans(sp, target, sched, caps)
-    : { launches: [lowerDiagonalScan(program, { ...sched, rows: sched.rows ?? 1 }, { subgroups: caps.subgroups, lanes }, kernelName(sp, sched))], scratch: [] };
+  const lowered: LaunchSequence = seq ? { launches: [seq.plan], scratch: [] } : ssd
+    ?? { launches: [lowerDiagonalScan(program, { ...sched, rows: sched.rows ?? 1 }, { subgroups: caps.subgroups, lanes }, kernelName(sp, sched))], scratch: [] };
   if (lowered.launches.length > 1) notes.push(`${lowered.launches.length} launches in order, scratch ${lowered.scratch.map((x) => x.name).join(', ')}`);
   const launches = lowered.launches.map((l): KernelLaunchInfo => {
     const plan = caps.maxStorageBuffers === undefined ? l : packBindings(l, caps.maxStorageBuffers, packPreference(sp));

@@ -61,3 +61,17 @@ describe('Mamba-3 chunked-form kernels for CUDA', () => {
     }, 120_000);
   });
 });
+
+describe('a target whose workgroup memory no SSD tiling fits', () => {
+  it('gets the next lowering that fits, with the reason in the notes; forcing ssd says why it cannot', async () => {
+    const p = await loadProgram(new URL('../examples/mamba3_mimo.ts', import.meta.url).pathname);
+    const sp = specializeFor(p, fullVariant(p), BENCH);
+    // WebGPU's guaranteed 16 KiB: MIMO's (chunk × rank)-row matrices at headdim 64, dstate 128 do not fit.
+    const info = compileKernel(sp, 'wgsl', { threads: 256, items: 1 }, { subgroups: false, sharedBytes: 16 * 1024 });
+    expect(info.lowering).toBe('sequential');
+    expect(info.notes[0]).toMatch(/^ssd: the program is SSD-able but no tiling fits this target: no tiling of chunk \d+/);
+    expect(() => compileKernel(sp, 'wgsl', { threads: 256, items: 1, lowering: 'ssd' }, { subgroups: false, sharedBytes: 16 * 1024 })).toThrow(/no tiling of chunk/);
+    // With room (the H100's 48 KiB under Vulkan) the chunked form is taken.
+    expect(compileKernel(sp, 'wgsl', { threads: 256, items: 1 }, { subgroups: false, sharedBytes: 48 * 1024 }).lowering).toBe('ssd');
+  });
+});
