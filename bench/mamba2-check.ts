@@ -3,22 +3,26 @@
 // the generic chunked scan forced, against the float64 reference, outputs
 // NaN-poisoned. CUDA f32, bf16, f16; WebGPU f32. Small shapes around chunk
 // boundaries with ngroups 2 and every optional input on and off, and the
-// standard head size (headdim 64, dstate 128) at seqlen 4096. Under 2 min.
-//   bash .gpu/enter tsx bench/mamba2-check.ts
+// standard head size (headdim 64, dstate 128) at seqlen 4096. About 5 min
+// cold for every backend and dtype (NVRTC and Vulkan compiles); narrow it:
+//   bash .gpu/enter tsx bench/mamba2-check.ts [--backends=cuda|webgpu] [--dtypes=f32,bf16]
 import path from 'node:path';
 import type { Schedule } from '../codegen/compile.js';
 import type { DType } from '../dsl/decl.js';
 import { loadProgram } from '../dsl/load.js';
 import { checkCase } from '../runtime/check.js';
 import { ProgramRunner } from '../runtime/program-runner.js';
-import { errorLine, forEachBackend, type BackendName } from './common.js';
+import { errorLine, forEachBackend, listArg, type BackendName } from './common.js';
 
 const program = await loadProgram(path.resolve(import.meta.dirname, '../examples/mamba2.ts'));
 const ALL = ['D', 'D_hp', 'z', 'dt_bias'];
-const backends: { name: BackendName; dtypes: DType[] }[] = [
+const onlyBackends = listArg('backends'), onlyDtypes = listArg('dtypes');
+const backends: { name: BackendName; dtypes: DType[] }[] = ([
   { name: 'cuda', dtypes: ['f32', 'bf16', 'f16'] },
   { name: 'webgpu', dtypes: ['f32'] },
-];
+] as { name: BackendName; dtypes: DType[] }[])
+  .filter((b) => !onlyBackends || onlyBackends.includes(b.name))
+  .map((b) => ({ ...b, dtypes: b.dtypes.filter((d) => !onlyDtypes || onlyDtypes.includes(d)) }));
 const ssd = (threads: number, chunk: number, headTile?: number): Schedule => ({ threads, items: 4, chunk, ...(headTile ? { headTile } : {}), lowering: 'ssd' });
 
 interface Case { dims: Record<string, number>; full: boolean; schedule: Schedule }
