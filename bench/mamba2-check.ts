@@ -13,6 +13,7 @@ import { loadProgram } from '../dsl/load.js';
 import { checkCase } from '../runtime/check.js';
 import { ProgramRunner } from '../runtime/program-runner.js';
 import { errorLine, forEachBackend, listArg, type BackendName } from './common.js';
+import { LoweringError } from '../codegen/lower/diagonal-scan.js';
 
 const program = await loadProgram(path.resolve(import.meta.dirname, '../examples/mamba2.ts'));
 const ALL = ['D', 'D_hp', 'z', 'dt_bias'];
@@ -51,10 +52,20 @@ await forEachBackend(backends, async (backend, { name, dtypes }) => {
   const runner = new ProgramRunner(backend, program, { tuned: false });
   for (const dtype of dtypes) {
     for (const c of cases) {
-      // WebGPU adapters without 48 KiB of workgroup memory cannot hold the biggest tiles: the lowering says so; skip those.
-      const res = await checkCase(runner, {
-        dims: c.dims, present: c.full ? ALL : [], initStates: c.full ? ['S'] : [], finalStates: c.full ? ['S'] : [], dtype, seed: c.dims.seqlen! * 7 + (c.full ? 1 : 0), schedule: c.schedule,
-      }).catch((e: unknown) => ({ ok: false, errors: [], kernel: `error: ${errorLine(e)}` }));
+      // Adapters whose workgroup memory cannot hold a case's tiles (WebGPU's 48 KiB and the chunk-parallel
+      // form at chunk 128): the lowering says so, and the case is skipped, not failed.
+      let res;
+      try {
+        res = await checkCase(runner, {
+          dims: c.dims, present: c.full ? ALL : [], initStates: c.full ? ['S'] : [], finalStates: c.full ? ['S'] : [], dtype, seed: c.dims.seqlen! * 7 + (c.full ? 1 : 0), schedule: c.schedule,
+        });
+      } catch (e) {
+        if (e instanceof LoweringError) {
+          console.log(`skip ${name} ${dtype} L=${c.dims.seqlen} ${JSON.stringify(c.schedule)}: ${errorLine(e)}`);
+          continue;
+        }
+        res = { ok: false, errors: [], kernel: `error: ${errorLine(e)}` };
+      }
       if (res.ok) passed++; else failed++;
       const errs = res.errors.map((e) => `${e.name} ${e.relL2.toExponential(2)}${e.nan ? ` nan=${e.nan}` : ''}`).join(', ');
       const s = c.schedule;
