@@ -11,7 +11,7 @@
 // its assignment) is a reason the program is not SSD-able, said with its place.
 
 import type { Expr, SpecializedProgram, StateIR } from '../../dsl/ir.js';
-import { inlineLocals, localDefs, stmtsOf, visitExpr } from '../../dsl/ir-walk.js';
+import { inlineLocals, localDefs, readsState, stmtsOf, visitExpr } from '../../dsl/ir-walk.js';
 import { fmtI } from './linear.js';
 
 export class NotSide extends Error {
@@ -70,7 +70,7 @@ export function classifySideStates(sp: SpecializedProgram, matrix: StateIR): Sid
       if (x.name !== st.name) {
         const other = sp.state.find((s) => s.name === x.name)!;
         // A carry's value may read a scan (the rotated k reads the angle); nothing else crosses.
-        const isScan = stmtsOf(sp, 'setState').some((s) => s.name === other.name && readsItself(inlineLocals(s.expr, defs), other.name));
+        const isScan = stmtsOf(sp, 'setState').some((s) => s.name === other.name && readsState(inlineLocals(s.expr, defs), other.name));
         if (!isScan) throw new NotSide(`the update ${where} reads ${x.name}; besides ${matrix.name}, a state may read only itself and scans`);
         return;
       }
@@ -91,10 +91,4 @@ export function classifySideStates(sp: SpecializedProgram, matrix: StateIR): Sid
     carries.push({ state: st, idx: set.idx, expr });
   }
   return { scans, carries };
-}
-
-function readsItself(e: Expr, name: string): boolean {
-  let found = false;
-  visitExpr(e, (x) => { if (x.k === 'state' && x.name === name) found = true; });
-  return found;
 }

@@ -75,8 +75,6 @@ export interface SsdForm {
   side: SideStates;
 }
 
-const ONE: Expr = { k: 'num', v: 1 };
-
 /** Why the program is not SSD-able, or undefined when it is. */
 export function ssdRejects(sp: SpecializedProgram): string | undefined {
   try {

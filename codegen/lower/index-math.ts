@@ -2,8 +2,8 @@
 // row-major in their declared dim order; dims are kernel parameters except
 // static (compile-time) dims, which become literals.
 
-import type { IExpr, TensorIR } from '../../dsl/ir.js';
-import { add, i, mul, type PExpr } from '../plan/ast.js';
+import type { ICond, IExpr, TensorIR } from '../../dsl/ir.js';
+import { add, i, mul, sub, type PExpr } from '../plan/ast.js';
 
 export interface IndexEnv {
   /** Value of each index variable. */
@@ -45,4 +45,20 @@ export function loadOf(tensors: readonly TensorIR[], name: string, idx: IExpr[],
   const tensor = tensors.find((x) => x.name === name);
   if (!tensor) throw new Error(`internal: tensor ${name} is not among the kernel's inputs`);
   return { k: 'load', buf: name, index: offsetOf(tensor, idx.map((ie) => indexExpr(ie, env)), env) };
+}
+
+/** A where() condition as a plan expression, its index expressions given by `index`. */
+export function condExpr(c: ICond, index: (e: IExpr) => PExpr): PExpr {
+  switch (c.k) {
+    case 'icmp': return { k: 'bin', op: c.op, a: index(c.a), b: index(c.b) };
+    case 'inot': return { k: 'not', a: condExpr(c.c, index) };
+    case 'iand': return { k: 'bin', op: '&&', a: condExpr(c.a, index), b: condExpr(c.b, index) };
+    case 'ior': return { k: 'bin', op: '||', a: condExpr(c.a, index), b: condExpr(c.b, index) };
+  }
+}
+
+/** An index clamped to [0, extent): a where() branch not chosen may point outside, its read must not. */
+export function clampIndex(x: PExpr, extent: PExpr): PExpr {
+  const last = extent.k === 'lit' ? i((extent.v as number) - 1) : sub(extent, i(1));
+  return { k: 'imin', a: { k: 'imax', a: x, b: i(0) }, b: last };
 }

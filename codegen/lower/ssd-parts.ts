@@ -6,7 +6,7 @@
 // fixed names (cs0/cs1, sc, Xs, Ct, Wt, Ms). A kernel gets its own emitter
 // (the row's hoisted values are declared once per kernel).
 
-import type { Expr, ICond, SpecializedProgram } from '../../dsl/ir.js';
+import type { Expr, SpecializedProgram } from '../../dsl/ir.js';
 import { READOUT, RANK, type SsdForm } from '../analysis/ssd.js';
 import { FragmentError, fragElements, gridFragment, mmaFragment, type FragElement } from '../plan/fragment.js';
 import {
@@ -18,7 +18,7 @@ import { LoweringError } from './diagonal-scan.js';
 import type { ChunkTileBase, SsdCaps } from './ssd.js';
 import type { SharedArray } from '../plan/ast.js';
 import { Hoister, newScope, type Scope } from './hoist.js';
-import { dimEnv, indexExpr, offsetOf, loadOf, type IndexEnv } from './index-math.js';
+import { clampIndex, condExpr, dimEnv, indexExpr, offsetOf, loadOf } from './index-math.js';
 
 export class SsdLoweringError extends LoweringError {}
 
@@ -96,7 +96,7 @@ export function stateBlock(sp: SpecializedProgram, shape: string[], idx: PExpr[]
   const sizes = shape.map((d) => sp.staticDims[d]!);
   let flat: PExpr = i(0);
   idx.forEach((x, k) => {
-    const c = plain[k] ? x : { k: 'imin', a: { k: 'imax', a: x, b: i(0) }, b: i(sizes[k]! - 1) } as PExpr;
+    const c = plain[k] ? x : clampIndex(x, i(sizes[k]!));
     flat = k === 0 ? c : add(mul(flat, i(sizes[k]!)), c);
   });
   return { size: sizes.reduce((a, b) => a * b, 1), flat };
@@ -142,7 +142,7 @@ export function ssdEmitter(sp: SpecializedProgram, form: SsdForm): SsdEmitter {
         const idx = e.idx.map((ie, k): PExpr => {
           const x = indexExpr(ie, env);
           if (ie.k === 'ivar' && sp.indices[ie.name]?.dim === tensor.shape[k]) return x;
-          return { k: 'imin', a: { k: 'imax', a: x, b: i(0) }, b: sub(dim(tensor.shape[k]!), i(1)) };
+          return clampIndex(x, dim(tensor.shape[k]!));
         });
         return { k: 'load', buf: e.tensor, index: offsetOf(tensor, idx, env) };
       }
@@ -181,7 +181,7 @@ export function ssdEmitter(sp: SpecializedProgram, form: SsdForm): SsdEmitter {
         return acc!;
       }
       case 'where': {
-        const c = condOf(e.cond, env);
+        const c = condExpr(e.cond, (ie) => indexExpr(ie, env));
         return { k: 'select', c, a: t(e.a, true), b: t(e.b, true) };
       }
     }
@@ -210,15 +210,6 @@ export function ssdEmitter(sp: SpecializedProgram, form: SsdForm): SsdEmitter {
     c: template(form.c, { [form.cVar]: '$n', [RANK]: '$k' }),
     ...(form.prev ? { prev: { s1: template(form.prev.scale, {}), u0: build(form.prev.u, uv, true, false), w0: build(form.prev.w, wv, true, false) } } : {}),
   };
-}
-
-function condOf(c: ICond, env: IndexEnv): PExpr {
-  switch (c.k) {
-    case 'icmp': return { k: 'bin', op: c.op, a: indexExpr(c.a, env), b: indexExpr(c.b, env) };
-    case 'inot': return { k: 'not', a: condOf(c.c, env) };
-    case 'iand': return { k: 'bin', op: '&&', a: condOf(c.a, env), b: condOf(c.b, env) };
-    case 'ior': return { k: 'bin', op: '||', a: condOf(c.a, env), b: condOf(c.b, env) };
-  }
 }
 
 /** Step `j` of the chunk starting at `c0`, and whether it is inside the sequence. */

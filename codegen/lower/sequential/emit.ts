@@ -10,7 +10,7 @@
 import type { Expr, ICond, IExpr } from '../../../dsl/ir.js';
 import { inlineIndex } from '../../../dsl/ir-walk.js';
 import { add, assign, decl, f, i, loop, mul, v, when, type PExpr, type PFn, type PStmt } from '../../plan/ast.js';
-import { indexExpr, offsetOf } from '../index-math.js';
+import { clampIndex, condExpr, indexExpr, offsetOf } from '../index-math.js';
 import type { RedMap, StepFacts } from './phases.js';
 
 /** An index variable's value: global (tensors, conditions) and in this workgroup's arrays (local). */
@@ -114,12 +114,7 @@ export class ExprEmitter {
   }
 
   cond(c: ICond, env: Env): PExpr {
-    switch (c.k) {
-      case 'icmp': return { k: 'bin', op: c.op, a: this.index(c.a, env), b: this.index(c.b, env) };
-      case 'inot': return { k: 'not', a: this.cond(c.c, env) };
-      case 'iand': return { k: 'bin', op: '&&', a: this.cond(c.a, env), b: this.cond(c.b, env) };
-      case 'ior': return { k: 'bin', op: '||', a: this.cond(c.a, env), b: this.cond(c.b, env) };
-    }
+    return condExpr(c, (ie) => this.index(ie, env));
   }
 
   /** Global value of an index expression. */
@@ -163,7 +158,7 @@ export class ExprEmitter {
     const sp = this.facts.sp;
     if (ie.k === 'ivar' && !this.facts.defs.ilets.has(ie.name) && sp.indices[ie.name]?.dim === dim) return x;
     if (ie.k === 'iconst' && ie.v >= 0 && sp.staticDims[dim] !== undefined && ie.v < sp.staticDims[dim]!) return x;
-    return { k: 'imin', a: { k: 'imax', a: x, b: i(0) }, b: { k: 'bin', op: '-', a: extent, b: i(1) } };
+    return clampIndex(x, extent);
   }
 }
 
