@@ -13,6 +13,7 @@ import { analyseSsd, ssdRejects } from './analysis/ssd.js';
 import { chooseSsdTiles, lowerSsd, operandPrecision, SsdLoweringError, type SsdCaps, type SsdSchedule } from './lower/ssd.js';
 import { chooseChunkedTiles, lowerSsdChunked } from './lower/ssd-chunked.js';
 import { lowerSequential, SequentialLoweringError } from './lower/sequential.js';
+import { lowerStateLanes } from './lower/state-lanes.js';
 import { packBindings } from './lower/pack-bindings.js';
 import type { DimTile, KernelPlan, LaunchSequence, ScratchSpec } from './plan/ast.js';
 import { renderCuda } from './render/cuda.js';
@@ -33,6 +34,13 @@ export interface Schedule {
    * kernel source for every value and measures it once.
    */
   rowBlock?: number;
+  /**
+   * Diagonal scan: threads per row over the state elements, > 1 selecting the
+   * state-lanes form (lower/state-lanes.ts: `items` steps per lane and chunk
+   * phase, `rows` rows per workgroup, `threads` and `rowBlock` unused); 1 or
+   * absent, the chunked scan.
+   */
+  lanes?: number;
   /** Unroll factor of the state loop (diagonal scan, barrier-free form); default by heuristic. */
   unroll?: number;
   /** SSD: steps per chunk (default: the program's first chunk candidate that fits the target's workgroup memory). */
@@ -170,19 +178,19 @@ function chooseScanLowering(sp: SpecializedProgram): { lowering: LoweringName; n
 }
 
 export function defaultSchedule(sp: SpecializedProgram): Schedule {
-  return { threads: sp.schedule.threads[0]!, items: sp.schedule.items[0]!, rows: sp.schedule.rows[0]!, rowBlock: sp.schedule.rowBlock[0]! };
+  return { threads: sp.schedule.threads[0]!, items: sp.schedule.items[0]!, rows: sp.schedule.rows[0]!, rowBlock: sp.schedule.rowBlock[0]!, lanes: sp.schedule.lanes[0]! };
 }
 
 export function kernelName(sp: SpecializedProgram, sched: Schedule, lowering: LoweringName = 'diagonal-scan'): string {
   const h = createHash('sha256').update(variantKey(sp.variant)).digest('hex').slice(0, 8);
   if (lowering === 'sequential') return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_seq_t${sched.threads}${sched.headTile !== undefined ? `p${sched.headTile}` : ''}`;
   if (lowering === 'ssd') return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_ssd${sched.ssdForm === 'chunked' ? 'c' : ''}_t${sched.threads}q${sched.chunk ?? sp.schedule.chunk[0]}${sched.headTile !== undefined ? `p${sched.headTile}` : ''}${sched.nTile !== undefined ? `n${sched.nTile}` : ''}`;
+  if ((sched.lanes ?? 1) > 1) return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_l${sched.lanes}i${sched.items}${(sched.rows ?? 1) > 1 ? `r${sched.rows}` : ''}`;
   return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_t${sched.threads}i${sched.items}${(sched.rows ?? 1) > 1 ? `r${sched.rows}` : ''}${(sched.rowBlock ?? 1) > 1 ? `k${sched.rowBlock}` : ''}${sched.unroll !== undefined ? `u${sched.unroll}` : ''}`;
 }
 
 export function compileKernel(sp: SpecializedProgram, target: Target, sched: Schedule, caps: TargetCaps): CompiledKernelInfo {
   let { lowering, notes, program, promotedAxes } = chooseLowering(sp, sched.lowering);
-  const lanes = target === 'cuda' ? 32 : caps.subgroupSize;
   let ssd: LaunchSequence | undefined;
   if (lowering === 'ssd') {
     try {
@@ -198,8 +206,7 @@ export function compileKernel(sp: SpecializedProgram, target: Target, sched: Sch
   }
   const seq = lowering === 'sequential' ? sequentialPlan(sp, target, sched, caps) : undefined;
   if (seq) notes.push(...seq.notes);
-  const lowered: LaunchSequence = seq ? { launches: [seq.plan], scratch: [] } : ssd
-    ?? { launches: [lowerDiagonalScan(program, { ...sched, rows: sched.rows ?? 1 }, { subgroups: caps.subgroups, lanes }, kernelName(sp, sched))], scratch: [] };
+  const lowered: LaunchSequence = seq ? { launches: [seq.plan], scratch: [] } : ssd ?? { launches: [diagonalPlan(program, sp, target, sched, caps)], scratch: [] };
   if (lowered.launches.length > 1) notes.push(`${lowered.launches.length} launches in order, scratch ${lowered.scratch.map((x) => x.name).join(', ')}`);
   const launches = lowered.launches.map((l): KernelLaunchInfo => {
     const plan = caps.maxStorageBuffers === undefined ? l : packBindings(l, caps.maxStorageBuffers, packPreference(sp));
@@ -224,6 +231,20 @@ export function compileKernel(sp: SpecializedProgram, target: Target, sched: Sch
     promotedAxes: seq?.tile ? [{ index: seq.tile.index, dim: seq.tile.dim }] : promotedAxes,
     notes,
   };
+}
+
+/**
+ * The diagonal scan's plan: the state-lanes form when the schedule asks for
+ * lanes (its workgroup arrays within 48 KiB on CUDA, several blocks per SM),
+ * else the chunked scan.
+ */
+function diagonalPlan(program: SpecializedProgram, sp: SpecializedProgram, target: Target, sched: Schedule, caps: TargetCaps): KernelPlan {
+  const name = kernelName(sp, sched);
+  if ((sched.lanes ?? 1) > 1) {
+    const budget = target === 'cuda' ? Math.min(caps.sharedBytes ?? Infinity, 48 * 1024) : (caps.sharedBytes ?? 16 * 1024);
+    return lowerStateLanes(program, { lanes: sched.lanes!, items: sched.items, rows: sched.rows ?? 1 }, name, budget);
+  }
+  return lowerDiagonalScan(program, { ...sched, rows: sched.rows ?? 1 }, { subgroups: caps.subgroups, lanes: target === 'cuda' ? 32 : caps.subgroupSize }, name);
 }
 
 /** Which read-only tensors share a binding first: state inits, then inputs without the scan axis (small), then the rest. */

@@ -69,6 +69,13 @@ export interface ScheduleSpec {
    * diagonal scan): inputs those rows read alike are loaded once for all of them.
    */
   rowBlock?: Knob;
+  /**
+   * Diagonal scan: 1 (default), a row's threads cooperate along the scan axis
+   * (the chunked scan); L > 1, L threads per row each hold state elements and
+   * walk the steps one by one (the state-lanes form; `items` is then the
+   * steps each lane prepares per chunk, so a chunk is L × items steps).
+   */
+  lanes?: Knob;
   /** Chunk length for matrix-form lowerings (SSD). */
   chunk?: Knob;
 }

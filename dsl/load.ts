@@ -108,6 +108,7 @@ export function buildProgram(file: string, decl: ProgramDecl): Program {
       items: knob(s.schedule?.items, [4]),
       rows: knob(s.schedule?.rows, [1]),
       rowBlock: knob(s.schedule?.rowBlock, [1]),
+      lanes: knob(s.schedule?.lanes, [1]),
       chunk: knob(s.schedule?.chunk, [64]),
     },
     requires: s.requires ?? [],

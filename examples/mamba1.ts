@@ -35,8 +35,10 @@ export default program({
     if (z) out = out * silu(z[b][d][t]);
     y[b][d][t] = out;
   },
-  // First candidates are the defaults: one warp per row, as measured best on the H100 (bench/RESULTS.md).
+  // First candidates are the defaults: one warp per row (the chunked scan, best on WebGPU; bench/RESULTS.md).
   // rowBlock: channels per thread, sharing the B and C loads of their group.
-  schedule: { threads: [32, 64, 128, 256], items: [8, 4, 2, 1, 16], rows: [1, 2, 4], rowBlock: [1, 2, 4] },
+  // lanes > 1: the state-lanes form, `lanes` threads per channel over the 16 state elements, `rows`
+  // channels per workgroup sharing B and C tiles (CUDA fp32 l8i2r8: 1.95 ms against 2.96, RESULTS run 32).
+  schedule: { threads: [32, 64, 128, 256], items: [8, 4, 2, 1, 16], rows: [1, 2, 4, 8, 16], rowBlock: [1, 2, 4], lanes: [1, 8, 16, 4] },
   checkDims: { batch: 2, dim: 6, seqlen: 1000, dstate: 16, ngroups: 2 },
 });

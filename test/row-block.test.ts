@@ -7,9 +7,8 @@
 // uniform form is shown to run, and to be needed only where it is chosen.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compileKernel, type CompiledKernelInfo, type Schedule } from '../codegen/compile.ts';
-import type { KernelPlan, PStmt } from '../codegen/plan/ast.ts';
-import { renderWgsl } from '../codegen/render/wgsl.ts';
+import { compileKernel, type Schedule } from '../codegen/compile.ts';
+import type { PStmt } from '../codegen/plan/ast.ts';
 import type { Program } from '../dsl/ir.ts';
 import { loadProgram } from '../dsl/load.ts';
 import { fullVariant } from '../dsl/specialize.ts';
@@ -20,6 +19,7 @@ import { screen, tuneVariant } from '../runtime/tune/search.ts';
 import type { WebGpuBackend } from '../runtime/webgpu/index.ts';
 import { caseFrom, expectCasePasses, type CaseSpec } from './helpers/check.ts';
 import { openExample } from './helpers/example.ts';
+import { runnerWithUniform, uniformBranch } from './helpers/uniform-form.ts';
 
 const ALL_OPTIONAL = ['D', 'z', 'delta_bias'];
 const GPU_TIMEOUT = 120_000;
@@ -34,20 +34,6 @@ afterAll(() => gpu?.destroy());
 
 const caseOf = caseFrom({ present: ALL_OPTIONAL, initStates: ['h'], finalStates: ['h'], seed: 1, dims: { batch: 2, dim: 6, seqlen: 100, dstate: 16, ngroups: 2 } });
 
-/** The `if (uni)` that picks the uniform form, wherever it is in the body. */
-function uniformBranch(body: PStmt[]): Extract<PStmt, { k: 'if' }> | undefined {
-  for (const s of body) {
-    if (s.k === 'if') {
-      if (s.c.k === 'var' && s.c.name === 'uni') return s;
-      const inner = uniformBranch(s.then) ?? uniformBranch(s.else);
-      if (inner) return inner;
-    } else if (s.k === 'for') {
-      const inner = uniformBranch(s.body);
-      if (inner) return inner;
-    }
-  }
-  return undefined;
-}
 
 /** Elements of `buf` read inside the state loops (`for n`) of `body`, vector loads counted per element. */
 function loadsInStateLoops(body: PStmt[], buf: string, inLoop = false): number {
@@ -69,17 +55,8 @@ function loadsInStateLoops(body: PStmt[], buf: string, inLoop = false): number {
   return n;
 }
 
-/** A runner whose kernels have the uniform form's branch rewritten by `edit` (the plan is re-rendered). */
 function runnerWith(edit: (branch: Extract<PStmt, { k: 'if' }>) => void): ProgramRunner {
-  const codegen = (...args: Parameters<typeof compileKernel>): CompiledKernelInfo => {
-    const info = compileKernel(...args);
-    const plan: KernelPlan = structuredClone(info.plan);
-    const branch = uniformBranch(plan.body);
-    if (!branch) throw new Error(`${info.kernel.entry} has no uniform form`);
-    edit(branch);
-    return { ...info, kernel: renderWgsl(plan) };
-  };
-  return new ProgramRunner(gpu, p, { tuned: false, codegen });
+  return runnerWithUniform(gpu, p, edit);
 }
 
 describe('rowBlock on the CPU adapter vs the float64 reference', () => {

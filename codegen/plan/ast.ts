@@ -60,6 +60,14 @@ export type PStmt =
    * per-load check is printed.
    */
   | { k: 'vload'; buf: string; index: PExpr; names: string[]; aligned?: boolean }
+  /**
+   * Consecutive elements of an f32 workgroup array: names[j] = arr[index + j]
+   * (svload) or arr[index + j] = values[j] (svstore), index a multiple of the
+   * count and the array's rows laid out so (the lowering guarantees it). A
+   * target with vector access moves them in one 8/16-byte access.
+   */
+  | { k: 'svload'; arr: string; index: PExpr; names: string[] }
+  | { k: 'svstore'; arr: string; index: PExpr; values: PExpr[] }
   | MmaStmt;
 
 /**

@@ -59,6 +59,19 @@ export const cudaDialect: Dialect = {
   },
   shuffleUp: (a, delta) => `__shfl_up_sync(0xffffffffu, ${a}, ${delta})`,
   vload: (buf, elem, index, names, pad, aligned) => cudaVectorLoad(buf, elem, index, names, pad, aligned),
+  sharedVector: {
+    load: (arr, index, names, pad) => {
+      const vt = F32_VEC[names.length];
+      if (!vt) return undefined;
+      return [`${pad}float ${names.join(', ')};`, `${pad}{`, `${pad}  const ${vt} vv = *reinterpret_cast<const ${vt}*>(${arr} + (${index}));`,
+        ...names.map((n, j) => `${pad}  ${n} = vv.${WORD_FIELD[j]};`), `${pad}}`].join('\n') + '\n';
+    },
+    store: (arr, index, values, pad) => {
+      const vt = F32_VEC[values.length];
+      if (!vt) return undefined;
+      return `${pad}*reinterpret_cast<${vt}*>(${arr} + (${index})) = make_${vt}(${values.join(', ')});\n`;
+    },
+  },
   barrier: () => '__syncthreads();',
   forLoop: (v, from, to, step, unroll) => `${unroll > 1 ? `#pragma unroll ${unroll}
 ` : ''}for (int ${v} = ${from}; ${v} < ${to}; ${v} += ${step})`,
@@ -97,6 +110,7 @@ export function renderCuda(plan: KernelPlan): RenderedKernel {
 // 8- and 16-byte vector types by width in 32-bit words, and how an element comes out of its word.
 const VEC_WORDS: Record<number, string> = { 1: 'unsigned', 2: 'uint2', 4: 'uint4' };
 const WORD_FIELD = ['x', 'y', 'z', 'w'];
+const F32_VEC: Record<number, string> = { 2: 'float2', 4: 'float4' };
 
 /**
  * A plan 'vload' as one 8/16-byte load when the index is aligned, element

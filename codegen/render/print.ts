@@ -39,6 +39,15 @@ function printStmt(s: PStmt, d: Dialect, plan: KernelPlan, depth: number): strin
       const at = (j: number): string => (j === 0 ? e(s.index) : `(${e(s.index)} + ${j})`);
       return d.vload?.(s.buf, elem, e(s.index), s.names, pad, s.aligned === true) ?? s.names.map((n, j) => `${pad}${d.decl(n, 'f32', d.load(s.buf, elem, at(j)), false)}\n`).join('');
     }
+    case 'svload': {
+      const at = (j: number): string => (j === 0 ? e(s.index) : `(${e(s.index)} + ${j})`);
+      return d.sharedVector?.load(s.arr, e(s.index), s.names, pad) ?? s.names.map((n, j) => `${pad}${d.decl(n, 'f32', `${s.arr}[${at(j)}]`, false)}\n`).join('');
+    }
+    case 'svstore': {
+      const at = (j: number): string => (j === 0 ? e(s.index) : `(${e(s.index)} + ${j})`);
+      const values = s.values.map(e);
+      return d.sharedVector?.store(s.arr, e(s.index), values, pad) ?? values.map((x, j) => `${pad}${s.arr}[${at(j)}] = ${x};\n`).join('');
+    }
     case 'comment': return `${pad}// ${s.text}\n`;
     // A matrix-unit form where the dialect has one for this fragment and precision, else scalar loops.
     case 'mma': return d.mma?.(s, e, pad, plan.shared) ?? printBlock(expandMma(s), d, plan, depth);
