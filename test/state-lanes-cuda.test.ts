@@ -14,7 +14,7 @@ import { specializeFor } from '../runtime/program-runner.ts';
 import { compileCubins, nvcc, type CubinReport } from './helpers/nvcc.ts';
 
 const DIMS = { batch: 8, dim: 4096, seqlen: 4096, dstate: 16, ngroups: 1 };
-const SCHEDULES = [{ lanes: 16, items: 2, rows: 16 }, { lanes: 16, items: 2, rows: 8 }, { lanes: 16, items: 4, rows: 4 }, { lanes: 8, items: 4, rows: 8 }, { lanes: 4, items: 8, rows: 16 }];
+const SCHEDULES = [{ lanes: 8, items: 2, rows: 8 }, { lanes: 8, items: 2, rows: 16 }, { lanes: 16, items: 2, rows: 16 }, { lanes: 16, items: 2, rows: 8 }, { lanes: 16, items: 4, rows: 4 }, { lanes: 8, items: 4, rows: 8 }, { lanes: 4, items: 8, rows: 16 }];
 const CASES = (['f32', 'bf16'] as DType[]).flatMap((dtype) => SCHEDULES.map((s) => ({ dtype, ...s })));
 
 describe.skipIf(!nvcc)('state lanes: CUDA kernels at the standard shape compile without spills', () => {

@@ -21,7 +21,6 @@
 // inside require).
 
 import type { SpecializedProgram } from '../../dsl/ir.js';
-import { visitExpr } from '../../dsl/ir-walk.js';
 import {
   add, assign, barrier, decl, f, i, loop, lt, mul, type KernelPlan, type PExpr, type PStmt, type SharedArray, TID, type Ty, v, when,
 } from '../plan/ast.js';
@@ -30,7 +29,7 @@ import { newScope, type Level, type Scope, type Hoister } from './hoist.js';
 import { vectorizeItemLoads, type AlignedLoads } from './vectorize-loads.js';
 import { dimEnv } from './index-math.js';
 import {
-  analyseDiagonal, diagonalTemplates, LoweringError, N_BIT, rowDecomposition, T_BIT, uniformCheck, type Templates,
+  analyseDiagonal, diagonalTemplates, LoweringError, N_BIT, rowDecomposition, scanContiguousTensors, T_BIT, uniformCheck, type Templates,
 } from './diagonal-templates.js';
 
 export { diagonalScanRejects, LoweringError } from './diagonal-templates.js';
@@ -99,15 +98,8 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
   const hasUniform = !!uniform && (uniformDivs.size > 0 || uniformVars.size > 0);
 
   const chunkLen = T * I;
-  // Tensors every read of which has the scan position as its last index (contiguous in t): their
-  // item groups start at base = (a multiple of the last dim) + a multiple of the vector width.
-  const tLast = new Set(sp.used.map((t) => t.name));
-  for (const st of sp.step) {
-    const exprs = st.k === 'let' || st.k === 'setState' || st.k === 'store' ? [st.expr] : [];
-    for (const e of exprs) visitExpr(e, (x) => {
-      if (x.k === 'load' && !(x.idx.length > 0 && x.idx[x.idx.length - 1]!.k === 'ivar' && (x.idx[x.idx.length - 1] as { name: string }).name === scanVar)) tLast.delete(x.tensor);
-    });
-  }
+  // Tensors read contiguously in t: their item groups start at base = (a multiple of the last dim) + a multiple of the vector width.
+  const tLast = scanContiguousTensors(sp);
   const alignedLoads: AlignedLoads = { eligible: (buf) => tLast.has(buf), widths: new Map() };
 
   const rowScope = newScope(0, undefined);

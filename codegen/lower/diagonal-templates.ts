@@ -7,7 +7,7 @@
 // row number into parallel indices.
 
 import type { Expr, IExpr, SpecializedProgram, StateIR, TensorIR } from '../../dsl/ir.js';
-import { freeIndexVars, inlineLocals, ivarsOfIndex, localDefs, readsState, stmtsOf } from '../../dsl/ir-walk.js';
+import { freeIndexVars, inlineLocals, ivarsOfIndex, localDefs, readsState, stmtsOf, visitExpr } from '../../dsl/ir-walk.js';
 import { NotLinear, linearize } from '../analysis/linear.js';
 import { add, f, i, mul, type PExpr, type PFn, type PStmt, v, decl } from '../plan/ast.js';
 import { Hoister, type Level } from './hoist.js';
@@ -256,6 +256,18 @@ export function uniformCheck(sp: SpecializedProgram, t: DiagonalTemplates, rowsP
     ...[...t.uniformDivs.values()].map((x) => eq({ k: 'bin', op: '/', a: v(`ixf_${lastPar}`), b: x }, { k: 'bin', op: '/', a: v(`ixl_${lastPar}`), b: x })),
   ];
   out.push(decl('uni', 'bool', conds.reduce((a, b) => ({ k: 'bin', op: '&&', a, b }))));
+  return out;
+}
+
+/** Tensors every read of which has the scan position as its last index (contiguous in t). */
+export function scanContiguousTensors(sp: SpecializedProgram): Set<string> {
+  const out = new Set(sp.used.map((t) => t.name));
+  for (const st of sp.step) {
+    const exprs = st.k === 'let' || st.k === 'setState' || st.k === 'store' ? [st.expr] : [];
+    for (const e of exprs) visitExpr(e, (x) => {
+      if (x.k === 'load' && !(x.idx.length > 0 && x.idx[x.idx.length - 1]!.k === 'ivar' && (x.idx[x.idx.length - 1] as { name: string }).name === sp.scan)) out.delete(x.tensor);
+    });
+  }
   return out;
 }
 

@@ -24,7 +24,7 @@ import {
 import { newScope, type Scope } from './hoist.js';
 import { dimEnv } from './index-math.js';
 import {
-  analyseDiagonal, diagonalTemplates, LoweringError, N_BIT, rowDecomposition, T_BIT, uniformCheck, type Templates,
+  analyseDiagonal, diagonalTemplates, LoweringError, N_BIT, rowDecomposition, scanContiguousTensors, T_BIT, uniformCheck, type Templates,
 } from './diagonal-templates.js';
 
 export interface StateLanesSchedule {
@@ -102,8 +102,11 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
     return vars.has('$n') && vars.has('$t') && ![...vars].some((n) => n.startsWith('$p:') || (!uni && n.startsWith('ix_')));
   };
 
+  const contiguous = scanContiguousTensors(sp);
+
   /** One chunk loop over the scan axis, from one row mode's templates (`uni`: the rows agree on the uniform values). */
-  const chunkLoop = (tm: Templates, uni: boolean, tag: string): PStmt => {
+  const chunkLoop = (tm: Templates, uni: boolean, tag: string): PStmt[] => {
+    const vectorAligned = new Map<string, PExpr>();
     const tiles = new Map<string, { name: string; load: PExpr }>();
     const stageTiles = (x: PExpr): PExpr => {
       if (x.k === 'load' && tileable(x.index, uni)) {
@@ -185,19 +188,42 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
       ...full.steps[0]!.decls,
       ...staged.map((d, q) => ({ k: 'sstore', arr: stageName(q), index: add(mul(v('slot'), i(TS)), v('ja')), value: v(d.name) }) as PStmt),
     ];
-    const fills: PStmt[] = [];
+    // Tiles whose tensor is read contiguously in t fill 4 steps per 16-byte load in full chunks when
+    // its rows are 4-aligned (L % 4 == 0, one uniform check); the others, and the last chunk, element by element.
+    const scalarFills: PStmt[] = [], vectorFills: PStmt[] = [];
     for (const t of tiles.values()) {
       const fill = newScope(T_BIT | N_BIT, rowScope, `_f${t.name}`, new Map([['$n', v('fe')], ['$t', v('ft')]]));
       const value = hoister.emit(t.load, fill);
-      fills.push(loop('fq', TID, i(N * TB), i(S * R), [
+      const scalar = loop('fq', TID, i(N * TB), i(S * R), [
         decl('fe', 'i32', { k: 'bin', op: '/', a: v('fq'), b: i(TB) }),
         decl('fj', 'i32', { k: 'bin', op: '%', a: v('fq'), b: i(TB) }),
         decl('ft', 'i32', { k: 'imin', a: add(v('c0'), v('fj')), b: sub1(L) }),
         ...fill.decls,
         { k: 'sstore', arr: t.name, index: add(mul(v('fe'), i(P)), v('fj')), value },
-      ]));
+      ]);
+      scalarFills.push(scalar);
+      const buf = t.load.k === 'load' ? t.load.buf : '';
+      if (W === 4 && contiguous.has(buf)) {
+        const vfill = newScope(T_BIT | N_BIT, rowScope, `_v${t.name}`, new Map([['$n', v('fe')], ['$t', v('ft')]]));
+        const at = t.load.k === 'load' ? hoister.emit(t.load.index, vfill, 'i32') : i(0);
+        const names = [0, 1, 2, 3].map((j) => `fv${j}`);
+        vectorFills.push(loop('fq', TID, i((N * TB) / 4), i(S * R), [
+          decl('fe', 'i32', { k: 'bin', op: '/', a: v('fq'), b: i(TB / 4) }),
+          decl('fj', 'i32', mul({ k: 'bin', op: '%', a: v('fq'), b: i(TB / 4) }, i(4))),
+          decl('ft', 'i32', add(v('c0'), v('fj'))),
+          ...vfill.decls,
+          { k: 'vload', buf, index: at, names, aligned: true },
+          { k: 'svstore', arr: t.name, index: add(mul(v('fe'), i(P)), v('fj')), values: names.map(v) },
+        ]));
+        const last = sp.used.find((x) => x.name === buf)!.shape;
+        vectorAligned.set(JSON.stringify(last[last.length - 1]), { k: 'bin', op: '==', a: { k: 'bin', op: '%', a: dim(last[last.length - 1]!), b: i(4) }, b: i(0) });
+      } else {
+        vectorFills.push(scalar);
+      }
       need(t.name, 'f32', N * P);
     }
+    const fullAligned = (cs: PExpr): PExpr => [...vectorAligned.values()].reduce((a, c): PExpr => ({ k: 'bin', op: '&&', a, b: c }), { k: 'bin', op: '<=', a: add(cs, i(TB)), b: L } as PExpr);
+    const fills: PStmt[] = vectorAligned.size ? [when(fullAligned(v('c0')), vectorFills, scalarFills)] : scalarFills;
     staged.forEach((d, q) => need(stageName(q), d.ty, R * TS));
     accs.forEach((_, k) => need(`red${k}`, 'f32', R * RS));
 
@@ -214,16 +240,18 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
       when({ k: 'bin', op: '&&', a: v('rowOk'), b: lt(add(v('c0'), v('jc')), L) }, [...post.decls, ...stores]),
     ];
 
-    return loop('c0', i(0), L, i(TB), [
+    return [
+      loop('c0', i(0), L, i(TB), [
       // Phase C of the previous chunk read the partials phase B rewrites; phase B read the tiles and step values A rewrites.
       barrier,
       ...fills,
-      loop('ia', i(0), i(IA), i(1), aSteps, IA),
+      // Phases A and C stay rolled: unrolled, their calls (softplus, silu) spill at 64 registers.
+      rolled('ia', IA, aSteps),
       barrier,
-      when({ k: 'bin', op: '<=', a: add(v('c0'), i(TB)), b: L }, [bLoop(full, i(TB), TB / W)], [bLoop(tail, { k: 'bin', op: '-', a: L, b: v('c0') }, 1)]),
+      when({ k: 'bin', op: '<=', a: add(v('c0'), i(TB)), b: L }, [bLoop(full, i(TB), Math.min(TB / W, 4))], [bLoop(tail, { k: 'bin', op: '-', a: L, b: v('c0') }, 1)]),
       barrier,
-      loop('ic', i(0), i(IA), i(1), cSteps, IA),
-    ]);
+      rolled('ic', IA, cSteps),
+    ])];
   };
 
   const generalLoop = chunkLoop(general, false, '');
@@ -255,7 +283,7 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
     ...elemDecls,
     ...nScopes.flatMap((s) => s.decls),
     ...init,
-    uniformLoop ? when(v('uni'), [uniformLoop], [generalLoop]) : generalLoop,
+    ...(uniformLoop ? [when(v('uni'), uniformLoop, generalLoop)] : generalLoop),
     ...final,
   ];
   // Rows past the end (last workgroup) run along on a clamped row, so the barriers stay uniform, and store nothing.
@@ -291,6 +319,11 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
     registerBudget: E > 2 ? 128 : IA > 2 ? 96 : 64,
     elem: Object.fromEntries(buffers.map((b) => [b.name, b.elem])),
   };
+}
+
+/** for (v = 0; v < n; v++), asked to stay rolled. */
+function rolled(name: string, n: number, body: PStmt[]): PStmt {
+  return { k: 'for', v: name, from: i(0), to: i(n), step: i(1), body, unroll: 1 };
 }
 
 function sub1(p: PExpr): PExpr {

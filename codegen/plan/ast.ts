@@ -42,7 +42,9 @@ export type PStmt =
   /**
    * for (var = from; var < to; var += step) — var is i32. `unroll` (> 1)
    * asks the target's compiler to unroll by that factor (a hint: independent
-   * iterations then overlap; targets without such a pragma ignore it).
+   * iterations then overlap; targets without such a pragma ignore it); 1
+   * asks it to keep the loop rolled (fewer registers live); absent, the
+   * target's compiler decides.
    */
   | { k: 'for'; v: string; from: PExpr; to: PExpr; step: PExpr; body: PStmt[]; unroll?: number }
   | { k: 'if'; c: PExpr; then: PStmt[]; else: PStmt[] }

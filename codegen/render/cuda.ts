@@ -73,7 +73,7 @@ export const cudaDialect: Dialect = {
     },
   },
   barrier: () => '__syncthreads();',
-  forLoop: (v, from, to, step, unroll) => `${unroll > 1 ? `#pragma unroll ${unroll}
+  forLoop: (v, from, to, step, unroll) => `${unroll >= 1 ? `#pragma unroll ${unroll}
 ` : ''}for (int ${v} = ${from}; ${v} < ${to}; ${v} += ${step})`,
   kernel: (plan, body) => {
     const lines: string[] = ['#include <cuda_fp16.h>', '#include <cuda_bf16.h>'];

@@ -20,13 +20,15 @@ export interface Dialect {
   shuffleUp(a: string, delta: string): string;
   /** A vector load of names.length elements (a plan 'vload'), or undefined to print element loads. */
   vload?(buf: string, elem: ElemType, index: string, names: string[], pad: string, aligned: boolean): string | undefined;
+  /** The spelling of element `index` of workgroup array `arr` (a place: read or assigned), or undefined for `arr[index]`. */
+  sharedElem?(arr: string, index: string): string | undefined;
   /** One 8/16-byte access of 2 or 4 consecutive f32 workgroup-array elements (plan svload/svstore), or undefined for element accesses. */
   sharedVector?: {
     load(arr: string, index: string, names: string[], pad: string): string | undefined;
     store(arr: string, index: string, values: string[], pad: string): string | undefined;
   };
   barrier(): string;
-  /** `unroll` > 1: ask the target compiler to unroll by that factor. */
+  /** `unroll` > 1: ask the target compiler to unroll by that factor; 1: to keep the loop rolled; 0: its choice. */
   forLoop(v: string, from: string, to: string, step: string, unroll: number): string;
   /** Whole-kernel text around the printed body. */
   kernel(plan: KernelPlan, body: string): string;

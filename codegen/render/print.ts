@@ -31,7 +31,7 @@ function printStmt(s: PStmt, d: Dialect, plan: KernelPlan, depth: number): strin
   switch (s.k) {
     case 'decl': return `${pad}${d.decl(s.name, s.ty, e(s.init), s.mut)}\n`;
     case 'assign': return `${pad}${s.name} = ${e(s.value)};\n`;
-    case 'sstore': return `${pad}${narrowOf(plan, s.arr, d)?.store(s.arr, e(s.index), e(s.value)) ?? `${s.arr}[${e(s.index)}] = ${e(s.value)};`}\n`;
+    case 'sstore': return `${pad}${narrowOf(plan, s.arr, d)?.store(s.arr, e(s.index), e(s.value)) ?? `${sharedAt(s.arr, e(s.index), d)} = ${e(s.value)};`}\n`;
     case 'store': return `${pad}${d.store(s.buf, plan.elem[s.buf]!, e(s.index), e(s.value))}\n`;
     case 'barrier': return `${pad}${d.barrier()}\n`;
     case 'vload': {
@@ -41,18 +41,18 @@ function printStmt(s: PStmt, d: Dialect, plan: KernelPlan, depth: number): strin
     }
     case 'svload': {
       const at = (j: number): string => (j === 0 ? e(s.index) : `(${e(s.index)} + ${j})`);
-      return d.sharedVector?.load(s.arr, e(s.index), s.names, pad) ?? s.names.map((n, j) => `${pad}${d.decl(n, 'f32', `${s.arr}[${at(j)}]`, false)}\n`).join('');
+      return d.sharedVector?.load(s.arr, e(s.index), s.names, pad) ?? s.names.map((n, j) => `${pad}${d.decl(n, 'f32', sharedAt(s.arr, at(j), d), false)}\n`).join('');
     }
     case 'svstore': {
       const at = (j: number): string => (j === 0 ? e(s.index) : `(${e(s.index)} + ${j})`);
       const values = s.values.map(e);
-      return d.sharedVector?.store(s.arr, e(s.index), values, pad) ?? values.map((x, j) => `${pad}${s.arr}[${at(j)}] = ${x};\n`).join('');
+      return d.sharedVector?.store(s.arr, e(s.index), values, pad) ?? values.map((x, j) => `${pad}${sharedAt(s.arr, at(j), d)} = ${x};\n`).join('');
     }
     case 'comment': return `${pad}// ${s.text}\n`;
     // A matrix-unit form where the dialect has one for this fragment and precision, else scalar loops.
     case 'mma': return d.mma?.(s, e, pad, plan.shared) ?? printBlock(expandMma(s), d, plan, depth);
     case 'for':
-      return `${pad}${d.forLoop(s.v, e(s.from), e(s.to), e(s.step), s.unroll ?? 1)} {\n${printBlock(s.body, d, plan, depth + 1)}${pad}}\n`;
+      return `${pad}${d.forLoop(s.v, e(s.from), e(s.to), e(s.step), s.unroll ?? 0)} {\n${printBlock(s.body, d, plan, depth + 1)}${pad}}\n`;
     case 'if': {
       const els = s.else.length ? ` else {\n${printBlock(s.else, d, plan, depth + 1)}${pad}}` : '';
       return `${pad}if (${e(s.c)}) {\n${printBlock(s.then, d, plan, depth + 1)}${pad}}${els}\n`;
@@ -74,11 +74,15 @@ export function printExpr(x: PExpr, d: Dialect, plan: KernelPlan): string {
     case 'imin': return d.imin(e(x.a), e(x.b));
     case 'imax': return d.imax(e(x.a), e(x.b));
     case 'load': return d.load(x.buf, plan.elem[x.buf]!, e(x.index));
-    case 'sload': return narrowOf(plan, x.arr, d)?.load(x.arr, e(x.index)) ?? `${x.arr}[${e(x.index)}]`;
+    case 'sload': return narrowOf(plan, x.arr, d)?.load(x.arr, e(x.index)) ?? sharedAt(x.arr, e(x.index), d);
     case 'select': return d.select(e(x.c), e(x.a), e(x.b));
     case 'cast': return d.cast(x.ty, e(x.a));
     case 'shuffleUp': return d.shuffleUp(e(x.a), e(x.delta));
   }
+}
+
+function sharedAt(arr: string, index: string, d: Dialect): string {
+  return d.sharedElem?.(arr, index) ?? `${arr}[${index}]`;
 }
 
 /** The dialect's narrow spelling of a workgroup array marked narrow, where it has one. */

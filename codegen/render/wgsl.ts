@@ -30,9 +30,12 @@ const TY: Record<Ty, string> = { f32: 'f32', i32: 'i32', bool: 'bool' };
 /**
  * The WGSL spelling. Buffers in `vec4` are bound as array<vec4<f32>> (the
  * runtime allocates every buffer in whole vec4s): an aligned 4-wide vload
- * is one 16-byte load, any other read picks its component.
+ * is one 16-byte load, any other read picks its component. Workgroup arrays
+ * in `sharedVec4` (read or written 4 at a time somewhere) are declared as
+ * vec4 arrays the same way: one access per svload/svstore instead of four
+ * bounds-checked ones.
  */
-function wgslDialectFor(vec4: ReadonlySet<string>): Dialect {
+function wgslDialectFor(vec4: ReadonlySet<string>, sharedVec4: ReadonlySet<string> = new Set()): Dialect {
   const elemAt = (buf: string, index: string): string => `${buf}[(${index}) / 4][(${index}) % 4]`;
   return {
   target: 'wgsl',
@@ -73,6 +76,14 @@ function wgslDialectFor(vec4: ReadonlySet<string>): Dialect {
     return `${buf}[${index}] = ${value};`;
   },
   shuffleUp: (a, delta) => `subgroupShuffleUp(${a}, u32(${delta}))`,
+  sharedElem: (arr, index) => (sharedVec4.has(arr) ? elemAt(arr, index) : undefined),
+  sharedVector: {
+    load: (arr, index, names, pad) => {
+      if (!sharedVec4.has(arr) || names.length !== 4) return undefined;
+      return [`${pad}let ${names[0]}v = ${arr}[(${index}) / 4];`, ...names.map((n, j) => `${pad}let ${n}: f32 = ${names[0]}v.${'xyzw'[j]};`)].join('\n') + '\n';
+    },
+    store: (arr, index, values, pad) => (sharedVec4.has(arr) && values.length === 4 ? `${pad}${arr}[(${index}) / 4] = vec4<f32>(${values.join(', ')});\n` : undefined),
+  },
   barrier: () => 'workgroupBarrier();',
   forLoop: (v, from, to, step) => `for (var ${v}: i32 = ${from}; ${v} < ${to}; ${v} = ${v} + ${step})`,
   kernel: (plan, body) => {
@@ -85,7 +96,7 @@ function wgslDialectFor(vec4: ReadonlySet<string>): Dialect {
       lines.push(`struct Params {\n${plan.params.map((p) => `  ${p.name}: ${p.type},`).join('\n')}\n}`);
       lines.push(`@group(0) @binding(${plan.buffers.length}) var<uniform> P: Params;`);
     }
-    for (const s of plan.shared) lines.push(`var<workgroup> ${s.name}: array<${TY[s.ty]}, ${s.size}>;`);
+    for (const s of plan.shared) lines.push(sharedVec4.has(s.name) ? `var<workgroup> ${s.name}: array<vec4<f32>, ${Math.ceil(s.size / 4)}>;` : `var<workgroup> ${s.name}: array<${TY[s.ty]}, ${s.size}>;`);
     for (const h of plan.helpers) if (HELPERS[h]) lines.push(HELPERS[h]!);
     const sg = plan.usesSubgroups ? ', @builtin(subgroup_invocation_id) sg_lane: u32, @builtin(subgroup_size) sg_size: u32' : '';
     lines.push(`@compute @workgroup_size(${plan.workgroupSize})
@@ -100,7 +111,23 @@ export const wgslDialect: Dialect = wgslDialectFor(new Set());
 
 export function renderWgsl(plan: KernelPlan): RenderedKernel {
   const vec4 = vec4Buffers(plan);
-  return renderPlan(plan, vec4.size ? wgslDialectFor(vec4) : wgslDialect);
+  const sharedVec4 = vec4Shared(plan);
+  return renderPlan(plan, vec4.size || sharedVec4.size ? wgslDialectFor(vec4, sharedVec4) : wgslDialect);
+}
+
+/** f32 workgroup arrays (not narrow) that some 4-wide svload or svstore accesses: declared as array<vec4<f32>>. */
+function vec4Shared(plan: KernelPlan): Set<string> {
+  const out = new Set<string>();
+  const walk = (ss: PStmt[]): void => {
+    for (const s of ss) {
+      if ((s.k === 'svload' && s.names.length === 4) || (s.k === 'svstore' && s.values.length === 4)) out.add(s.arr);
+      else if (s.k === 'for') walk(s.body);
+      else if (s.k === 'if') { walk(s.then); walk(s.else); }
+    }
+  };
+  walk(plan.body);
+  for (const a of plan.shared) if (a.ty !== 'f32' || a.narrow) out.delete(a.name);
+  return out;
 }
 
 /** Read-only f32 buffers that some 4-wide vload reads: they are bound as array<vec4<f32>>. */
