@@ -37,8 +37,8 @@ export interface Schedule {
   /**
    * Diagonal scan: threads per row over the state elements, > 1 selecting the
    * state-lanes form (lower/state-lanes.ts: `items` steps per lane and chunk
-   * phase, `rows` rows per workgroup, `threads` and `rowBlock` unused); 1 or
-   * absent, the chunked scan.
+   * phase, `rows` thread slots per workgroup, `rowBlock` rows per slot,
+   * `threads` unused); 1 or absent, the chunked scan.
    */
   lanes?: number;
   /** Unroll factor of the state loop (diagonal scan, barrier-free form); default by heuristic. */
@@ -185,7 +185,7 @@ export function kernelName(sp: SpecializedProgram, sched: Schedule, lowering: Lo
   const h = createHash('sha256').update(variantKey(sp.variant)).digest('hex').slice(0, 8);
   if (lowering === 'sequential') return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_seq_t${sched.threads}${sched.headTile !== undefined ? `p${sched.headTile}` : ''}`;
   if (lowering === 'ssd') return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_ssd${sched.ssdForm === 'chunked' ? 'c' : ''}_t${sched.threads}q${sched.chunk ?? sp.schedule.chunk[0]}${sched.headTile !== undefined ? `p${sched.headTile}` : ''}${sched.nTile !== undefined ? `n${sched.nTile}` : ''}`;
-  if ((sched.lanes ?? 1) > 1) return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_l${sched.lanes}i${sched.items}${(sched.rows ?? 1) > 1 ? `r${sched.rows}` : ''}`;
+  if ((sched.lanes ?? 1) > 1) return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_l${sched.lanes}i${sched.items}${(sched.rows ?? 1) > 1 ? `r${sched.rows}` : ''}${(sched.rowBlock ?? 1) > 1 ? `k${sched.rowBlock}` : ''}`;
   return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_t${sched.threads}i${sched.items}${(sched.rows ?? 1) > 1 ? `r${sched.rows}` : ''}${(sched.rowBlock ?? 1) > 1 ? `k${sched.rowBlock}` : ''}${sched.unroll !== undefined ? `u${sched.unroll}` : ''}`;
 }
 
@@ -242,7 +242,7 @@ function diagonalPlan(program: SpecializedProgram, sp: SpecializedProgram, targe
   const name = kernelName(sp, sched);
   if ((sched.lanes ?? 1) > 1) {
     const budget = target === 'cuda' ? Math.min(caps.sharedBytes ?? Infinity, 48 * 1024) : (caps.sharedBytes ?? 16 * 1024);
-    return lowerStateLanes(program, { lanes: sched.lanes!, items: sched.items, rows: sched.rows ?? 1 }, name, budget);
+    return lowerStateLanes(program, { lanes: sched.lanes!, items: sched.items, rows: sched.rows ?? 1, rowBlock: sched.rowBlock ?? 1 }, name, budget);
   }
   return lowerDiagonalScan(program, { ...sched, rows: sched.rows ?? 1 }, { subgroups: caps.subgroups, lanes: target === 'cuda' ? 32 : caps.subgroupSize }, name);
 }

@@ -14,8 +14,9 @@ import { specializeFor } from '../runtime/program-runner.ts';
 import { compileCubins, nvcc, type CubinReport } from './helpers/nvcc.ts';
 
 const DIMS = { batch: 8, dim: 4096, seqlen: 4096, dstate: 16, ngroups: 1 };
-const SCHEDULES = [{ lanes: 8, items: 2, rows: 8 }, { lanes: 8, items: 2, rows: 16 }, { lanes: 16, items: 2, rows: 16 }, { lanes: 16, items: 2, rows: 8 }, { lanes: 16, items: 4, rows: 4 }, { lanes: 8, items: 4, rows: 8 }, { lanes: 4, items: 8, rows: 16 }];
+const SCHEDULES = [{ lanes: 8, items: 2, rows: 8, rowBlock: 2 }, { lanes: 8, items: 2, rows: 16, rowBlock: 2 }, { lanes: 16, items: 2, rows: 8, rowBlock: 2 }, { lanes: 8, items: 2, rows: 8 }, { lanes: 8, items: 2, rows: 16 }, { lanes: 16, items: 2, rows: 16 }, { lanes: 16, items: 2, rows: 8 }, { lanes: 16, items: 4, rows: 4 }, { lanes: 8, items: 4, rows: 8 }, { lanes: 4, items: 8, rows: 16 }];
 const CASES = (['f32', 'bf16'] as DType[]).flatMap((dtype) => SCHEDULES.map((s) => ({ dtype, ...s })));
+const name = (c: { lanes: number; items: number; rows: number; rowBlock?: number }): string => `l${c.lanes}i${c.items}r${c.rows}${(c.rowBlock ?? 1) > 1 ? `k${c.rowBlock}` : ''}`;
 
 describe.skipIf(!nvcc)('state lanes: CUDA kernels at the standard shape compile without spills', () => {
   let p: Program;
@@ -25,20 +26,20 @@ describe.skipIf(!nvcc)('state lanes: CUDA kernels at the standard shape compile 
 
   beforeAll(async () => {
     p = await loadProgram(new URL('../examples/mamba1.ts', import.meta.url).pathname);
-    const infos = CASES.map((c) => compileKernel(specializeFor(p, fullVariant(p), DIMS, c.dtype), 'cuda', { threads: 1, items: c.items, rows: c.rows, lanes: c.lanes }, { subgroups: true }));
+    const infos = CASES.map((c) => compileKernel(specializeFor(p, fullVariant(p), DIMS, c.dtype), 'cuda', { threads: 1, items: c.items, rows: c.rows, lanes: c.lanes, rowBlock: c.rowBlock ?? 1 }, { subgroups: true }));
     budgets = infos.map((x) => x.plan.registerBudget);
     shared = infos.map((x) => x.kernel.sharedBytes);
     reports = await compileCubins(infos.map((x) => x.kernel));
-    console.log(['dtype schedule: registers (budget) spill stores/loads, shared bytes', ...CASES.map((c, k) => `${c.dtype} l${c.lanes}i${c.items}r${c.rows}: ${reports[k]!.registers} (${budgets[k]}) ${reports[k]!.spillStores}/${reports[k]!.spillLoads}, ${shared[k]}`)].join('\n'));
+    console.log(['dtype schedule: registers (budget) spill stores/loads, shared bytes', ...CASES.map((c, k) => `${c.dtype} ${name(c)}: ${reports[k]!.registers} (${budgets[k]}) ${reports[k]!.spillStores}/${reports[k]!.spillLoads}, ${shared[k]}`)].join('\n'));
   }, 120_000);
 
   CASES.forEach((c, k) => {
-    it(`${c.dtype}, l${c.lanes}i${c.items}r${c.rows}: builds within its budget, 0 bytes spilled, within 48 KiB of shared memory`, () => {
+    it(`${c.dtype}, ${name(c)}: builds within its budget, 0 bytes spilled, within 48 KiB of shared memory`, () => {
       const r = reports[k]!;
       expect(r.code, r.log).toBe(0);
       expect(r.functions, r.log).toBe(1);
       expect(r.exportsEntry).toBe(true);
-      expect(r.entry).toMatch(new RegExp(`_l${c.lanes}i${c.items}r${c.rows}$`));
+      expect(r.entry).toMatch(new RegExp(`_${name(c)}$`));
       expect(r.registers).toBeLessThanOrEqual(budgets[k]!);
       expect(r.spillStores, r.log).toBe(0);
       expect(r.spillLoads, r.log).toBe(0);

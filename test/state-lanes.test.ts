@@ -35,7 +35,7 @@ beforeAll(async () => {
 afterAll(() => gpu?.destroy());
 
 const caseOf = caseFrom({ present: ALL_OPTIONAL, initStates: ['h'], finalStates: ['h'], seed: 1, dims: { batch: 2, dim: 6, seqlen: 100, dstate: 16, ngroups: 2 } });
-const label = (s: Schedule): string => `l${s.lanes}i${s.items}${(s.rows ?? 1) > 1 ? `r${s.rows}` : ''}`;
+const label = (s: Schedule): string => `l${s.lanes}i${s.items}${(s.rows ?? 1) > 1 ? `r${s.rows}` : ''}${(s.rowBlock ?? 1) > 1 ? `k${s.rowBlock}` : ''}`;
 
 describe('state lanes on the CPU adapter vs the float64 reference', () => {
   const cases: { name: string; spec: CaseSpec; schedule: Schedule }[] = [
@@ -52,6 +52,12 @@ describe('state lanes on the CPU adapter vs the float64 reference', () => {
     { name: 'no optional input, no initial or final state', schedule: { threads: 1, items: 2, lanes: 16, rows: 2 }, spec: { present: [], initStates: [], finalStates: [], dims: { seqlen: 150 } } },
     { name: 'D only, final state only', schedule: { threads: 1, items: 2, lanes: 16, rows: 2 }, spec: { present: ['D'], initStates: [], dims: { seqlen: 150 } } },
     { name: 'z and delta_bias, initial state only', schedule: { threads: 1, items: 1, lanes: 8, rows: 4 }, spec: { present: ['z', 'delta_bias'], finalStates: [], dims: { seqlen: 90 } } },
+    // rowBlock K: each thread serves its elements in K rows
+    { name: 'rowBlock 2, dim 6, ngroups 2: some workgroups uniform, some general', schedule: { threads: 1, items: 2, lanes: 8, rows: 2, rowBlock: 2 }, spec: { dims: { seqlen: 300 } } },
+    { name: 'rowBlock 2, batch 3, dim 5: blocks straddle batches, the last holds rows past the end', schedule: { threads: 1, items: 2, lanes: 8, rows: 2, rowBlock: 2 }, spec: { dims: { batch: 3, dim: 5, ngroups: 1, seqlen: 33 } } },
+    { name: 'rowBlock 3, dstate 12, lanes 8: ragged elements, seqlen 1', schedule: { threads: 1, items: 1, lanes: 8, rows: 2, rowBlock: 3 }, spec: { dims: { dstate: 12, seqlen: 1 } } },
+    { name: 'rowBlock 4, ngroups 1, dim 8, lanes 4: every workgroup uniform, long', schedule: { threads: 1, items: 4, lanes: 4, rows: 1, rowBlock: 4 }, spec: { dims: { dim: 8, ngroups: 1, seqlen: 1000 } } },
+    { name: 'rowBlock 2, no optional input, no states', schedule: { threads: 1, items: 2, lanes: 16, rows: 2, rowBlock: 2 }, spec: { present: [], initStates: [], finalStates: [], dims: { seqlen: 77 } } },
   ];
   for (const { name, spec, schedule } of cases) {
     it(`${label(schedule)}: ${name}`, async () => {
@@ -134,6 +140,7 @@ describe('other programs the diagonal scan takes', () => {
     { file: 'gla', dims: { batch: 1, seqlen: 45, nheads: 2, headdim: 3, dkey: 8 }, schedule: { threads: 1, items: 2, lanes: 4, rows: 2 } },
     { file: 's4d', dims: { batch: 2, dim: 3, seqlen: 70, dstate: 16 }, schedule: { threads: 1, items: 4, lanes: 4, rows: 2 } },
     { file: 'retnet', dims: { batch: 1, seqlen: 40, nheads: 2, headdim: 3, dkey: 8 }, schedule: { threads: 1, items: 1, lanes: 8, rows: 3 } },
+    { file: 'gla', dims: { batch: 2, seqlen: 37, nheads: 2, headdim: 5, dkey: 8 }, schedule: { threads: 1, items: 2, lanes: 4, rows: 2, rowBlock: 2 } },
   ];
   for (const { file, dims, schedule } of programs) {
     it(`${file}, ${label(schedule)}`, async () => {
@@ -145,12 +152,12 @@ describe('other programs the diagonal scan takes', () => {
     }, GPU_TIMEOUT);
   }
 
-  it('Mamba-2 forced onto the diagonal scan (head axis promoted), lanes 4', async () => {
+  it('Mamba-2 forced onto the diagonal scan (head axis promoted), lanes 4, rowBlock 3 (blocks straddle heads)', async () => {
     const m2 = await loadProgram(new URL('../examples/mamba2.ts', import.meta.url).pathname);
     const r = await expectCasePasses(new ProgramRunner(gpu, m2, { tuned: false }), {
       dims: { batch: 2, seqlen: 77, nheads: 4, headdim: 8, ngroups: 2, dstate: 8 }, present: m2.inputs.filter((t) => t.optional && t.name !== 'D_hp').map((t) => t.name),
-      initStates: ['S'], finalStates: ['S'], seed: 9, schedule: { threads: 1, items: 2, lanes: 4, rows: 4, lowering: 'diagonal-scan' },
+      initStates: ['S'], finalStates: ['S'], seed: 9, schedule: { threads: 1, items: 2, lanes: 4, rows: 4, rowBlock: 3, lowering: 'diagonal-scan' },
     });
-    expect(r.kernel).toMatch(/_l4i2r4$/);
+    expect(r.kernel).toMatch(/_l4i2r4k3$/);
   }, GPU_TIMEOUT);
 });

@@ -25,7 +25,7 @@ import {
   add, assign, barrier, decl, f, i, loop, lt, mul, type KernelPlan, type PExpr, type PStmt, type SharedArray, TID, type Ty, v, when,
 } from '../plan/ast.js';
 import { blockExclusiveScan, scanIsBarrierFree, scanShared, type ScanTarget } from './block-scan.js';
-import { newScope, type Level, type Scope, type Hoister } from './hoist.js';
+import { chainOf, emitIn, newScope, type Level, type Scope } from './hoist.js';
 import { vectorizeItemLoads, type AlignedLoads } from './vectorize-loads.js';
 import { dimEnv } from './index-math.js';
 import {
@@ -348,28 +348,4 @@ const { decompose } = rowDecomposition(sp);
 
 function sub1(p: PExpr): PExpr {
   return { k: 'bin', op: '-', a: i(1), b: p };
-}
-
-/** A scope chain, innermost first, from (shared scope, its per-copy twin or undefined) pairs: the twin comes first. */
-function chainOf(...pairs: [Scope, Scope | undefined][]): Scope[] {
-  return pairs.flatMap(([shared, copy]) => (copy ? [copy, shared] : [shared]));
-}
-
-/**
- * Emits an expression in `chain[0]` with the scopes of `chain` linked
- * innermost first, e.g. inside the n loop for item i (copy j):
- * inner(T|N|P) → inner(T|N) → item(T|P) → item(T) → n(N|P) → n(N) → row(P) → row(0).
- * Every level has one scope on the chain, so hoisting by exact level picks
- * the right one; substitutions resolve from the innermost scope outwards.
- * The links are temporary: one scope serves several chains (the shared
- * scopes of every copy).
- */
-function emitIn(h: Hoister, e: PExpr, chain: Scope[], ty?: Ty): PExpr {
-  const saved = chain.map((s) => s.parent);
-  chain.forEach((s, k) => (s.parent = chain[k + 1]));
-  try {
-    return h.emit(e, chain[0]!, ty);
-  } finally {
-    chain.forEach((s, k) => (s.parent = saved[k]));
-  }
 }

@@ -129,3 +129,27 @@ export function exprTy(e: PExpr, fallback: Ty): Ty {
 export function newScope(level: Level, parent: Scope | undefined, suffix = '', subst: Map<string, PExpr> = new Map()): Scope {
   return { level, subst, suffix, decls: [], table: new Map(), parent };
 }
+
+/** A scope chain, innermost first, from (shared scope, its per-copy twin or undefined) pairs: the twin comes first. */
+export function chainOf(...pairs: [Scope, Scope | undefined][]): Scope[] {
+  return pairs.flatMap(([shared, copy]) => (copy ? [copy, shared] : [shared]));
+}
+
+/**
+ * Emits an expression in `chain[0]` with the scopes of `chain` linked
+ * innermost first, e.g. inside the n loop for item i (copy j):
+ * inner(T|N|P) → inner(T|N) → item(T|P) → item(T) → n(N|P) → n(N) → row(P) → row(0).
+ * Every level has one scope on the chain, so hoisting by exact level picks
+ * the right one; substitutions resolve from the innermost scope outwards.
+ * The links are temporary: one scope serves several chains (the shared
+ * scopes of every copy).
+ */
+export function emitIn(h: Hoister, e: PExpr, chain: Scope[], ty?: Ty): PExpr {
+  const saved = chain.map((s) => s.parent);
+  chain.forEach((s, k) => (s.parent = chain[k + 1]));
+  try {
+    return h.emit(e, chain[0]!, ty);
+  } finally {
+    chain.forEach((s, k) => (s.parent = saved[k]));
+  }
+}

@@ -11,6 +11,9 @@
 //     each sum's terms of its elements into one partial per step;
 //  C. each lane adds up the row's S partials for `items` steps and stores
 //     the outputs.
+// rowBlock K > 1: each thread serves its elements in K consecutive rows (of
+// the last parallel axis), so the tile values it reads once serve K rows
+// (copies j < K of everything per row, as in the chunked form's rowBlock).
 // Two barriers per chunk (after A and after B) order every reuse of the
 // workgroup arrays. Per (step, element) the work is the update's arithmetic
 // and a few workgroup-memory reads; the prototype of this form (bench/
@@ -21,7 +24,7 @@ import type { SpecializedProgram } from '../../dsl/ir.js';
 import {
   add, assign, barrier, decl, f, i, loop, lt, mul, type KernelPlan, type PExpr, type PStmt, type SharedArray, TID, type Ty, v, when,
 } from '../plan/ast.js';
-import { newScope, type Scope } from './hoist.js';
+import { chainOf, emitIn, newScope, type Scope } from './hoist.js';
 import { dimEnv } from './index-math.js';
 import {
   analyseDiagonal, diagonalTemplates, LoweringError, N_BIT, rowDecomposition, scanContiguousTensors, T_BIT, uniformCheck, type Templates,
@@ -32,8 +35,10 @@ export interface StateLanesSchedule {
   lanes: number;
   /** Steps each lane computes in phases A and C; the chunk is lanes × items steps. */
   items: number;
-  /** Rows per workgroup (they share the staged tiles). */
+  /** Thread slots per workgroup (their rows share the staged tiles). */
   rows: number;
+  /** Consecutive rows each thread slot serves (default 1): a workgroup owns rows × rowBlock rows. */
+  rowBlock?: number;
 }
 
 /** Workgroup memory the form needs (bytes), for a schedule; undefined if the program does not fit the form. */
@@ -44,10 +49,11 @@ export function stateLanesShared(sp: SpecializedProgram, sched: StateLanesSchedu
 export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedule, name: string, sharedBytes: number): KernelPlan {
   const an = analyseDiagonal(sp);
   const { updates, stateDim } = an;
-  const S = sched.lanes, IA = sched.items, R = sched.rows;
+  const S = sched.lanes, IA = sched.items, R = sched.rows, K = sched.rowBlock ?? 1;
   if (!Number.isInteger(Math.log2(S)) || S < 1) throw new LoweringError(`lanes must be a power of two, got ${S}`);
   if (!Number.isInteger(IA) || IA < 1) throw new LoweringError(`items must be a positive integer, got ${IA}`);
   if (!Number.isInteger(R) || R < 1) throw new LoweringError(`rows must be a positive integer, got ${R}`);
+  if (!Number.isInteger(K) || K < 1) throw new LoweringError(`rowBlock must be a positive integer, got ${K}`);
   const N = sp.staticDims[stateDim];
   if (N === undefined) throw new LoweringError(`state dim ${stateDim} must be static`);
   if (S > N) throw new LoweringError(`lanes (${S}) exceed the ${N} state elements (${stateDim})`);
@@ -58,25 +64,32 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
   // Row stride of the [element or lane][step] arrays: rows stay W-aligned for the vector accesses; the
   // 4-word shift (1 without vectors) puts the rows that 8 lanes read at once on distinct banks.
   const P = W > 1 ? TB + 4 : TB + 1;
-  // Per-row (slot) strides of the partials (S rows of P) and of the staged step values (TB): the 32 / S
-  // slots of a warp start S banks apart, so a warp's reads and writes of them (one word per lane, or
-  // one broadcast 16-byte word per slot) meet no bank twice (2- and 4-way conflicts otherwise, run 31).
+  // Per-slot strides of the partials (K copies of S rows of P) and of the staged step values (K × TB):
+  // the 32 / S slots of a warp start S banks apart, so a warp's reads and writes of them (one word per
+  // lane, or one broadcast 16-byte word per slot) meet no bank twice (2- and 4-way conflicts otherwise, run 31).
   const slotStride = (x: number): number => (S >= 4 ? x + ((S - (x % 32) + 32) % 32) : x);
-  const RS = slotStride(S * P), TS = slotStride(TB);
+  const CR = S * P, RS = slotStride(K * CR), TS = slotStride(K * TB);
   const dim = dimEnv(sp.staticDims);
   const L = dim(sp.indices[sp.scan]!.dim);
   const lastPar = sp.parallel[sp.parallel.length - 1]!;
-  const tp = diagonalTemplates(sp, an, 1);
-  const { hoister, accs, hVar } = tp;
-  const general = tp.templatesFor('one');
+  const tp = diagonalTemplates(sp, an, K);
+  const { hoister, accs, hVar, rowVar } = tp;
+  const general = tp.templatesFor(K === 1 ? 'one' : 'general');
   const uniform = tp.templatesFor('uniform');
   const hasUniform = tp.uniformDivs.size > 0 || tp.uniformVars.size > 0;
   const els = Array.from({ length: E }, (_, e) => e);
+  const copies = Array.from({ length: K }, (_, j) => j);
+  /** Name of copy j of a per-row value (the name itself with one copy). */
+  const cn = (n: string, j: number): string => (K === 1 ? n : `${n}_r${j}`);
+  const P_BIT = K > 1 ? 4 : 0;
   // The last element slot of a lane may lie past N (N not a multiple of lanes): clamped reads, no contribution.
   const ragged = N % S !== 0;
 
-  const rowScope = newScope(0, undefined, '', new Map([[`$p:${lastPar}`, v(`ix_${lastPar}`)]]));
+  // Scopes of the row (level 0) and of the lane's elements (N), each with a per-copy twin when K > 1.
+  const rowScope = newScope(0, undefined, '', new Map(K === 1 ? [[`$p:${lastPar}`, v(rowVar(lastPar))]] : []));
+  const rowCopies = copies.map((j) => (K === 1 ? undefined : newScope(P_BIT, rowScope, `_r${j}`, new Map(sp.parallel.map((q) => [`$p:${q}`, v(rowVar(q, j))] as [string, PExpr])))));
   const nScopes: Scope[] = els.map((e) => newScope(N_BIT, rowScope, `_e${e}`, new Map([['$n', v(`n_${e}`)]])));
+  const nCopies = els.map((e) => copies.map((j) => (K === 1 ? undefined : newScope(N_BIT | P_BIT, nScopes[e], `_e${e}r${j}`))));
   const shared: SharedArray[] = [];
   // The two chunk loops (uniform and general row modes) never run together: same-named arrays are shared.
   const need = (name: string, ty: Ty, size: number): void => {
@@ -85,7 +98,7 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
     else if (have.ty !== ty) throw new LoweringError(`internal: workgroup array ${name} wanted as ${have.ty} and ${ty}`);
     else have.size = Math.max(have.size, size);
   };
-  const hName = (s: number, e: number): string => `h${s}_${e}`;
+  const hName = (s: number, e: number, j: number): string => cn(`h${s}_${e}`, j);
 
   /**
    * Operands read per (element, step) that every row of the workgroup reads
@@ -103,6 +116,7 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
   };
 
   const contiguous = scanContiguousTensors(sp);
+  const declsOf = (sc: Scope | undefined): Extract<PStmt, { k: 'decl' }>[] => (sc?.decls ?? []).filter((d): d is Extract<PStmt, { k: 'decl' }> => d.k === 'decl');
 
   /** One chunk loop over the scan axis, from one row mode's templates (`uni`: the rows agree on the uniform values). */
   const chunkLoop = (tm: Templates, uni: boolean, tag: string): PStmt[] => {
@@ -118,20 +132,22 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
     };
     const coef = tm.coef.map(stageTiles), rest = tm.rest.map(stageTiles), acc = tm.acc.map(stageTiles);
 
-    // ---- B: the recurrences over the chunk's steps, W at a time (sk, sk + 1, ...), all elements of the lane ----
-    const redIdx = (laneExpr: PExpr, step: PExpr): PExpr => add(add(mul(v('slot'), i(RS)), mul(laneExpr, i(P))), step);
+    // ---- B: the recurrences over the chunk's steps, W at a time (sk, sk + 1, ...), all elements and rows of the lane ----
+    const redIdx = (j: number, laneExpr: PExpr, step: PExpr): PExpr => add(add(add(mul(v('slot'), i(RS)), i(j * CR)), mul(laneExpr, i(P))), step);
     const subs = Array.from({ length: W }, (_, w) => w);
+    interface BBody { body: PStmt[]; steps: Scope[]; stepCopies: (Scope | undefined)[][] }
     /**
      * One group of W steps. `guarded` (the last chunk): steps past the end
      * leave the states as they are (their partials are never stored).
      */
-    const emitB = (guarded: boolean): { body: PStmt[]; steps: Scope[] } => {
+    const emitB = (guarded: boolean): BBody => {
       const g = guarded ? 'g' : '';
       const steps = subs.map((w) => newScope(T_BIT, rowScope, `_b${tag}${g}${w}`, new Map([['$t', v(`ts${w}`)]])));
+      const stepCopies = subs.map((w) => copies.map((j) => (K === 1 ? undefined : newScope(T_BIT | P_BIT, steps[w], `_b${tag}${g}${w}r${j}`))));
       const body: PStmt[] = [];
-      for (const w of subs) for (let k = 0; k < accs.length; k++) body.push(decl(`part${k}_${w}`, 'f32', f(0), true));
+      for (const j of copies) for (const w of subs) for (let k = 0; k < accs.length; k++) body.push(decl(cn(`part${k}_${w}`, j), 'f32', f(0), true));
       for (const e of els) {
-        // The element's tile values for the W steps, one vector read per tile.
+        // The element's tile values for the W steps, one vector read per tile, shared by the K rows.
         const tileVal = (t: string, w: number): string => `${t}_e${e}${g}_${w}`;
         for (const t of tiles.values()) {
           body.push(W > 1 ? { k: 'svload', arr: t.name, index: add(v(`np_${e}`), v('sk')), names: subs.map((w) => tileVal(t.name, w)) }
@@ -139,54 +155,69 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
         }
         for (const w of subs) {
           const inner = newScope(T_BIT | N_BIT, steps[w], `_b${tag}${g}e${e}_${w}`, new Map([...tiles.values()].map((t) => [`$tile:${t.name}`, v(tileVal(t.name, w))])));
-          // The chain inner → step → element → row (hoisting by exact level needs the element scope on it).
-          steps[w]!.parent = nScopes[e];
-          updates.forEach((u, s) => {
-            inner.subst.set(hVar(u.state.name, true), v(hName(s, e)));
-            const next = add(mul(hoister.emit(coef[s]!, inner), v(hName(s, e))), hoister.emit(rest[s]!, inner));
-            body.push(...inner.decls.splice(0), assign(hName(s, e), guarded ? { k: 'select', c: lt(add(add(v('c0'), v('sk')), i(w)), L), a: next, b: v(hName(s, e)) } : next));
-          });
-          updates.forEach((u, s) => inner.subst.set(hVar(u.state.name, false), v(hName(s, e))));
-          accs.forEach((_, k) => {
-            const term = hoister.emit(acc[k]!, inner);
-            const masked = ragged && e === E - 1 ? { k: 'select', c: v(`nok_${e}`), a: term, b: f(0) } as PExpr : term;
-            body.push(...inner.decls.splice(0), assign(`part${k}_${w}`, add(v(`part${k}_${w}`), masked)));
-          });
-          steps[w]!.parent = rowScope;
+          for (const j of copies) {
+            const innerCopy = K === 1 ? undefined : newScope(T_BIT | N_BIT | P_BIT, inner, `_b${tag}${g}e${e}_${w}r${j}`);
+            const mine = innerCopy ?? inner;
+            // inner → step → element → row, each after its copy (hoisting by exact level needs every level on the chain).
+            const chain = chainOf([inner, innerCopy], [steps[w]!, stepCopies[w]![j]], [nScopes[e]!, nCopies[e]![j]], [rowScope, rowCopies[j]]);
+            const emit = (x: PExpr): PExpr => emitIn(hoister, x, chain);
+            const flush = (): PStmt[] => [...inner.decls.splice(0), ...(innerCopy?.decls.splice(0) ?? [])];
+            updates.forEach((u, s) => {
+              mine.subst.set(hVar(u.state.name, true), v(hName(s, e, j)));
+              const next = add(mul(emit(coef[s]!), v(hName(s, e, j))), emit(rest[s]!));
+              body.push(...flush(), assign(hName(s, e, j), guarded ? { k: 'select', c: lt(add(add(v('c0'), v('sk')), i(w)), L), a: next, b: v(hName(s, e, j)) } : next));
+            });
+            updates.forEach((u, s) => mine.subst.set(hVar(u.state.name, false), v(hName(s, e, j))));
+            accs.forEach((_, k) => {
+              const term = emit(acc[k]!);
+              const masked = ragged && e === E - 1 ? { k: 'select', c: v(`nok_${e}`), a: term, b: f(0) } as PExpr : term;
+              const part = cn(`part${k}_${w}`, j);
+              body.push(...flush(), assign(part, add(v(part), masked)));
+            });
+          }
         }
       }
-      accs.forEach((_, k) => body.push(W > 1
-        ? { k: 'svstore', arr: `red${k}`, index: redIdx(v('lane'), v('sk')), values: subs.map((w) => v(`part${k}_${w}`)) }
-        : { k: 'sstore', arr: `red${k}`, index: redIdx(v('lane'), v('sk')), value: v(`part${k}_0`) }));
-      return { body, steps };
+      for (const j of copies) {
+        accs.forEach((_, k) => body.push(W > 1
+          ? { k: 'svstore', arr: `red${k}`, index: redIdx(j, v('lane'), v('sk')), values: subs.map((w) => v(cn(`part${k}_${w}`, j))) }
+          : { k: 'sstore', arr: `red${k}`, index: redIdx(j, v('lane'), v('sk')), value: v(cn(`part${k}_0`, j)) }));
+      }
+      return { body, steps, stepCopies };
     };
     const full = emitB(false), tail = emitB(true);
-    // Step values phase B reads come from phase A through workgroup memory (the q-th value of every
-    // step scope is the same expression at another step); the others stay in phase A.
-    const declsOf = (sc: Scope): Extract<PStmt, { k: 'decl' }>[] => sc.decls.filter((d): d is Extract<PStmt, { k: 'decl' }> => d.k === 'decl');
+    // Step values phase B reads come from phase A through workgroup memory: the q-th value of every step
+    // scope is the same expression at another step. Values shared by the rows (level T) are staged once
+    // per slot (copy 0's place); per-row ones (T|P) once per row. The others stay in phase A.
     const usedInB = referencedVars([...full.body, ...tail.body]);
-    const stagedIdx = declsOf(full.steps[0]!).map((_, q) => q).filter((q) => [full, tail].some((b) => b.steps.some((sc) => usedInB.has(declsOf(sc)[q]?.name ?? ''))));
-    const staged = stagedIdx.map((q) => declsOf(full.steps[0]!)[q]!);
-    const stageName = (q: number): string => `stage${staged[q]!.ty}${q}`;
-    const stagedLoads = (b: { steps: Scope[] }): PStmt[] => staged.flatMap((d, q) => {
-      const names = b.steps.map((sc) => declsOf(sc)[stagedIdx[q]!]!.name);
-      const index = add(mul(v('slot'), i(TS)), v('sk'));
-      return W > 1 && d.ty === 'f32' ? [{ k: 'svload', arr: stageName(q), index, names } as PStmt]
-        : names.map((n, w) => decl(n, d.ty, { k: 'sload', arr: stageName(q), index: add(index, i(w)) }));
+    interface Staged { d: Extract<PStmt, { k: 'decl' }>; q: number; j: number | undefined; arr: string }
+    const stagedOf = (scopeOf: (b: BBody, w: number) => Scope | undefined, j: number | undefined, prefix: string): Staged[] =>
+      declsOf(scopeOf(full, 0)).flatMap((d, q) => ([full, tail].some((b) => subs.some((w) => usedInB.has(declsOf(scopeOf(b, w))[q]?.name ?? '')))
+        ? [{ d, q, j, arr: `stage${prefix}${d.ty}${q}` }] : []));
+    const staged: Staged[] = [
+      ...stagedOf((b, w) => b.steps[w], undefined, ''),
+      ...(K === 1 ? [] : copies.flatMap((j) => stagedOf((b, w) => b.stepCopies[w]![j], j, 'r'))),
+    ];
+    const stageIdx = (st: Staged, step: PExpr): PExpr => add(add(mul(v('slot'), i(TS)), i((st.j ?? 0) * TB)), step);
+    const stagedLoads = (b: BBody): PStmt[] => staged.flatMap((st) => {
+      const names = subs.map((w) => declsOf(st.j === undefined ? b.steps[w] : b.stepCopies[w]![st.j])[st.q]!.name);
+      const index = stageIdx(st, v('sk'));
+      return W > 1 && st.d.ty === 'f32' ? [{ k: 'svload', arr: st.arr, index, names } as PStmt]
+        : names.map((n, w) => decl(n, st.d.ty, { k: 'sload', arr: st.arr, index: add(index, i(w)) }));
     });
-    const bLoop = (b: { body: PStmt[]; steps: Scope[] }, end: PExpr, unroll: number): PStmt => {
+    const bLoop = (b: BBody, end: PExpr, unroll: number): PStmt => {
       const loads = stagedLoads(b);
       const used = referencedVars([...loads, ...b.body]);
       const ts = subs.filter((w) => used.has(`ts${w}`)).map((w) => decl(`ts${w}`, 'i32', add(add(v('c0'), v('sk')), i(w))));
       return loop('sk', i(0), end, i(W), [...ts, ...loads, ...b.body], unroll);
     };
 
-    // ---- A: step values for `items` steps per lane; tiles by the whole workgroup ----
+    // ---- A: step values for `items` steps per lane (all K rows); tiles by the whole workgroup ----
     const aSteps: PStmt[] = [
       decl('ja', 'i32', add(mul(v('ia'), i(S)), v('lane'))),
       decl('ts0', 'i32', { k: 'imin', a: add(v('c0'), v('ja')), b: sub1(L) }),
       ...full.steps[0]!.decls,
-      ...staged.map((d, q) => ({ k: 'sstore', arr: stageName(q), index: add(mul(v('slot'), i(TS)), v('ja')), value: v(d.name) }) as PStmt),
+      ...copies.flatMap((j) => full.stepCopies[0]![j]?.decls ?? []),
+      ...staged.map((st) => ({ k: 'sstore', arr: st.arr, index: stageIdx(st, v('ja')), value: v(st.d.name) }) as PStmt),
     ];
     // Tiles whose tensor is read contiguously in t fill 4 steps per 16-byte load in full chunks when
     // its rows are 4-aligned (L % 4 == 0, one uniform check); the others, and the last chunk, element by element.
@@ -224,40 +255,50 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
     }
     const fullAligned = (cs: PExpr): PExpr => [...vectorAligned.values()].reduce((a, c): PExpr => ({ k: 'bin', op: '&&', a, b: c }), { k: 'bin', op: '<=', a: add(cs, i(TB)), b: L } as PExpr);
     const fills: PStmt[] = vectorAligned.size ? [when(fullAligned(v('c0')), vectorFills, scalarFills)] : scalarFills;
-    staged.forEach((d, q) => need(stageName(q), d.ty, R * TS));
+    for (const st of staged) need(st.arr, st.d.ty, R * TS);
     accs.forEach((_, k) => need(`red${k}`, 'f32', R * RS));
 
-    // ---- C: each lane sums the row's partials for `items` steps and stores the outputs ----
-    const post = newScope(T_BIT, rowScope, `_c${tag}`, new Map<string, PExpr>([['$t', v('ts')], ...accs.map((a, k) => [`$${a.name}`, v(`acc${k}`)] as [string, PExpr])]));
-    const stores = tm.store.map((value, k) => ({ k: 'store', buf: an.stores[k]!.tensor.name, index: hoister.emit(tm.storeIdx[k]!, post, 'i32'), value: hoister.emit(value, post) }) as PStmt);
+    // ---- C: each lane sums each row's partials for `items` steps and stores the outputs ----
+    const post = newScope(T_BIT, rowScope, `_c${tag}`, new Map<string, PExpr>([['$t', v('ts')], ...(K === 1 ? accs.map((a, k) => [`$${a.name}`, v(`acc${k}`)] as [string, PExpr]) : [])]));
+    const perCopy = copies.map((j) => {
+      const postCopy = K === 1 ? undefined : newScope(T_BIT | P_BIT, post, `_c${tag}r${j}`, new Map(accs.map((a, k) => [`$${a.name}`, v(cn(`acc${k}`, j))] as [string, PExpr])));
+      const chain = chainOf([post, postCopy], [rowScope, rowCopies[j]]);
+      const stores = tm.store.map((value, k) => ({ k: 'store', buf: an.stores[k]!.tensor.name, index: emitIn(hoister, tm.storeIdx[k]!, chain, 'i32'), value: emitIn(hoister, value, chain) }) as PStmt);
+      return { postCopy, stores };
+    });
     const cSteps: PStmt[] = [
       decl('jc', 'i32', add(mul(v('ic'), i(S)), v('lane'))),
       decl('ts', 'i32', { k: 'imin', a: add(v('c0'), v('jc')), b: sub1(L) }),
-      ...accs.flatMap((_, k) => [
-        decl(`acc${k}`, 'f32', f(0), true),
-        loop('sm', i(0), i(S), i(1), [assign(`acc${k}`, add(v(`acc${k}`), { k: 'sload', arr: `red${k}`, index: redIdx(v('sm'), v('jc')) }))], S),
+      ...copies.flatMap((j) => accs.flatMap((_, k) => [
+        decl(cn(`acc${k}`, j), 'f32', f(0), true),
+        loop('sm', i(0), i(S), i(1), [assign(cn(`acc${k}`, j), add(v(cn(`acc${k}`, j)), { k: 'sload', arr: `red${k}`, index: redIdx(j, v('sm'), v('jc')) }))], S),
+      ])),
+      when(lt(add(v('c0'), v('jc')), L), [
+        // Values the rows share load at the (clamped, in-bounds) step; each row stores only where it exists.
+        ...post.decls,
+        ...perCopy.map(({ postCopy, stores }, j) => when(v(cn('rowOk', j)), [...(postCopy?.decls ?? []), ...stores])),
       ]),
-      when({ k: 'bin', op: '&&', a: v('rowOk'), b: lt(add(v('c0'), v('jc')), L) }, [...post.decls, ...stores]),
     ];
 
     return [
       loop('c0', i(0), L, i(TB), [
-      // Phase C of the previous chunk read the partials phase B rewrites; phase B read the tiles and step values A rewrites.
-      barrier,
-      ...fills,
-      // Phases A and C stay rolled: unrolled, their calls (softplus, silu) spill at 64 registers.
-      rolled('ia', IA, aSteps),
-      barrier,
-      when({ k: 'bin', op: '<=', a: add(v('c0'), i(TB)), b: L }, [bLoop(full, i(TB), Math.min(TB / W, 4))], [bLoop(tail, { k: 'bin', op: '-', a: L, b: v('c0') }, 1)]),
-      barrier,
-      rolled('ic', IA, cSteps),
-    ])];
+        // Phase C of the previous chunk read the partials phase B rewrites; phase B read the tiles and step values A rewrites.
+        barrier,
+        ...fills,
+        // Phases A and C stay rolled: unrolled, their calls (softplus, silu) spill at 64 registers.
+        rolled('ia', IA, aSteps),
+        barrier,
+        when({ k: 'bin', op: '<=', a: add(v('c0'), i(TB)), b: L }, [bLoop(full, i(TB), Math.min(TB / W, 4))], [bLoop(tail, { k: 'bin', op: '-', a: L, b: v('c0') }, 1)]),
+        barrier,
+        rolled('ic', IA, cSteps),
+      ]),
+    ];
   };
 
   const generalLoop = chunkLoop(general, false, '');
   const uniformLoop = hasUniform ? chunkLoop(uniform, true, 'u') : undefined;
 
-  // ---- the row and the lane's elements: indices, initial states; after the chunks, final states ----
+  // ---- the rows and the lane's elements: indices, initial states; after the chunks, final states ----
   const { nRows, decompose } = rowDecomposition(sp);
   const elemDecls: PStmt[] = els.flatMap((e) => {
     const raw = add(v('lane'), i(S * e));
@@ -266,38 +307,42 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
       decl(`np_${e}`, 'i32', mul(v(`n_${e}`), i(P))),
     ];
   });
-  const stateIdx = (e: number): PExpr => add(mul(v('row'), i(N)), v(`n_${e}`));
-  const init: PStmt[] = updates.flatMap((u, s) => els.map((e) => {
+  const stateIdx = (e: number, j: number): PExpr => add(mul(v(cn('row', j)), i(N)), v(`n_${e}`));
+  const init: PStmt[] = updates.flatMap((u, s) => els.flatMap((e) => copies.map((j) => {
     const given = sp.variant.initStates.includes(u.state.name);
-    return decl(hName(s, e), 'f32', given ? { k: 'load', buf: u.state.init, index: stateIdx(e) } : f(0), true);
-  }));
-  const final: PStmt[] = updates.flatMap((u, s) => (sp.variant.finalStates.includes(u.state.name) ? els.map((e) => {
-    const ok: PExpr = ragged && e === E - 1 ? { k: 'bin', op: '&&', a: v('rowOk'), b: v(`nok_${e}`) } : v('rowOk');
-    return when(ok, [{ k: 'store', buf: u.state.final, index: stateIdx(e), value: v(hName(s, e)) }]);
-  }) : []));
-  // Element-level values (Mamba-1's A[d][n]·log2 e) were hoisted into the element scopes while emitting.
+    return decl(hName(s, e, j), 'f32', given ? { k: 'load', buf: u.state.init, index: stateIdx(e, j) } : f(0), true);
+  })));
+  const final: PStmt[] = updates.flatMap((u, s) => (sp.variant.finalStates.includes(u.state.name) ? els.flatMap((e) => copies.map((j) => {
+    const ok: PExpr = ragged && e === E - 1 ? { k: 'bin', op: '&&', a: v(cn('rowOk', j)), b: v(`nok_${e}`) } : v(cn('rowOk', j));
+    return when(ok, [{ k: 'store', buf: u.state.final, index: stateIdx(e, j), value: v(hName(s, e, j)) }]);
+  })) : []));
+  // Row- and element-level values (Mamba-1's A[d][n]·log2 e) were hoisted into their scopes while emitting.
   const rowBody: PStmt[] = [
-    ...decompose(v('row'), (k) => `rem${k}`, (p) => `ix_${p}`),
-    ...(hasUniform ? uniformCheck(sp, tp, R) : []),
+    ...copies.flatMap((j) => decompose(v(cn('row', j)), (k) => cn(`rem${k}`, j), (q) => rowVar(q, j))),
+    ...(hasUniform ? uniformCheck(sp, tp, R * K) : []),
     ...rowScope.decls,
+    ...rowCopies.flatMap((c) => c?.decls ?? []),
     ...elemDecls,
-    ...nScopes.flatMap((s) => s.decls),
+    ...nScopes.flatMap((sc, e) => [...sc.decls, ...nCopies[e]!.flatMap((c) => c?.decls ?? [])]),
     ...init,
     ...(uniformLoop ? [when(v('uni'), uniformLoop, generalLoop)] : generalLoop),
     ...final,
   ];
-  // Rows past the end (last workgroup) run along on a clamped row, so the barriers stay uniform, and store nothing.
-  const rowRaw = add(mul({ k: 'builtin', b: 'group' }, i(R)), v('slot'));
+  // Slot s of workgroup g serves rows (g·R + s)·K + j. Rows past the end (last workgroup) run along on a
+  // clamped row, so the barriers stay uniform, and store nothing.
+  const slotRow = add(mul({ k: 'builtin', b: 'group' }, i(R)), v('slot'));
   const body: PStmt[] = [
     decl('lane', 'i32', R === 1 ? TID : { k: 'bin', op: '%', a: TID, b: i(S) }),
     decl('slot', 'i32', R === 1 ? i(0) : { k: 'bin', op: '/', a: TID, b: i(S) }),
-    decl('rowOk', 'bool', lt(rowRaw, nRows)),
-    decl('row', 'i32', { k: 'imin', a: rowRaw, b: sub1(nRows) }),
-    when(lt(mul({ k: 'builtin', b: 'group' }, i(R)), nRows), rowBody),
+    ...copies.flatMap((j) => {
+      const rowRaw = K === 1 ? slotRow : add(mul(slotRow, i(K)), i(j));
+      return [decl(cn('rowOk', j), 'bool', lt(rowRaw, nRows)), decl(cn('row', j), 'i32', { k: 'imin', a: rowRaw, b: sub1(nRows) })];
+    }),
+    when(lt(mul({ k: 'builtin', b: 'group' }, i(R * K)), nRows), rowBody),
   ];
   const bytes = shared.reduce((a, s) => a + 4 * s.size, 0);
   if (bytes > sharedBytes) {
-    throw new LoweringError(`state lanes: lanes ${S} × items ${IA} × rows ${R} needs ${bytes} bytes of workgroup memory, more than the ${sharedBytes} this target allows`);
+    throw new LoweringError(`state lanes: lanes ${S} × items ${IA} × rows ${R}${K > 1 ? ` × rowBlock ${K}` : ''} needs ${bytes} bytes of workgroup memory, more than the ${sharedBytes} this target allows`);
   }
   const buffers = [...sp.used, ...sp.written].map((t) => ({
     name: t.name, access: (sp.written.includes(t) ? 'read_write' : 'read') as 'read' | 'read_write', elem: t.dtype,
@@ -311,12 +356,13 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
     shared,
     body,
     usesSubgroups: false,
-    grid: { groupsFromDims: sp.parallel.map((p) => sp.indices[p]!.dim), rowsPerGroup: R },
+    grid: { groupsFromDims: sp.parallel.map((q) => sp.indices[q]!.dim), rowsPerGroup: R * K },
     helpers: tp.helpers,
     // A handful of values per element and step: 64 registers let ptxas keep the occupancy the form needs
-    // (the prototype: 64 registers at 256 threads, 4 workgroups per SM); more elements per lane need more
-    // (lanes 4 of 16 elements, or 4 steps per lane in phases A and C, spill at 64: test/state-lanes-cuda.test.ts).
-    registerBudget: E > 2 ? 128 : IA > 2 ? 96 : 64,
+    // (the prototype: 64 registers at 256 threads, 4 workgroups per SM); more elements per lane or rows per
+    // thread need more (lanes 4 of 16 elements, or 4 steps per lane in phases A and C, spill at 64:
+    // test/state-lanes-cuda.test.ts).
+    registerBudget: E * K > 2 ? 128 : K > 1 || IA > 2 ? 96 : 64,
     elem: Object.fromEntries(buffers.map((b) => [b.name, b.elem])),
   };
 }
