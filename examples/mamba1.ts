@@ -38,7 +38,8 @@ export default program({
   // First candidates are the defaults: one warp per row (the chunked scan, best on WebGPU; bench/RESULTS.md).
   // rowBlock: channels per thread, sharing the B and C loads of their group.
   // lanes > 1: the state-lanes form, `lanes` threads per channel over the 16 state elements, `rows`
-  // channels per workgroup sharing B and C tiles (CUDA fp32 l8i2r8: 1.95 ms against 2.96, RESULTS run 32).
-  schedule: { threads: [32, 64, 128, 256], items: [8, 4, 2, 1, 16], rows: [1, 2, 4, 8, 16], rowBlock: [1, 2, 4], lanes: [1, 8, 16, 4] },
+  // channels per workgroup sharing B and C tiles. On the H100 the best are CUDA l8i2r8 (1.93 ms against
+  // 2.94 for the default) and WebGPU l2i4r64 (2.51 ms against 4.37): bench/RESULTS.md runs 38, 43.
+  schedule: { threads: [32, 64, 128, 256], items: [8, 4, 2, 1, 16], rows: [1, 2, 4, 8, 16, 32, 64], rowBlock: [1, 2, 4], lanes: [1, 8, 16, 4, 2] },
   checkDims: { batch: 2, dim: 6, seqlen: 1000, dstate: 16, ngroups: 2 },
 });
