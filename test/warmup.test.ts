@@ -162,4 +162,15 @@ describe('the warm-up after an idle device', () => {
     expect(run(WARMUP).at(-1)).toBe(17); // the usual policy would time the slow period
     expect(run(AFTER_IDLE).at(-1)).toBe(5);
   });
+
+  it('outlasts it for a short kernel too (a 0.7 ms copy, 2.1 ms while slow): the launch cap does not cut it short', async () => {
+    const { AFTER_IDLE, warmupLaunches } = await import('../runtime/warmup.ts');
+    const d: number[] = [];
+    let elapsed = 0;
+    for (let n = warmupLaunches(d, 2, AFTER_IDLE); n > 0; n = warmupLaunches(d, 2, AFTER_IDLE)) {
+      for (let i = 0; i < n; i++) { const t = elapsed < 300 ? 2.1 : 0.7; d.push(t); elapsed += t; }
+    }
+    expect(elapsed).toBeGreaterThan(300);
+    expect(d.at(-1)).toBe(0.7);
+  });
 });
