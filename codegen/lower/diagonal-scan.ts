@@ -20,6 +20,7 @@
 // agree on them (a condition uniform across the workgroup, as the barriers
 // inside require).
 
+import { programBindings } from './program-bindings.js';
 import type { SpecializedProgram } from '../../dsl/ir.js';
 import {
   add, assign, barrier, decl, f, i, loop, lt, mul, type KernelPlan, type PExpr, type PStmt, type SharedArray, TID, type Ty, v, when,
@@ -325,10 +326,7 @@ const { decompose } = rowDecomposition(sp);
     { name: 'carry', ty: 'f32', size: 2 * S * N * R * K },
     ...scanShared(T, scanTarget, R * K),
   ];
-  const buffers = [...sp.used, ...sp.written].map((t) => ({
-    name: t.name, access: (sp.written.includes(t) ? 'read_write' : 'read') as 'read' | 'read_write', elem: t.dtype,
-  }));
-  const params = sp.dims.filter((d) => sp.staticDims[d] === undefined).map((d) => ({ name: d, type: 'i32' as const }));
+  const { buffers, params, elem } = programBindings(sp);
   return {
     name,
     workgroupSize: T * R,
@@ -342,7 +340,7 @@ const { decompose } = rowDecomposition(sp);
     // Per item and copy: a, b, running pair, state and accumulators live across the state loop
     // (with copies, per unrolled iteration of it too).
     registerBudget: (K === 1 ? I : I * K * unroll) <= 8 ? 128 : 255,
-    elem: Object.fromEntries(buffers.map((b) => [b.name, b.elem])),
+    elem,
   };
 }
 

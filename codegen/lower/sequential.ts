@@ -17,6 +17,7 @@
 // workgroup has a ragged tail. The `tile` knob forces a slice (more
 // workgroups for a small batch).
 
+import { programBindings } from './program-bindings.js';
 import type { SpecializedProgram } from '../../dsl/ir.js';
 import { tileableAxes, type TileAxis } from '../analysis/tile-axes.js';
 import {
@@ -368,10 +369,7 @@ function emitKernel(sp: SpecializedProgram, facts: StepFacts, steps: StepPlan, l
   const L = dim(sp.indices[sp.scan]!.dim);
   body.push(...init, barrier, loop('sf_t', i(0), L, i(1), stepBody), ...final);
 
-  const buffers = [...sp.used, ...sp.written].map((t) => ({
-    name: t.name, access: (sp.written.includes(t) ? 'read_write' : 'read') as 'read' | 'read_write', elem: t.dtype,
-  }));
-  const params = sp.dims.filter((d) => sp.staticDims[d] === undefined).map((d) => ({ name: d, type: 'i32' as const }));
+  const { buffers, params, elem } = programBindings(sp);
   return {
     name,
     workgroupSize: T,
@@ -384,6 +382,6 @@ function emitKernel(sp: SpecializedProgram, facts: StepFacts, steps: StepPlan, l
     helpers: em.helpers,
     // Loops, not unrolled items: a handful of live values per thread.
     registerBudget: 128,
-    elem: Object.fromEntries(buffers.map((b) => [b.name, b.elem])),
+    elem,
   };
 }

@@ -15,6 +15,7 @@ import {
 } from '../plan/ast.js';
 import type { KernelBinding, KernelParam } from '../../runtime/backend.js';
 import { LoweringError } from './diagonal-scan.js';
+export { programBindings } from './program-bindings.js';
 import type { ChunkTileBase, SsdCaps } from './ssd.js';
 import type { SharedArray } from '../plan/ast.js';
 import { Hoister, newScope, type Scope } from './hoist.js';
@@ -424,14 +425,6 @@ export function stateOffset(em: SsdEmitter, row: PExpr, p: PExpr, n: PExpr): PEx
   return add(mul(add(mul(row, D0), a), D1), b);
 }
 
-/** The program's tensors as bindings (read-only inputs, read-write outputs), and its dynamic dims as parameters. */
-export function programBindings(sp: SpecializedProgram): { buffers: KernelBinding[]; params: KernelParam[] } {
-  const buffers = [...sp.used, ...sp.written].map((t) => ({
-    name: t.name, access: (sp.written.includes(t) ? 'read_write' : 'read') as 'read' | 'read_write', elem: t.dtype,
-  }));
-  const params = sp.dims.filter((d) => sp.staticDims[d] === undefined).map((d) => ({ name: d, type: 'i32' as const }));
-  return { buffers, params };
-}
 
 function noValue(n: string): never {
   throw new SsdLoweringError(`internal: index ${n} has no value in a store`);

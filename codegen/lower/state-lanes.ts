@@ -20,6 +20,7 @@
 // prototypes/state_lanes.py, RESULTS run 30) ran Mamba-1 1.7× faster than
 // the chunked form on the H100.
 
+import { programBindings } from './program-bindings.js';
 import type { SpecializedProgram } from '../../dsl/ir.js';
 import {
   add, assign, barrier, decl, f, i, loop, lt, mul, type KernelPlan, type PExpr, type PStmt, type SharedArray, TID, type Ty, v, when,
@@ -344,10 +345,7 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
   if (bytes > sharedBytes) {
     throw new LoweringError(`state lanes: lanes ${S} × items ${IA} × rows ${R}${K > 1 ? ` × rowBlock ${K}` : ''} needs ${bytes} bytes of workgroup memory, more than the ${sharedBytes} this target allows`);
   }
-  const buffers = [...sp.used, ...sp.written].map((t) => ({
-    name: t.name, access: (sp.written.includes(t) ? 'read_write' : 'read') as 'read' | 'read_write', elem: t.dtype,
-  }));
-  const params = sp.dims.filter((d) => sp.staticDims[d] === undefined).map((d) => ({ name: d, type: 'i32' as const }));
+  const { buffers, params, elem } = programBindings(sp);
   return {
     name,
     workgroupSize: S * R,
@@ -363,7 +361,7 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
     // thread need more (lanes 4 of 16 elements, or 4 steps per lane in phases A and C, spill at 64:
     // test/state-lanes-cuda.test.ts).
     registerBudget: E * K > 2 ? 128 : K > 1 || IA > 2 ? 96 : 64,
-    elem: Object.fromEntries(buffers.map((b) => [b.name, b.elem])),
+    elem,
   };
 }
 
