@@ -16,6 +16,7 @@ import { lowerSequential, SequentialLoweringError } from './lower/sequential.js'
 import { lowerStateLanes } from './lower/state-lanes.js';
 import { packBindings } from './lower/pack-bindings.js';
 import type { DimTile, KernelPlan, LaunchSequence, ScratchSpec } from './plan/ast.js';
+import { identifierClash } from './plan/identifiers.js';
 import { renderCuda } from './render/cuda.js';
 import { renderWgsl } from './render/wgsl.js';
 
@@ -209,6 +210,8 @@ export function compileKernel(sp: SpecializedProgram, target: Target, sched: Sch
   const lowered: LaunchSequence = seq ? { launches: [seq.plan], scratch: [] } : ssd ?? { launches: [diagonalPlan(program, sp, target, sched, caps)], scratch: [] };
   if (lowered.launches.length > 1) notes.push(`${lowered.launches.length} launches in order, scratch ${lowered.scratch.map((x) => x.name).join(', ')}`);
   const launches = lowered.launches.map((l): KernelLaunchInfo => {
+    const clash = identifierClash(l, target, { tensors: [...sp.used, ...sp.written].map((t) => t.name), dims: sp.dims });
+    if (clash) throw new LoweringError(`${sp.name}: ${clash.what}; rename it`);
     const plan = caps.maxStorageBuffers === undefined ? l : packBindings(l, caps.maxStorageBuffers, packPreference(sp));
     if (plan !== l) notes.push(`bindings${lowered.launches.length > 1 ? ` of ${plan.name}` : ''}: ${plan.buffers.find((b) => b.pack)!.pack!.join(', ')} share one buffer (the target binds at most ${caps.maxStorageBuffers})`);
     const kernel = target === 'wgsl' ? renderWgsl(plan) : renderCuda(plan);
