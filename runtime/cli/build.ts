@@ -5,7 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Program, SpecializedProgram } from '../../dsl/ir.js';
 import type { BakedSchedule } from '../tune/bake.js';
-import { compileKernel, defaultSchedule, type CompiledKernelInfo, type LoweringName, type Target } from '../../codegen/compile.js';
+import { compileKernel, defaultSchedule, type CompiledKernelInfo, type LoweringName, type Schedule, type Target } from '../../codegen/compile.js';
 import { specializeFor } from '../program-runner.js';
 import { allVariants } from '../variants.js';
 import type { DType } from '../../dsl/decl.js';
@@ -22,6 +22,8 @@ export interface BuildOptions {
   tuned?: (sp: SpecializedProgram, target: Target) => BakedSchedule[];
   /** Force a lowering for every kernel (build --lowering sequential: the decode-step kernels). */
   lowering?: LoweringName;
+  /** Knobs set for every kernel over the program's default schedule (build --schedule). */
+  schedule?: Partial<Schedule>;
 }
 
 export interface Manifest {
@@ -75,7 +77,7 @@ export function buildProgram(p: Program, opts: BuildOptions): Manifest[] {
   const dims = { ...p.staticDims, ...opts.dims };
   for (const variant of allVariants(p)) {
     const sp = specializeFor(p, variant, dims, opts.dtype);
-    const sched = { ...defaultSchedule(sp), ...(opts.lowering ? { lowering: opts.lowering } : {}) };
+    const sched = { ...defaultSchedule(sp), ...opts.schedule, ...(opts.lowering ? { lowering: opts.lowering } : {}) };
     for (const target of opts.targets) {
       const info = compileKernel(sp, target, sched, { subgroups: target === 'cuda' || opts.wgslSubgroups });
       const ext = target === 'wgsl' ? 'wgsl' : 'cu';

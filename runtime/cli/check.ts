@@ -6,7 +6,7 @@ import type { Program, Variant } from '../../dsl/ir.js';
 import type { Backend } from '../backend.js';
 import { checkCase, type CheckCase } from '../check.js';
 import { ProgramRunner, specializeFor } from '../program-runner.js';
-import { defaultSchedule, type LoweringName } from '../../codegen/compile.js';
+import { defaultSchedule, type LoweringName, type Schedule } from '../../codegen/compile.js';
 import { fmtDims } from '../shapes.js';
 import { fullVariant, defaultVariant } from '../../dsl/specialize.js';
 
@@ -16,6 +16,8 @@ export interface CheckOptions {
   dtype?: DType;
   /** Force a lowering (e.g. the generic scan for a program analysis would lower as SSD). */
   lowering?: LoweringName;
+  /** Knobs set over the program's default schedule (check --schedule). */
+  schedule?: Partial<Schedule>;
   log: (line: string) => void;
 }
 
@@ -26,7 +28,7 @@ export async function checkProgram(backend: Backend, p: Program, opts: CheckOpti
   const variants: [string, Variant][] = [['all inputs, state in/out', fullVariant(p)], ['required inputs only', defaultVariant(p)]];
   let ok = true;
   for (const [label, v] of variants) {
-    const schedule = opts.lowering ? { ...defaultSchedule(specializeFor(p, v, dims, opts.dtype)), lowering: opts.lowering } : undefined;
+    const schedule = opts.lowering || opts.schedule ? { ...defaultSchedule(specializeFor(p, v, dims, opts.dtype)), ...opts.schedule, ...(opts.lowering ? { lowering: opts.lowering } : {}) } : undefined;
     const c: CheckCase = { dims, present: v.present, initStates: v.initStates, finalStates: v.finalStates, flags: v.flags, dtype: opts.dtype, seed: opts.seed, schedule };
     const res = await checkCase(runner, c);
     opts.log(`  ${p.name} [${label}] ${fmtDims(dims)} ${opts.dtype ?? 'declared dtypes'} seed=${opts.seed} kernel=${res.kernel}`);

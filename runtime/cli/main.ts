@@ -11,7 +11,7 @@ import { parseArgs, parseShape } from './args.js';
 import { buildProgram } from './build.js';
 import { checkProgram } from './check.js';
 import { newProgram } from './new.js';
-import { parseBudget, parseSpace, tunePrograms } from './tune.js';
+import { parseBudget, parseScheduleOption, parseSpace, scheduleOverride, tunePrograms } from './tune.js';
 import { TuneCache } from '../tune/cache.js';
 import { tunedBaker } from '../tune/bake.js';
 import type { TuneMode } from '../tune/search.js';
@@ -19,7 +19,9 @@ import type { TuneMode } from '../tune/search.js';
 const USAGE = `usage:
   scanforge build <program.ts> [--target wgsl,cuda] [--out DIR] [--shape name=value,...] [--dtype f32|f16|bf16] [--wgsl-subgroups]
                  [--lowering diagonal-scan|ssd|sequential]       (sequential: the decode-step kernels, any program)
+                 [--schedule 'lanes=8;items=2;rows=8']           (knobs set over the program's default schedule)
   scanforge check <program.ts> [--backend auto|webgpu|cuda] [--shape name=value,...] [--seed N] [--dtype f32|f16|bf16] [--lowering diagonal-scan|ssd|sequential]
+                 [--schedule 'knob=value;...']
   scanforge check-all [--backend auto|webgpu|cuda] [--out DIR]   build and check every program in examples/
   scanforge tune <program.ts> [--backend auto|webgpu|cuda] --shape name=value,... [--budget 60s] [--dtype f32|f16|bf16]
                  [--mode auto|exhaustive|guided] [--space 'threads=32,64;rows=1,2'] [--present a,b|none] [--init s] [--final s]
@@ -59,7 +61,8 @@ async function build(file: string, o: Map<string, string>): Promise<void> {
     const out = o.get('out') ?? path.join('out', p.name);
     const dtype = dtypeOf(o.get('dtype'));
     const tuned = o.has('tuned') ? tunedBaker(TuneCache.open({ path: o.get('tune-cache') }), out, dtype, (l) => console.log(l)) : undefined;
-    const ms = buildProgram(p, { targets: targetsOf(o.get('target')), out, dims: parseShape(o.get('shape')), dtype, wgslSubgroups: o.has('wgsl-subgroups'), tuned, lowering: loweringOf(o.get('lowering')) });
+    const schedule = scheduleOverride(p, parseScheduleOption(o.get('schedule')));
+    const ms = buildProgram(p, { targets: targetsOf(o.get('target')), out, dims: parseShape(o.get('shape')), dtype, wgslSubgroups: o.has('wgsl-subgroups'), tuned, lowering: loweringOf(o.get('lowering')), schedule });
     console.log(`${p.name}: ${ms.length} kernels (${[...new Set(ms.map((m) => m.lowering))].join(', ')}) → ${out}`);
   }
 }
@@ -76,6 +79,7 @@ async function check(files: string[], o: Map<string, string>): Promise<boolean> 
           seed: Number(o.get('seed') ?? Date.now() % 100000),
           dtype: dtypeOf(o.get('dtype')),
           lowering: loweringOf(o.get('lowering')),
+          schedule: scheduleOverride(p, parseScheduleOption(o.get('schedule'))),
           log: (l) => console.log(l),
         })) && ok;
       }

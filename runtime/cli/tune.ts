@@ -4,6 +4,7 @@
 
 import type { DType } from '../../dsl/decl.js';
 import type { Program, Variant } from '../../dsl/ir.js';
+import type { Schedule } from '../../codegen/compile.js';
 import type { Backend } from '../backend.js';
 import { fmtDims } from '../shapes.js';
 import { TuneCache, type TunedEntry } from '../tune/cache.js';
@@ -47,6 +48,27 @@ export function parseSpace(s: string | undefined): SpaceOverride {
     out[k.trim()] = values;
   }
   return out as SpaceOverride;
+}
+
+/**
+ * `--schedule 'lanes=8;items=2;rows=8'`: one value per knob, over the
+ * program's default schedule (build and check). Unknown knobs are refused
+ * when the program is known (scheduleOverride below).
+ */
+export function parseScheduleOption(s: string | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, values] of Object.entries(parseSpace(s))) {
+    if (values!.length !== 1) throw new Error(`--schedule: '${k}' takes one value, got ${values!.join(',')}`);
+    out[k] = values![0]!;
+  }
+  return out;
+}
+
+/** The knobs of `given` that program `p` declares; an unknown one is an error naming the knobs there are. */
+export function scheduleOverride(p: Program, given: Record<string, number>): Partial<Schedule> {
+  const names = Object.keys(p.schedule);
+  for (const k of Object.keys(given)) if (!names.includes(k)) throw new Error(`${p.name}: unknown schedule knob '${k}' (knobs: ${names.join(', ')})`);
+  return given as Partial<Schedule>;
 }
 
 function variantFor(p: Program, o: TuneCliOptions): Variant {

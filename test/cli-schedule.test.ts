@@ -1,0 +1,41 @@
+// `--schedule` of scanforge build and check: one value per knob, set over the
+// program's default schedule, unknown knobs refused with the knobs there are.
+
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadProgram } from '../dsl/load.ts';
+import { buildProgram } from '../runtime/cli/build.ts';
+import { parseScheduleOption, scheduleOverride } from '../runtime/cli/tune.ts';
+
+describe('--schedule', () => {
+  it('parses knob=value pairs, one value each', () => {
+    expect(parseScheduleOption('lanes=8; items=2;rows=8')).toEqual({ lanes: 8, items: 2, rows: 8 });
+    expect(parseScheduleOption(undefined)).toEqual({});
+    expect(() => parseScheduleOption('lanes=8,16')).toThrow("--schedule: 'lanes' takes one value, got 8,16");
+    expect(() => parseScheduleOption('lanes=0')).toThrow(/positive integers/);
+  });
+
+  it("refuses a knob the program does not declare, naming the program's knobs", async () => {
+    const p = await loadProgram(new URL('../examples/mamba1.ts', import.meta.url).pathname);
+    expect(() => scheduleOverride(p, { lane: 4 })).toThrow("selective_scan: unknown schedule knob 'lane' (knobs: threads, items, rows, rowBlock, lanes, chunk)");
+  });
+
+  it('build writes every kernel with the knobs set (the state-lanes form here) and says so in the manifests', async () => {
+    const p = await loadProgram(new URL('../examples/s4d.ts', import.meta.url).pathname);
+    const out = mkdtempSync(path.join(tmpdir(), 'sf-sched-'));
+    try {
+      const ms = buildProgram(p, { targets: ['wgsl'], out, dims: {}, wgslSubgroups: false, schedule: scheduleOverride(p, { lanes: 4, items: 2, rows: 4 }) });
+      expect(ms.length).toBeGreaterThan(1);
+      for (const m of ms) {
+        expect(m.entry).toMatch(/_l4i2r4$/);
+        expect(m.schedule).toMatchObject({ lanes: 4, items: 2, rows: 4 });
+      }
+      const manifest = readdirSync(out).find((f) => f.endsWith('.wgsl.json'))!;
+      expect(JSON.parse(readFileSync(path.join(out, manifest), 'utf8')).schedule.lanes).toBe(4);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+});
