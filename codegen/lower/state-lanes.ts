@@ -25,6 +25,7 @@ import type { SpecializedProgram } from '../../dsl/ir.js';
 import {
   add, assign, barrier, decl, f, i, loop, lt, mul, type KernelPlan, type PExpr, type PStmt, type SharedArray, TID, type Ty, v, when,
 } from '../plan/ast.js';
+import { exprChildren, mapExprChildren } from '../plan/walk.js';
 import { chainOf, emitIn, newScope, type Scope } from './hoist.js';
 import { dimEnv } from './index-math.js';
 import {
@@ -110,7 +111,7 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
     const vars = new Set<string>();
     const walk = (x: PExpr): void => {
       if (x.k === 'var') vars.add(x.name);
-      for (const c of children(x)) walk(c);
+      for (const c of exprChildren(x)) walk(c);
     };
     walk(e);
     return vars.has('$n') && vars.has('$t') && ![...vars].some((n) => n.startsWith('$p:') || (!uni && n.startsWith('ix_')));
@@ -129,7 +130,7 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
         if (!tiles.has(key)) tiles.set(key, { name: `tile${tag}${tiles.size}`, load: x });
         return v(`$tile:${tiles.get(key)!.name}`);
       }
-      return mapChildren(x, stageTiles);
+      return mapExprChildren(x, stageTiles);
     };
     const coef = tm.coef.map(stageTiles), rest = tm.rest.map(stageTiles), acc = tm.acc.map(stageTiles);
 
@@ -374,36 +375,14 @@ function sub1(p: PExpr): PExpr {
   return { k: 'bin', op: '-', a: p, b: i(1) };
 }
 
-function children(x: PExpr): PExpr[] {
-  switch (x.k) {
-    case 'bin': case 'imin': case 'imax': return [x.a, x.b];
-    case 'neg': case 'not': case 'cast': return [x.a];
-    case 'call': return x.args;
-    case 'load': case 'sload': return [x.index];
-    case 'select': return [x.c, x.a, x.b];
-    case 'shuffleUp': return [x.a, x.delta];
-    default: return [];
-  }
-}
 
-function mapChildren(x: PExpr, fn: (c: PExpr) => PExpr): PExpr {
-  switch (x.k) {
-    case 'bin': case 'imin': case 'imax': return { ...x, a: fn(x.a), b: fn(x.b) };
-    case 'neg': case 'not': case 'cast': return { ...x, a: fn(x.a) };
-    case 'call': return { ...x, args: x.args.map(fn) };
-    case 'load': case 'sload': return { ...x, index: fn(x.index) };
-    case 'select': return { ...x, c: fn(x.c), a: fn(x.a), b: fn(x.b) };
-    case 'shuffleUp': return { ...x, a: fn(x.a), delta: fn(x.delta) };
-    default: return x;
-  }
-}
 
 /** Names of the variables the statements read. */
 function referencedVars(stmts: PStmt[]): Set<string> {
   const out = new Set<string>();
   const ex = (x: PExpr): void => {
     if (x.k === 'var') out.add(x.name);
-    for (const c of children(x)) ex(c);
+    for (const c of exprChildren(x)) ex(c);
   };
   const st = (s: PStmt): void => {
     switch (s.k) {

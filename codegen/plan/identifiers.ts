@@ -10,6 +10,7 @@
 // code, or that reads the wrong thing.
 
 import type { KernelPlan, PExpr, PStmt } from './ast.js';
+import { exprChildren } from './walk.js';
 
 /** Identifiers the renderers themselves print in every kernel (plus any name starting with `sf_`: helpers, shared memory). */
 const RENDERER_NAMES: Record<'wgsl' | 'cuda', readonly string[]> = {
@@ -60,7 +61,7 @@ function hiddenUse(body: PStmt[], names: ReadonlyMap<string, string>): string | 
   const uses = (e: PExpr, visible: (n: string) => boolean): string | undefined => {
     const here = (e.k === 'load' && visible(e.buf) && e.buf) || (e.k === 'param' && visible(e.name) && e.name);
     if (here) return here;
-    for (const c of childExprs(e)) {
+    for (const c of exprChildren(e)) {
       const u = uses(c, visible);
       if (u) return u;
     }
@@ -95,16 +96,4 @@ function hiddenUse(body: PStmt[], names: ReadonlyMap<string, string>): string | 
     return undefined;
   };
   return block(body, [], [], true);
-}
-
-function childExprs(e: PExpr): PExpr[] {
-  switch (e.k) {
-    case 'bin': case 'imin': case 'imax': return [e.a, e.b];
-    case 'neg': case 'not': case 'cast': return [e.a];
-    case 'call': return e.args;
-    case 'load': case 'sload': return [e.index];
-    case 'select': return [e.c, e.a, e.b];
-    case 'shuffleUp': return [e.a, e.delta];
-    default: return [];
-  }
 }
