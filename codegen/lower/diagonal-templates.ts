@@ -180,8 +180,9 @@ export function diagonalTemplates(sp: SpecializedProgram, an: DiagonalAnalysis, 
     if (n.startsWith('$h')) return T_BIT | N_BIT | P_BIT;
     if (n.startsWith('$acc')) return T_BIT | P_BIT;
     if (n.startsWith('$p:')) return P_BIT;
-    // An operand a lowering stages per (state element, step) in workgroup memory (state-lanes.ts).
-    if (n.startsWith('$tile:')) return T_BIT | N_BIT | P_BIT;
+    // An operand a lowering stages per (state element, step) in workgroup memory, one for all the
+    // rows of the workgroup (state-lanes.ts): it varies with neither the row nor its copy.
+    if (n.startsWith('$tile:')) return T_BIT | N_BIT;
     return undefined;
   });
   // With copies, the order of cost: per row, per copy, per item, ... per state element last

@@ -43,11 +43,6 @@ export interface StateLanesSchedule {
   rowBlock?: number;
 }
 
-/** Workgroup memory the form needs (bytes), for a schedule; undefined if the program does not fit the form. */
-export function stateLanesShared(sp: SpecializedProgram, sched: StateLanesSchedule): number {
-  return lowerStateLanes(sp, sched, 'size', Number.MAX_SAFE_INTEGER).shared.reduce((a, s) => a + 4 * s.size, 0);
-}
-
 export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedule, name: string, sharedBytes: number): KernelPlan {
   const an = analyseDiagonal(sp);
   const { updates, stateDim } = an;
@@ -255,8 +250,8 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
       }
       need(t.name, 'f32', N * P);
     }
-    const fullAligned = (cs: PExpr): PExpr => [...vectorAligned.values()].reduce((a, c): PExpr => ({ k: 'bin', op: '&&', a, b: c }), { k: 'bin', op: '<=', a: add(cs, i(TB)), b: L } as PExpr);
-    const fills: PStmt[] = vectorAligned.size ? [when(fullAligned(v('c0')), vectorFills, scalarFills)] : scalarFills;
+    const fullAligned = [...vectorAligned.values()].reduce((a, c): PExpr => ({ k: 'bin', op: '&&', a, b: c }), { k: 'bin', op: '<=', a: add(v('c0'), i(TB)), b: L } as PExpr);
+    const fills: PStmt[] = vectorAligned.size ? [when(fullAligned, vectorFills, scalarFills)] : scalarFills;
     for (const st of staged) need(st.arr, st.d.ty, R * TS);
     accs.forEach((_, k) => need(`red${k}`, 'f32', R * RS));
 
@@ -400,4 +395,3 @@ function referencedVars(stmts: PStmt[]): Set<string> {
   return out;
 }
 
-export type { Ty };
