@@ -26,7 +26,7 @@ import type { SpecializedProgram } from '../../dsl/ir.js';
 import {
   add, assign, barrier, decl, f, i, loop, lt, mul, type KernelPlan, type PExpr, type PStmt, type SharedArray, TID, type Ty, v, when,
 } from '../plan/ast.js';
-import { exprChildren, mapExprChildren } from '../plan/walk.js';
+import { exprVars, mapExprChildren, stmtVars } from '../plan/walk.js';
 import { chainOf, emitIn, newScope, type Scope } from './hoist.js';
 import { dimEnv } from './index-math.js';
 import {
@@ -104,12 +104,7 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
    * variable, and (unless the uniform check guards them) no row variable at all.
    */
   const tileable = (e: PExpr, uni: boolean): boolean => {
-    const vars = new Set<string>();
-    const walk = (x: PExpr): void => {
-      if (x.k === 'var') vars.add(x.name);
-      for (const c of exprChildren(x)) walk(c);
-    };
-    walk(e);
+    const vars = exprVars(e);
     return vars.has('$n') && vars.has('$t') && ![...vars].some((n) => n.startsWith('$p:') || (!uni && n.startsWith('ix_')));
   };
 
@@ -186,7 +181,7 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
     // Step values phase B reads come from phase A through workgroup memory: the q-th value of every step
     // scope is the same expression at another step. Values shared by the rows (level T) are staged once
     // per slot (copy 0's place); per-row ones (T|P) once per row. The others stay in phase A.
-    const usedInB = referencedVars([...full.body, ...tail.body]);
+    const usedInB = stmtVars([...full.body, ...tail.body]);
     interface Staged { d: Extract<PStmt, { k: 'decl' }>; q: number; j: number | undefined; arr: string }
     const stagedOf = (scopeOf: (b: BBody, w: number) => Scope | undefined, j: number | undefined, prefix: string): Staged[] =>
       declsOf(scopeOf(full, 0)).flatMap((d, q) => ([full, tail].some((b) => subs.some((w) => usedInB.has(declsOf(scopeOf(b, w))[q]?.name ?? '')))
@@ -204,7 +199,7 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
     });
     const bLoop = (b: BBody, end: PExpr, unroll: number): PStmt => {
       const loads = stagedLoads(b);
-      const used = referencedVars([...loads, ...b.body]);
+      const used = stmtVars([...loads, ...b.body]);
       const ts = subs.filter((w) => used.has(`ts${w}`)).map((w) => decl(`ts${w}`, 'i32', add(add(v('c0'), v('sk')), i(w))));
       return loop('sk', i(0), end, i(W), [...ts, ...loads, ...b.body], unroll);
     };
@@ -370,29 +365,3 @@ function rolled(name: string, n: number, body: PStmt[]): PStmt {
 function sub1(p: PExpr): PExpr {
   return { k: 'bin', op: '-', a: p, b: i(1) };
 }
-
-
-
-/** Names of the variables the statements read. */
-function referencedVars(stmts: PStmt[]): Set<string> {
-  const out = new Set<string>();
-  const ex = (x: PExpr): void => {
-    if (x.k === 'var') out.add(x.name);
-    for (const c of exprChildren(x)) ex(c);
-  };
-  const st = (s: PStmt): void => {
-    switch (s.k) {
-      case 'decl': ex(s.init); break;
-      case 'assign': ex(s.value); break;
-      case 'sstore': case 'store': ex(s.index); ex(s.value); break;
-      case 'for': ex(s.from); ex(s.to); ex(s.step); s.body.forEach(st); break;
-      case 'if': ex(s.c); s.then.forEach(st); s.else.forEach(st); break;
-      case 'vload': case 'svload': ex(s.index); break;
-      case 'svstore': ex(s.index); s.values.forEach(ex); break;
-      default: break;
-    }
-  };
-  stmts.forEach(st);
-  return out;
-}
-

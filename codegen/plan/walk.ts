@@ -1,7 +1,8 @@
 // The sub-expressions of a plan expression, and a copy with them replaced:
-// the two primitives every pass over plan expressions is written with.
+// the two primitives every pass over plan expressions is written with; and
+// the variables an expression or a statement list reads.
 
-import type { PExpr } from './ast.js';
+import type { PExpr, PStmt } from './ast.js';
 
 /** The direct sub-expressions of `x`. */
 export function exprChildren(x: PExpr): PExpr[] {
@@ -27,4 +28,31 @@ export function mapExprChildren(x: PExpr, fn: (c: PExpr) => PExpr): PExpr {
     case 'shuffleUp': return { ...x, a: fn(x.a), delta: fn(x.delta) };
     default: return x;
   }
+}
+
+/** Names of the variables `e` reads, added to `out`. */
+export function exprVars(e: PExpr, out: Set<string> = new Set()): Set<string> {
+  if (e.k === 'var') out.add(e.name);
+  for (const c of exprChildren(e)) exprVars(c, out);
+  return out;
+}
+
+/** Names of the variables the statements read. */
+export function stmtVars(stmts: PStmt[]): Set<string> {
+  const out = new Set<string>();
+  const ex = (x: PExpr): void => void exprVars(x, out);
+  const st = (s: PStmt): void => {
+    switch (s.k) {
+      case 'decl': ex(s.init); break;
+      case 'assign': ex(s.value); break;
+      case 'sstore': case 'store': ex(s.index); ex(s.value); break;
+      case 'for': ex(s.from); ex(s.to); ex(s.step); s.body.forEach(st); break;
+      case 'if': ex(s.c); s.then.forEach(st); s.else.forEach(st); break;
+      case 'vload': case 'svload': ex(s.index); break;
+      case 'svstore': ex(s.index); s.values.forEach(ex); break;
+      default: break;
+    }
+  };
+  stmts.forEach(st);
+  return out;
 }
