@@ -101,6 +101,20 @@ describe('the uniform form (B and C tiles shared by the workgroup)', () => {
     expect(text(branch.else)).toMatch(/"buf":"B"/);
   });
 
+  it("computes what depends only on a tile once for a thread's K rows (GLA's gate from gk); the general form once per row", async () => {
+    const gla = await loadProgram(new URL('../examples/gla.ts', import.meta.url).pathname);
+    const sp = specializeFor(gla, fullVariant(gla), { batch: 2, seqlen: 64, nheads: 2, headdim: 8, dkey: 16 }, 'f32');
+    const pows = (x: unknown): number => (JSON.stringify(x).match(/"fn":"pow"/g) ?? []).length;
+    const counts = [1, 2, 4].map((rowBlock) => {
+      const { plan } = compileKernel(sp, 'wgsl', { threads: 1, items: 2, rows: 4, lanes: 4, rowBlock }, { subgroups: false, sharedBytes: 32 * 1024 });
+      const branch = uniformBranch(plan.body)!;
+      return { uniform: pows(branch.then), general: pows(branch.else) };
+    });
+    expect(counts[0]!.uniform).toBeGreaterThan(0);
+    expect(counts.map((c) => c.uniform)).toEqual([1, 1, 1].map(() => counts[0]!.uniform));
+    expect(counts.map((c) => c.general)).toEqual([1, 2, 4].map((k) => k * counts[0]!.general));
+  });
+
   it('runs exactly in the workgroups whose rows agree on batch and group (emptied, they leave NaN there)', async () => {
     // Rows b·6 + d in pairs: (0,1) (4,5) of each batch lie in one group, (2,3) straddles groups 0 and 1.
     const emptied = runnerWith((b) => (b.then = []));
