@@ -30,7 +30,7 @@ import { chainOf, emitIn, newScope, type Level, type Scope } from './hoist.js';
 import { vectorizeItemLoads, type AlignedLoads } from './vectorize-loads.js';
 import { dimEnv } from './index-math.js';
 import {
-  analyseDiagonal, diagonalTemplates, LoweringError, N_BIT, rowDecomposition, scanContiguousTensors, T_BIT, uniformCheck, type Templates,
+  analyseDiagonal, diagonalTemplates, LoweringError, N_BIT, rowDecomposition, scanContiguousTensors, slotRows, T_BIT, uniformCheck, type Templates,
 } from './diagonal-templates.js';
 
 export { diagonalScanRejects, LoweringError } from './diagonal-templates.js';
@@ -304,21 +304,12 @@ const { decompose } = rowDecomposition(sp);
     decl('parEnd', 'i32', { k: 'bin', op: '%', a: { k: 'bin', op: '/', a: { k: 'bin', op: '+', a: L, b: i(chunkLen - 1) }, b: i(chunkLen) }, b: i(2) }),
     ...final,
   ];
-  // With several rows per workgroup, the last workgroup may hold rows past the
-  // end: they run along (barriers stay uniform) on a clamped row and store nothing.
-  // Thread slot s of workgroup g owns rows (g·R + s)·K + j, j < K.
-  const slotRow = add(mul({ k: 'builtin', b: 'group' }, i(R)), v('slot'));
   const body: PStmt[] = [
     decl('ltid', 'i32', LT),
     decl('slot', 'i32', SLOT),
-    ...copies.flatMap((j) => {
-      const rowRaw = K === 1 ? slotRow : add(mul(slotRow, i(K)), i(j));
-      return [
-        ...(K === 1 ? [] : [decl(`slot_r${j}`, 'i32', add(mul(v('slot'), i(K)), i(j)))]),
-        decl(cn('rowOk', j), 'bool', lt(rowRaw, nRows)),
-        decl(cn('row', j), 'i32', { k: 'imin', a: rowRaw, b: { k: 'bin', op: '-', a: nRows, b: i(1) } }),
-      ];
-    }),
+    // Copy j's scan group and carry slot.
+    ...(K === 1 ? [] : copies.map((j) => decl(`slot_r${j}`, 'i32', add(mul(v('slot'), i(K)), i(j))))),
+    ...slotRows(nRows, R, K),
     when(lt(mul({ k: 'builtin', b: 'group' }, i(R * K)), nRows), rowBody),
   ];
 

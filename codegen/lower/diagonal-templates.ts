@@ -240,7 +240,22 @@ export function rowDecomposition(sp: SpecializedProgram): {
 }
 
 /**
- * Declares \`uni\`: the workgroup's \`rowsPerGroup\` rows (the first, and the last
+ * The rows of thread slot `slot` (a declared variable) of workgroup g, rows
+ * (g·R + slot)·K + j for j < K, as `row` and `rowOk` (suffixed `_r<j>` when
+ * K > 1). Rows past the end (in the last workgroup) run along on a clamped
+ * row, so the barriers stay uniform, and store nothing.
+ */
+export function slotRows(nRows: PExpr, R: number, K: number): PStmt[] {
+  const slotRow = add(mul({ k: 'builtin', b: 'group' }, i(R)), v('slot'));
+  return Array.from({ length: K }, (_, j) => {
+    const rowRaw = K === 1 ? slotRow : add(mul(slotRow, i(K)), i(j));
+    const cn = (n: string): string => (K === 1 ? n : `${n}_r${j}`);
+    return [decl(cn('rowOk'), 'bool', { k: 'bin', op: '<', a: rowRaw, b: nRows }), decl(cn('row'), 'i32', { k: 'imin', a: rowRaw, b: { k: 'bin', op: '-', a: nRows, b: i(1) } })];
+  }).flat();
+}
+
+/**
+ * Declares `uni`: the workgroup's `rowsPerGroup` rows (the first, and the last
  * existing one) agree on every value 'uniform' mode reads at copy 0's row.
  * Rows are consecutive and div is monotonic, so then every row between agrees
  * too. The condition is the same for the whole workgroup.

@@ -30,7 +30,7 @@ import { exprVars, mapExprChildren, stmtVars } from '../plan/walk.js';
 import { chainOf, emitIn, newScope, type Scope } from './hoist.js';
 import { dimEnv } from './index-math.js';
 import {
-  analyseDiagonal, diagonalTemplates, LoweringError, N_BIT, rowDecomposition, scanContiguousTensors, T_BIT, uniformCheck, type Templates,
+  analyseDiagonal, diagonalTemplates, LoweringError, N_BIT, rowDecomposition, scanContiguousTensors, slotRows, T_BIT, uniformCheck, type Templates,
 } from './diagonal-templates.js';
 
 export interface StateLanesSchedule {
@@ -321,16 +321,10 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
     ...(uniformLoop ? [when(v('uni'), uniformLoop, generalLoop)] : generalLoop),
     ...final,
   ];
-  // Slot s of workgroup g serves rows (g·R + s)·K + j. Rows past the end (last workgroup) run along on a
-  // clamped row, so the barriers stay uniform, and store nothing.
-  const slotRow = add(mul({ k: 'builtin', b: 'group' }, i(R)), v('slot'));
   const body: PStmt[] = [
     decl('lane', 'i32', R === 1 ? TID : { k: 'bin', op: '%', a: TID, b: i(S) }),
     decl('slot', 'i32', R === 1 ? i(0) : { k: 'bin', op: '/', a: TID, b: i(S) }),
-    ...copies.flatMap((j) => {
-      const rowRaw = K === 1 ? slotRow : add(mul(slotRow, i(K)), i(j));
-      return [decl(cn('rowOk', j), 'bool', lt(rowRaw, nRows)), decl(cn('row', j), 'i32', { k: 'imin', a: rowRaw, b: sub1(nRows) })];
-    }),
+    ...slotRows(nRows, R, K),
     when(lt(mul({ k: 'builtin', b: 'group' }, i(R * K)), nRows), rowBody),
   ];
   const bytes = shared.reduce((a, s) => a + 4 * s.size, 0);
