@@ -91,14 +91,14 @@ function laneScan(pa: string, pb: string, tag: string, lanes: PExpr): { stmts: P
       {
         k: 'for', v: off, from: i(1), to: lanes, step: v(off), // off doubles: off += off
         body: [
-          decl(qa, 'f32', { k: 'shuffleUp', a: v(pa), delta: v(off) }),
-          decl(qb, 'f32', { k: 'shuffleUp', a: v(pb), delta: v(off) }),
+          decl(qa, 'f32', { k: 'shuffle', mode: 'up', a: v(pa), b: v(off) }),
+          decl(qb, 'f32', { k: 'shuffle', mode: 'up', a: v(pb), b: v(off) }),
           when(ge(lane, v(off)), [assign(pb, add(mul(v(pa), v(qb)), v(pb))), assign(pa, mul(v(pa), v(qa)))]),
         ],
       },
       // Shuffles run unconditionally in every lane (a shuffle under a branch is undefined).
-      decl(`${la}s`, 'f32', { k: 'shuffleUp', a: v(pa), delta: i(1) }),
-      decl(`${lb}s`, 'f32', { k: 'shuffleUp', a: v(pb), delta: i(1) }),
+      decl(`${la}s`, 'f32', { k: 'shuffle', mode: 'up', a: v(pa), b: i(1) }),
+      decl(`${lb}s`, 'f32', { k: 'shuffle', mode: 'up', a: v(pb), b: i(1) }),
       decl(la, 'f32', sel(lane0, f(1), v(`${la}s`))),
       decl(lb, 'f32', sel(lane0, f(0), v(`${lb}s`))),
     ],

@@ -35,7 +35,7 @@ export class Hoister {
       case 'load': return this.level(e.index);
       case 'sload': return this.level(e.index) | 0x100; // shared memory: never hoisted across barriers
       case 'select': return this.level(e.c) | this.level(e.a) | this.level(e.b);
-      case 'shuffleUp': return 0x100;
+      case 'shuffle': return 0x100; // another lane's value: never hoisted out of where all lanes meet
       default: return 0;
     }
   }
@@ -84,7 +84,7 @@ export class Hoister {
       case 'load': return { ...e, index: r(e.index, 'i32') };
       case 'sload': return { ...e, index: r(e.index, 'i32') };
       case 'select': return { ...e, c: r(e.c, 'bool'), a: r(e.a), b: r(e.b) };
-      case 'shuffleUp': return { ...e, a: r(e.a), delta: r(e.delta, 'i32') };
+      case 'shuffle': return { ...e, a: r(e.a), b: r(e.b, 'i32') };
       default: return e;
     }
   }

@@ -45,7 +45,7 @@ export function packBindings(plan: KernelPlan, maxBuffers: number, preference: r
       case 'call': return { ...e, args: e.args.map(expr) };
       case 'sload': return { ...e, index: expr(e.index) };
       case 'select': return { ...e, c: expr(e.c), a: expr(e.a), b: expr(e.b) };
-      case 'shuffleUp': return { ...e, a: expr(e.a), delta: expr(e.delta) };
+      case 'shuffle': return { ...e, a: expr(e.a), b: expr(e.b) };
       default: return e;
     }
   };

@@ -30,8 +30,15 @@ export type PExpr =
   | { k: 'sload'; arr: string; index: PExpr }
   | { k: 'select'; c: PExpr; a: PExpr; b: PExpr }
   | { k: 'cast'; ty: Ty; a: PExpr }
-  /** Value of `a` in the lane `delta` below (subgroup/warp shuffle); undefined for lanes < delta. */
-  | { k: 'shuffleUp'; a: PExpr; delta: PExpr };
+  /**
+   * Value of `a` in another lane of the subgroup (warp shuffle), every lane
+   * taking part: 'up', the lane `b` below (undefined for lanes < b); 'xor',
+   * lane (own lane ^ b); 'lane', lane b of this lane's aligned group of
+   * `width` consecutive lanes (a power of two).
+   */
+  | { k: 'shuffle'; mode: ShuffleMode; a: PExpr; b: PExpr; width?: number };
+
+export type ShuffleMode = 'up' | 'xor' | 'lane';
 
 export type PStmt =
   | { k: 'decl'; name: string; ty: Ty; init: PExpr; mut: boolean }
@@ -182,7 +189,7 @@ export interface KernelPlan {
   params: KernelParam[];
   shared: SharedArray[];
   body: PStmt[];
-  /** True if the plan uses shuffleUp/lane builtins (needs subgroups). */
+  /** True if the plan uses shuffles or lane builtins (needs subgroups). */
   usesSubgroups: boolean;
   grid: GridSpec;
   /** Helper functions the body calls (renderers emit them once). */

@@ -12,7 +12,7 @@ export function exprChildren(x: PExpr): PExpr[] {
     case 'call': return x.args;
     case 'load': case 'sload': return [x.index];
     case 'select': return [x.c, x.a, x.b];
-    case 'shuffleUp': return [x.a, x.delta];
+    case 'shuffle': return [x.a, x.b];
     default: return [];
   }
 }
@@ -25,7 +25,7 @@ export function mapExprChildren(x: PExpr, fn: (c: PExpr) => PExpr): PExpr {
     case 'call': return { ...x, args: x.args.map(fn) };
     case 'load': case 'sload': return { ...x, index: fn(x.index) };
     case 'select': return { ...x, c: fn(x.c), a: fn(x.a), b: fn(x.b) };
-    case 'shuffleUp': return { ...x, a: fn(x.a), delta: fn(x.delta) };
+    case 'shuffle': return { ...x, a: fn(x.a), b: fn(x.b) };
     default: return x;
   }
 }

@@ -64,7 +64,8 @@ export const cudaDialect: Dialect = {
     if (elem === 'bf16') return `${buf}[${index}] = __float2bfloat16_rn(${value});`;
     return `${buf}[${index}] = ${value};`;
   },
-  shuffleUp: (a, delta) => `__shfl_up_sync(0xffffffffu, ${a}, ${delta})`,
+  shuffle: (mode, a, b, width) => (mode === 'up' ? `__shfl_up_sync(0xffffffffu, ${a}, ${b})`
+    : mode === 'xor' ? `__shfl_xor_sync(0xffffffffu, ${a}, ${b})` : `__shfl_sync(0xffffffffu, ${a}, ${b}, ${width})`),
   vload: (buf, elem, index, names, pad, aligned) => cudaVectorLoad(buf, elem, index, names, pad, aligned),
   sharedVector: {
     load: (arr, index, names, pad) => {

@@ -1,6 +1,6 @@
 // What differs between targets when printing a plan: spelling only.
 import type { ElemType } from '../../runtime/backend.js';
-import type { KernelPlan, MmaStmt, PExpr, PFn, SharedArray, Ty } from '../plan/ast.js';
+import type { KernelPlan, MmaStmt, PExpr, PFn, SharedArray, ShuffleMode, Ty } from '../plan/ast.js';
 
 export interface Dialect {
   target: 'wgsl' | 'cuda';
@@ -17,7 +17,8 @@ export interface Dialect {
   imax(a: string, b: string): string;
   load(buf: string, elem: ElemType, index: string): string;
   store(buf: string, elem: ElemType, index: string, value: string): string;
-  shuffleUp(a: string, delta: string): string;
+  /** A plan 'shuffle' (`width`: the lane group of mode 'lane', else 0). */
+  shuffle(mode: ShuffleMode, a: string, b: string, width: number): string;
   /** A vector load of names.length elements (a plan 'vload'), or undefined to print element loads. */
   vload?(buf: string, elem: ElemType, index: string, names: string[], pad: string, aligned: boolean): string | undefined;
   /** The spelling of element `index` of workgroup array `arr` (a place: read or assigned), or undefined for `arr[index]`. */

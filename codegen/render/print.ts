@@ -77,7 +77,7 @@ export function printExpr(x: PExpr, d: Dialect, plan: KernelPlan): string {
     case 'sload': return narrowOf(plan, x.arr, d)?.load(x.arr, e(x.index)) ?? sharedAt(x.arr, e(x.index), d);
     case 'select': return d.select(e(x.c), e(x.a), e(x.b));
     case 'cast': return d.cast(x.ty, e(x.a));
-    case 'shuffleUp': return d.shuffleUp(e(x.a), e(x.delta));
+    case 'shuffle': return d.shuffle(x.mode, e(x.a), e(x.b), x.width ?? 0);
   }
 }
 

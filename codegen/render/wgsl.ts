@@ -75,7 +75,9 @@ function wgslDialectFor(vec4: ReadonlySet<string>, sharedVec4: ReadonlySet<strin
     if (elem !== 'f32') throw new Error(`WGSL renderer: buffer ${buf} is ${elem}; WGSL kernels write f32 tensors`);
     return `${buf}[${index}] = ${value};`;
   },
-  shuffleUp: (a, delta) => `subgroupShuffleUp(${a}, u32(${delta}))`,
+  // Lane groups are aligned runs of the subgroup's invocations (lanes of one row are consecutive invocations).
+  shuffle: (mode, a, b, width) => (mode === 'up' ? `subgroupShuffleUp(${a}, u32(${b}))`
+    : mode === 'xor' ? `subgroupShuffleXor(${a}, u32(${b}))` : `subgroupShuffle(${a}, (sg_lane / ${width}u) * ${width}u + u32(${b}))`),
   sharedElem: (arr, index) => (sharedVec4.has(arr) ? elemAt(arr, index) : undefined),
   sharedVector: {
     load: (arr, index, names, pad) => {
