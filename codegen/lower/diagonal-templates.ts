@@ -275,13 +275,15 @@ export function uniformCheck(sp: SpecializedProgram, t: DiagonalTemplates, rowsP
   return out;
 }
 
-/** Tensors every read of which has the scan position as its last index (contiguous in t). */
+/** Tensors every read (or write) of which has the scan position as its last index (contiguous in t). */
 export function scanContiguousTensors(sp: SpecializedProgram): Set<string> {
-  const out = new Set(sp.used.map((t) => t.name));
+  const out = new Set([...sp.used, ...sp.written].map((t) => t.name));
+  const atScan = (idx: IExpr[]): boolean => idx.length > 0 && idx[idx.length - 1]!.k === 'ivar' && (idx[idx.length - 1] as { name: string }).name === sp.scan;
   for (const st of sp.step) {
+    if (st.k === 'store' && !atScan(st.idx)) out.delete(st.tensor);
     const exprs = st.k === 'let' || st.k === 'setState' || st.k === 'store' ? [st.expr] : [];
     for (const e of exprs) visitExpr(e, (x) => {
-      if (x.k === 'load' && !(x.idx.length > 0 && x.idx[x.idx.length - 1]!.k === 'ivar' && (x.idx[x.idx.length - 1] as { name: string }).name === sp.scan)) out.delete(x.tensor);
+      if (x.k === 'load' && !atScan(x.idx)) out.delete(x.tensor);
     });
   }
   return out;

@@ -70,6 +70,13 @@ export type PStmt =
    */
   | { k: 'vload'; buf: string; index: PExpr; names: string[]; aligned?: boolean }
   /**
+   * buf[index + j] = values[j] for consecutive j, converted as 'store' does:
+   * one access where the target has vector stores and index is a multiple
+   * of values.length (`aligned`: the lowering proved it under a uniform
+   * condition; else checked at run time), element stores otherwise.
+   */
+  | { k: 'vstore'; buf: string; index: PExpr; values: PExpr[]; aligned?: boolean }
+  /**
    * Consecutive elements of an f32 workgroup array: names[j] = arr[index + j]
    * (svload) or arr[index + j] = values[j] (svstore), index a multiple of the
    * count and the array's rows laid out so (the lowering guarantees it). A

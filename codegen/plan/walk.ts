@@ -49,7 +49,7 @@ export function stmtVars(stmts: PStmt[]): Set<string> {
       case 'for': ex(s.from); ex(s.to); ex(s.step); s.body.forEach(st); break;
       case 'if': ex(s.c); s.then.forEach(st); s.else.forEach(st); break;
       case 'vload': case 'svload': ex(s.index); break;
-      case 'svstore': ex(s.index); s.values.forEach(ex); break;
+      case 'svstore': case 'vstore': ex(s.index); s.values.forEach(ex); break;
       default: break;
     }
   };

@@ -21,6 +21,8 @@ export interface Dialect {
   shuffle(mode: ShuffleMode, a: string, b: string, width: number): string;
   /** A vector load of names.length elements (a plan 'vload'), or undefined to print element loads. */
   vload?(buf: string, elem: ElemType, index: string, names: string[], pad: string, aligned: boolean): string | undefined;
+  /** A vector store of values.length elements (a plan 'vstore'), or undefined to print element stores. */
+  vstore?(buf: string, elem: ElemType, index: string, values: string[], pad: string, aligned: boolean): string | undefined;
   /** The spelling of element `index` of workgroup array `arr` (a place: read or assigned), or undefined for `arr[index]`. */
   sharedElem?(arr: string, index: string): string | undefined;
   /** One 8/16-byte access of 2 or 4 consecutive f32 workgroup-array elements (plan svload/svstore), or undefined for element accesses. */

@@ -39,6 +39,12 @@ function printStmt(s: PStmt, d: Dialect, plan: KernelPlan, depth: number): strin
       const at = (j: number): string => (j === 0 ? e(s.index) : `(${e(s.index)} + ${j})`);
       return d.vload?.(s.buf, elem, e(s.index), s.names, pad, s.aligned === true) ?? s.names.map((n, j) => `${pad}${d.decl(n, 'f32', d.load(s.buf, elem, at(j)), false)}\n`).join('');
     }
+    case 'vstore': {
+      const elem = plan.elem[s.buf]!;
+      const at = (j: number): string => (j === 0 ? e(s.index) : `(${e(s.index)} + ${j})`);
+      const values = s.values.map(e);
+      return d.vstore?.(s.buf, elem, e(s.index), values, pad, s.aligned === true) ?? values.map((x, j) => `${pad}${d.store(s.buf, elem, at(j), x)}\n`).join('');
+    }
     case 'svload': {
       const at = (j: number): string => (j === 0 ? e(s.index) : `(${e(s.index)} + ${j})`);
       return d.sharedVector?.load(s.arr, e(s.index), s.names, pad) ?? s.names.map((n, j) => `${pad}${d.decl(n, 'f32', sharedAt(s.arr, at(j), d), false)}\n`).join('');

@@ -73,7 +73,14 @@ function wgslDialectFor(vec4: ReadonlySet<string>, sharedVec4: ReadonlySet<strin
   },
   store: (buf, elem, index, value) => {
     if (elem !== 'f32') throw new Error(`WGSL renderer: buffer ${buf} is ${elem}; WGSL kernels write f32 tensors`);
-    return `${buf}[${index}] = ${value};`;
+    return `${vec4.has(buf) ? elemAt(buf, index) : `${buf}[${index}]`} = ${value};`;
+  },
+  vstore: (buf, _elem, index, values, pad, aligned) => {
+    if (!vec4.has(buf) || values.length !== 4) return undefined;
+    const vector = `vec4<f32>(${values.join(', ')})`;
+    if (aligned) return `${pad}${buf}[(${index}) / 4] = ${vector};\n`;
+    return [`${pad}{`, `${pad}  let vi = ${index};`, `${pad}  if ((vi % 4) == 0) {`, `${pad}    ${buf}[vi / 4] = ${vector};`, `${pad}  } else {`,
+      ...values.map((x, j) => `${pad}    ${elemAt(buf, j === 0 ? 'vi' : `vi + ${j}`)} = ${x};`), `${pad}  }`, `${pad}}`].join('\n') + '\n';
   },
   // Lane groups are aligned runs of the subgroup's invocations (lanes of one row are consecutive invocations).
   shuffle: (mode, a, b, width) => (mode === 'up' ? `subgroupShuffleUp(${a}, u32(${b}))`
@@ -132,12 +139,17 @@ function vec4Shared(plan: KernelPlan): Set<string> {
   return out;
 }
 
-/** Read-only f32 buffers that some 4-wide vload reads: they are bound as array<vec4<f32>>. */
+/**
+ * f32 buffers that some 4-wide vload reads (read-only ones) or vstore writes: they are bound as
+ * array<vec4<f32>> (the runtime pads every buffer to 16 bytes), other accesses go to one component.
+ */
 function vec4Buffers(plan: KernelPlan): Set<string> {
   const out = new Set<string>();
+  const access = (buf: string): string | undefined => plan.buffers.find((b) => b.name === buf)?.access;
   const walk = (ss: PStmt[]): void => {
     for (const s of ss) {
-      if (s.k === 'vload' && s.names.length === 4 && plan.elem[s.buf] === 'f32' && plan.buffers.some((b) => b.name === s.buf && b.access === 'read')) out.add(s.buf);
+      if (s.k === 'vload' && s.names.length === 4 && plan.elem[s.buf] === 'f32' && access(s.buf) === 'read') out.add(s.buf);
+      else if (s.k === 'vstore' && s.values.length === 4 && plan.elem[s.buf] === 'f32' && access(s.buf) !== undefined) out.add(s.buf);
       else if (s.k === 'for') walk(s.body);
       else if (s.k === 'if') { walk(s.then); walk(s.else); }
     }
