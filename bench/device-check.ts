@@ -15,23 +15,25 @@ const backends: { name: BackendName; dtypes: DType[] }[] = [
   { name: 'webgpu', dtypes: ['f32'] },
 ];
 let failed = 0, passed = 0;
-// --dtypes=f32,bf16 --seqlens=7,4097 --schedules=t32i4,... trim the grid (device time is scarce).
+// --dtypes=f32,bf16 --seqlens=7,4097 --schedules=t32i4,... --dims=8,128 trim or widen the grid (device time is scarce).
 const onlyDtypes = listArg('dtypes');
 const seqlens = (listArg('seqlens') ?? ['1', '7', '1000', '4097']).map(Number);
+// --dims=8,128: with dim 128 the workgroups of up to 64 rows agree on batch and group (the uniform forms run).
+const dimsList = (listArg('dims') ?? ['8']).map(Number);
 await forEachBackend(backends, async (backend, b) => {
   const name = b.name;
   console.log(`== ${name}: ${backend.deviceName} (subgroups: ${backend.limits.subgroups})`);
   const runner = new ProgramRunner(backend, program);
   const dtypes = b.dtypes.filter((d) => !onlyDtypes || onlyDtypes.includes(d));
   const scheds = (listArg('schedules') ?? ['t128i4', 't32i1', 't256i8', 't64i16', 't32i4r4', 't64i2r3', 't32i4', 't32i8u2']).map(parseSchedule);
-  for (const dtype of dtypes) for (const seqlen of seqlens) for (const ngroups of [1, 2]) for (const full of [true, false]) for (const sched of scheds) {
-    const dims = { batch: 2, dim: 8, seqlen, dstate: 16, ngroups };
+  for (const dtype of dtypes) for (const seqlen of seqlens) for (const ngroups of [1, 2]) for (const full of [true, false]) for (const dim of dimsList) for (const sched of scheds) {
+    const dims = { batch: 2, dim, seqlen, dstate: 16, ngroups };
     const res = await checkCase(runner, {
       dims, present: full ? ['D', 'z', 'delta_bias'] : [], initStates: full ? ['h'] : [], finalStates: full ? ['h'] : [], dtype, seed: seqlen * 7 + ngroups, schedule: sched,
     });
     if (res.ok) passed++; else failed++;
     const errs = res.errors.map((e) => `${e.name} ${e.relL2.toExponential(2)}${e.nan ? ` nan=${e.nan}` : ''}`).join(', ');
-    if (!res.ok || seqlen === 4097) console.log(`${res.ok ? 'ok  ' : 'FAIL'} ${name} ${dtype} L=${seqlen} G=${ngroups} ${full ? 'full' : 'bare'} ${scheduleLabel(sched)}: ${errs}`);
+    if (!res.ok || seqlen === 4097) console.log(`${res.ok ? 'ok  ' : 'FAIL'} ${name} ${dtype} L=${seqlen} G=${ngroups} ${full ? 'full' : 'bare'} dim=${dim} ${scheduleLabel(sched)}: ${errs}`);
   }
 });
 console.log(`device-check: ${passed} passed, ${failed} failed`);

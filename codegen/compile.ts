@@ -42,6 +42,12 @@ export interface Schedule {
    * `threads` unused); 1 or absent, the chunked scan.
    */
   lanes?: number;
+  /**
+   * State-lanes form: 1, step values and partial sums stay in registers and
+   * move between a row's lanes by subgroup shuffles (and `lanes` 1 selects
+   * the form too: a row per thread); 0 or absent, through workgroup memory.
+   */
+  shuffle?: number;
   /** Unroll factor of the state loop (diagonal scan, barrier-free form); default by heuristic. */
   unroll?: number;
   /** SSD: steps per chunk (default: the program's first chunk candidate that fits the target's workgroup memory). */
@@ -179,14 +185,14 @@ function chooseScanLowering(sp: SpecializedProgram): { lowering: LoweringName; n
 }
 
 export function defaultSchedule(sp: SpecializedProgram): Schedule {
-  return { threads: sp.schedule.threads[0]!, items: sp.schedule.items[0]!, rows: sp.schedule.rows[0]!, rowBlock: sp.schedule.rowBlock[0]!, lanes: sp.schedule.lanes[0]! };
+  return { threads: sp.schedule.threads[0]!, items: sp.schedule.items[0]!, rows: sp.schedule.rows[0]!, rowBlock: sp.schedule.rowBlock[0]!, lanes: sp.schedule.lanes[0]!, shuffle: sp.schedule.shuffle[0]! };
 }
 
 export function kernelName(sp: SpecializedProgram, sched: Schedule, lowering: LoweringName = 'diagonal-scan'): string {
   const h = createHash('sha256').update(variantKey(sp.variant)).digest('hex').slice(0, 8);
   if (lowering === 'sequential') return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_seq_t${sched.threads}${sched.headTile !== undefined ? `p${sched.headTile}` : ''}`;
   if (lowering === 'ssd') return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_ssd${sched.ssdForm === 'chunked' ? 'c' : ''}_t${sched.threads}q${sched.chunk ?? sp.schedule.chunk[0]}${sched.headTile !== undefined ? `p${sched.headTile}` : ''}${sched.nTile !== undefined ? `n${sched.nTile}` : ''}`;
-  if ((sched.lanes ?? 1) > 1) return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_l${sched.lanes}i${sched.items}${(sched.rows ?? 1) > 1 ? `r${sched.rows}` : ''}${(sched.rowBlock ?? 1) > 1 ? `k${sched.rowBlock}` : ''}`;
+  if (isStateLanes(sched)) return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_l${sched.lanes ?? 1}i${sched.items}${(sched.rows ?? 1) > 1 ? `r${sched.rows}` : ''}${(sched.rowBlock ?? 1) > 1 ? `k${sched.rowBlock}` : ''}${sched.shuffle ? 's' : ''}`;
   return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_t${sched.threads}i${sched.items}${(sched.rows ?? 1) > 1 ? `r${sched.rows}` : ''}${(sched.rowBlock ?? 1) > 1 ? `k${sched.rowBlock}` : ''}${sched.unroll !== undefined ? `u${sched.unroll}` : ''}`;
 }
 
@@ -243,12 +249,21 @@ export function compileKernel(sp: SpecializedProgram, target: Target, sched: Sch
  */
 function diagonalPlan(program: SpecializedProgram, sp: SpecializedProgram, target: Target, sched: Schedule, caps: TargetCaps): KernelPlan {
   const name = kernelName(sp, sched);
-  if ((sched.lanes ?? 1) > 1) {
+  if (isStateLanes(sched)) {
     const budget = target === 'cuda' ? Math.min(caps.sharedBytes ?? Infinity, 48 * 1024) : (caps.sharedBytes ?? 16 * 1024);
-    return lowerStateLanes(program, { lanes: sched.lanes!, items: sched.items, rows: sched.rows ?? 1, rowBlock: sched.rowBlock ?? 1 }, name, budget);
+    const shuffleLanes = target === 'cuda' ? 32 : caps.subgroups ? (caps.subgroupSize ?? MIN_WGSL_SUBGROUP) : 1;
+    return lowerStateLanes(program, { lanes: sched.lanes ?? 1, items: sched.items, rows: sched.rows ?? 1, rowBlock: sched.rowBlock ?? 1, shuffle: !!sched.shuffle }, name, budget, shuffleLanes);
   }
   return lowerDiagonalScan(program, { ...sched, rows: sched.rows ?? 1 }, { subgroups: caps.subgroups, lanes: target === 'cuda' ? 32 : caps.subgroupSize }, name);
 }
+
+/** The state-lanes form: lanes > 1, or shuffle 1 (which allows one lane per row). */
+function isStateLanes(sched: Schedule): boolean {
+  return (sched.lanes ?? 1) > 1 || !!sched.shuffle;
+}
+
+/** WebGPU guarantees subgroups of at least 4 invocations where it has them. */
+const MIN_WGSL_SUBGROUP = 4;
 
 /** Which read-only tensors share a binding first: state inits, then inputs without the scan axis (small), then the rest. */
 function packPreference(sp: SpecializedProgram): string[] {

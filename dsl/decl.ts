@@ -76,6 +76,14 @@ export interface ScheduleSpec {
    * steps each lane prepares per chunk, so a chunk is L × items steps).
    */
   lanes?: Knob;
+  /**
+   * State-lanes form: 0 (default), the lanes of a row pass the step values
+   * and the sums' partials through workgroup memory; 1, they keep them in
+   * registers and pass them by subgroup shuffles (CUDA warps; WGSL needs
+   * subgroups when lanes > 1), with one lane per row allowed: `lanes` 1
+   * with `shuffle` 1 is the form with a whole row in one thread.
+   */
+  shuffle?: Knob;
   /** Chunk length for matrix-form lowerings (SSD). */
   chunk?: Knob;
 }

@@ -109,6 +109,7 @@ export function buildProgram(file: string, decl: ProgramDecl): Program {
       rows: knob(s.schedule?.rows, [1]),
       rowBlock: knob(s.schedule?.rowBlock, [1]),
       lanes: knob(s.schedule?.lanes, [1]),
+      shuffle: knob(s.schedule?.shuffle, [0]),
       chunk: knob(s.schedule?.chunk, [64]),
     },
     requires: s.requires ?? [],

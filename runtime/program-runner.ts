@@ -97,7 +97,7 @@ export class ProgramRunner {
       if (n >= 2 ** 31) throw new Error(`${p.name}: tensor '${t.name}' has ${n} elements; kernels index with 32-bit integers (at most 2^31 - 1)`);
     }
     const sched = opts.schedule ?? this.tunedSchedule(sp, dims, opts.dtype) ?? defaultSchedule(sp);
-    const key = [variantKey(variant), opts.dtype ?? '', scheduleKey({ ...sched, rows: sched.rows ?? 1, rowBlock: sched.rowBlock ?? 1, lanes: sched.lanes ?? 1 }), JSON.stringify(sp.staticDims)].join('|');
+    const key = [variantKey(variant), opts.dtype ?? '', scheduleKey({ ...sched, rows: sched.rows ?? 1, rowBlock: sched.rowBlock ?? 1, lanes: sched.lanes ?? 1, shuffle: sched.shuffle ?? 0 }), JSON.stringify(sp.staticDims)].join('|');
     let entry = this.kernels.get(key);
     if (!entry) {
       entry = (async () => {

@@ -14,9 +14,12 @@ import { specializeFor } from '../runtime/program-runner.ts';
 import { compileCubins, nvcc, type CubinReport } from './helpers/nvcc.ts';
 
 const DIMS = { batch: 8, dim: 4096, seqlen: 4096, dstate: 16, ngroups: 1 };
-const SCHEDULES = [{ lanes: 8, items: 2, rows: 8, rowBlock: 2 }, { lanes: 8, items: 2, rows: 16, rowBlock: 2 }, { lanes: 16, items: 2, rows: 8, rowBlock: 2 }, { lanes: 8, items: 2, rows: 8 }, { lanes: 8, items: 2, rows: 16 }, { lanes: 16, items: 2, rows: 16 }, { lanes: 16, items: 2, rows: 8 }, { lanes: 16, items: 4, rows: 4 }, { lanes: 8, items: 4, rows: 8 }, { lanes: 4, items: 8, rows: 16 }];
+const SCHEDULES = [{ lanes: 8, items: 2, rows: 8, rowBlock: 2 }, { lanes: 8, items: 2, rows: 16, rowBlock: 2 }, { lanes: 16, items: 2, rows: 8, rowBlock: 2 }, { lanes: 8, items: 2, rows: 8 }, { lanes: 8, items: 2, rows: 16 }, { lanes: 16, items: 2, rows: 16 }, { lanes: 16, items: 2, rows: 8 }, { lanes: 16, items: 4, rows: 4 }, { lanes: 8, items: 4, rows: 8 }, { lanes: 4, items: 8, rows: 16 },
+  // shuffle 1 (lower/shuffle-exchange.ts): the bench's and tuner's schedules
+  { lanes: 1, items: 8, rows: 32, shuffle: 1 }, { lanes: 1, items: 4, rows: 64, shuffle: 1 }, { lanes: 2, items: 4, rows: 32, shuffle: 1 }, { lanes: 2, items: 4, rows: 64, shuffle: 1 },
+  { lanes: 2, items: 8, rows: 32, shuffle: 1 }, { lanes: 4, items: 4, rows: 16, shuffle: 1 }, { lanes: 4, items: 4, rows: 32, shuffle: 1 }, { lanes: 8, items: 2, rows: 8, shuffle: 1 }];
 const CASES = (['f32', 'bf16'] as DType[]).flatMap((dtype) => SCHEDULES.map((s) => ({ dtype, ...s })));
-const name = (c: { lanes: number; items: number; rows: number; rowBlock?: number }): string => `l${c.lanes}i${c.items}r${c.rows}${(c.rowBlock ?? 1) > 1 ? `k${c.rowBlock}` : ''}`;
+const name = (c: { lanes: number; items: number; rows: number; rowBlock?: number; shuffle?: number }): string => `l${c.lanes}i${c.items}r${c.rows}${(c.rowBlock ?? 1) > 1 ? `k${c.rowBlock}` : ''}${c.shuffle ? 's' : ''}`;
 
 describe.skipIf(!nvcc)('state lanes: CUDA kernels at the standard shape compile without spills', () => {
   let p: Program;
@@ -26,7 +29,7 @@ describe.skipIf(!nvcc)('state lanes: CUDA kernels at the standard shape compile 
 
   beforeAll(async () => {
     p = await loadProgram(new URL('../examples/mamba1.ts', import.meta.url).pathname);
-    const infos = CASES.map((c) => compileKernel(specializeFor(p, fullVariant(p), DIMS, c.dtype), 'cuda', { threads: 1, items: c.items, rows: c.rows, lanes: c.lanes, rowBlock: c.rowBlock ?? 1 }, { subgroups: true }));
+    const infos = CASES.map((c) => compileKernel(specializeFor(p, fullVariant(p), DIMS, c.dtype), 'cuda', { threads: 1, items: c.items, rows: c.rows, lanes: c.lanes, rowBlock: c.rowBlock ?? 1, shuffle: c.shuffle ?? 0 }, { subgroups: true }));
     budgets = infos.map((x) => x.plan.registerBudget);
     shared = infos.map((x) => x.kernel.sharedBytes);
     reports = await compileCubins(infos.map((x) => x.kernel));

@@ -73,7 +73,7 @@ describe('surviving spaces per device', () => {
   // A Mamba-1 with 256 state elements per row: the carried state of `rows`
   // rows takes 2 KiB each, so rows × state outgrows 32, then 48 KiB.
   const survivors = (limits: typeof CPU_ADAPTER, kind: 'webgpu' | 'cuda'): Set<string> => {
-    const p: Program = { ...mamba, staticDims: { ...mamba.staticDims, dstate: 256 }, schedule: { ...mamba.schedule, threads: [32, 64], items: [2], rows: [1, 4, 8, 16, 32], rowBlock: [1], lanes: [1] } };
+    const p: Program = { ...mamba, staticDims: { ...mamba.staticDims, dstate: 256 }, schedule: { ...mamba.schedule, threads: [32, 64], items: [2], rows: [1, 4, 8, 16, 32], rowBlock: [1], lanes: [1], shuffle: [0] } };
     const dims = { batch: 2, dim: 512, seqlen: 4096, dstate: 256, ngroups: 1 };
     const sp = specializeFor(p, tuneVariant(p), dims);
     const space = scheduleSpace(p);
@@ -102,7 +102,7 @@ describe('surviving spaces per device', () => {
   });
 
   it('renders each surviving point once: knobs the lowering ignores give the same kernel', () => {
-    const p: Program = { ...mamba, schedule: { ...mamba.schedule, threads: [32], items: [2], rows: [1], rowBlock: [1], lanes: [1], chunk: [16, 32, 64] } };
+    const p: Program = { ...mamba, schedule: { ...mamba.schedule, threads: [32], items: [2], rows: [1], rowBlock: [1], lanes: [1], shuffle: [0], chunk: [16, 32, 64] } };
     const dims = { batch: 1, dim: 8, seqlen: 100, dstate: 16, ngroups: 1 };
     const sp = specializeFor(p, tuneVariant(p), dims);
     const cs = screen(sp, scheduleSpace(p), 'webgpu', CPU_ADAPTER, dims, compileKernel);
@@ -112,7 +112,7 @@ describe('surviving spaces per device', () => {
 
   it('counts rowBlock: carried state of rows × rowBlock rows, registers of items × rowBlock', () => {
     // Same 256-element state as above: 4 rows × 4 channels per thread carry as much as 16 rows (over 32 KiB with the scan arrays).
-    const p: Program = { ...mamba, staticDims: { ...mamba.staticDims, dstate: 256 }, schedule: { ...mamba.schedule, threads: [32], items: [2], rows: [1, 4], rowBlock: [1, 2, 4, 8], lanes: [1] } };
+    const p: Program = { ...mamba, staticDims: { ...mamba.staticDims, dstate: 256 }, schedule: { ...mamba.schedule, threads: [32], items: [2], rows: [1, 4], rowBlock: [1, 2, 4, 8], lanes: [1], shuffle: [0] } };
     const dims = { batch: 2, dim: 512, seqlen: 4096, dstate: 256, ngroups: 1 };
     const sp = specializeFor(p, tuneVariant(p), dims);
     const cs = screen(sp, scheduleSpace(p), 'webgpu', CPU_ADAPTER, dims);

@@ -32,8 +32,9 @@ template <int W> __device__ __forceinline__ void stn(float* p, const float* o) {
 #pragma unroll
   for (int q = 0; q < W; q += 4) *reinterpret_cast<float4*>(p + q) = make_float4(o[q], o[q + 1], o[q + 2], o[q + 3]);
 }
-// L lanes per row, T steps per chunk, R rows per block, PF prefetch, MINB blocks per SM for ptxas.
-template <int L, int T, int R, bool PF, int MINB>
+// L lanes per row, T steps per chunk, R rows per block, PF prefetch, MINB blocks per SM for ptxas;
+// VS: y stored 16 bytes at a time (else one element per store, as the compiler's kernel of run 49 does).
+template <int L, int T, int R, bool PF, int MINB, bool VS = true>
 __global__ void __launch_bounds__(L * R, MINB) rr(const float* __restrict__ u, const float* __restrict__ delta,
     const float* __restrict__ A, const float* __restrict__ B, const float* __restrict__ C, const float* __restrict__ D,
     const float* __restrict__ z, const float* __restrict__ dbias, float* __restrict__ y, int batch, int dim, int Lseq, int ngroups) {
@@ -107,7 +108,11 @@ __global__ void __launch_bounds__(L * R, MINB) rr(const float* __restrict__ u, c
     }
 #pragma unroll
     for (int j = 0; j < IA; j++) o[j] = (o[j] + Dd * uu[j]) * silu(zz[j]);
-    stn<IA>(y + ro + c0, o);
+    if (VS) stn<IA>(y + ro + c0, o);
+    else {
+#pragma unroll
+      for (int j = 0; j < IA; j++) y[ro + c0 + j] = o[j];
+    }
     if (more) {
       if (!PF) { ldn<IA>(u + ro + c0 + T, nu); ldn<IA>(delta + ro + c0 + T, nd); ldn<IA>(z + ro + c0 + T, nz); loadTile(c0 + T); }
       storeTile(buf ^ 1);
@@ -121,13 +126,12 @@ __global__ void __launch_bounds__(L * R, MINB) rr(const float* __restrict__ u, c
 
 # (L, T, R, PF, MINB)
 VARIANTS = [
-    (1, 8, 64, True, 1), (1, 16, 64, True, 1), (1, 16, 32, True, 1), (1, 8, 32, True, 1), (1, 16, 128, True, 1),
-    (1, 16, 64, False, 1), (1, 8, 64, False, 1),
-    (2, 16, 64, True, 1), (2, 16, 64, True, 4), (2, 8, 64, True, 4), (2, 16, 32, True, 8), (2, 8, 32, True, 8), (2, 16, 64, False, 4),
-    (4, 16, 32, True, 1), (4, 16, 32, True, 8), (4, 8, 32, True, 8), (4, 16, 16, True, 16), (4, 8, 16, True, 16), (4, 16, 32, False, 8),
+    (1, 8, 32, True, 1), (1, 8, 32, True, 1, False), (1, 8, 32, False, 1), (1, 8, 32, False, 1, False),
+    (2, 8, 64, True, 4), (2, 8, 64, True, 4, False), (2, 8, 64, False, 4), (2, 8, 64, False, 4, False),
+    (4, 16, 32, False, 8), (4, 16, 32, False, 8, False),
 ]
-TNAME = lambda v: f'rr<{v[0]},{v[1]},{v[2]},{"true" if v[3] else "false"},{v[4]}>'
-LABEL = lambda v: f'L{v[0]} T{v[1]} R{v[2]} {"pf" if v[3] else "--"} minb{v[4]}'
+TNAME = lambda v: f'rr<{v[0]},{v[1]},{v[2]},{"true" if v[3] else "false"},{v[4]},{"false" if len(v) > 5 and not v[5] else "true"}>'
+LABEL = lambda v: f'L{v[0]} T{v[1]} R{v[2]} {"pf" if v[3] else "--"} minb{v[4]}{" scalar-y" if len(v) > 5 and not v[5] else ""}'
 
 
 def reference(u, delta, A, B, C, D, z, dbias):

@@ -28,6 +28,7 @@ import {
 } from '../plan/ast.js';
 import { exprVars, mapExprChildren, stmtVars } from '../plan/walk.js';
 import { chainOf, emitIn, newScope, type Scope } from './hoist.js';
+import { shuffleChunk } from './shuffle-exchange.js';
 import { dimEnv } from './index-math.js';
 import {
   analyseDiagonal, diagonalTemplates, LoweringError, N_BIT, rowDecomposition, scanContiguousTensors, slotRows, T_BIT, uniformCheck, type Templates,
@@ -42,9 +43,18 @@ export interface StateLanesSchedule {
   rows: number;
   /** Consecutive rows each thread slot serves (default 1): a workgroup owns rows × rowBlock rows. */
   rowBlock?: number;
+  /**
+   * Step values and partial sums stay in registers (shuffle-exchange.ts):
+   * lane ℓ owns the chunk's steps ℓ·items … ℓ·items + items − 1 in phases A
+   * and C, phase B takes each step's values from their owner by shuffle and
+   * adds the row's partials by butterfly shuffles. One barrier per chunk
+   * (double-buffered tiles), none without tiles.
+   */
+  shuffle?: boolean;
 }
 
-export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedule, name: string, sharedBytes: number): KernelPlan {
+/** `shuffleLanes`: the lanes a subgroup shuffle reaches on the target (1: no subgroups). */
+export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedule, name: string, sharedBytes: number, shuffleLanes = 1): KernelPlan {
   const an = analyseDiagonal(sp);
   const { updates, stateDim } = an;
   const S = sched.lanes, IA = sched.items, R = sched.rows, K = sched.rowBlock ?? 1;
@@ -52,6 +62,12 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
   if (!Number.isInteger(IA) || IA < 1) throw new LoweringError(`items must be a positive integer, got ${IA}`);
   if (!Number.isInteger(R) || R < 1) throw new LoweringError(`rows must be a positive integer, got ${R}`);
   if (!Number.isInteger(K) || K < 1) throw new LoweringError(`rowBlock must be a positive integer, got ${K}`);
+  const SH = sched.shuffle === true;
+  if (SH && K > 1) throw new LoweringError(`shuffle 1 keeps one row per thread slot: rowBlock must be 1, got ${K}`);
+  if (SH && S > shuffleLanes) {
+    throw new LoweringError(shuffleLanes === 1 ? `lanes ${S} with shuffle 1 need subgroup shuffles, which this target lacks (use lanes 1, or shuffle 0)`
+      : `lanes ${S} with shuffle 1 exceed the ${shuffleLanes} lanes a subgroup shuffle reaches on this target`);
+  }
   const N = sp.staticDims[stateDim];
   if (N === undefined) throw new LoweringError(`state dim ${stateDim} must be static`);
   if (S > N) throw new LoweringError(`lanes (${S}) exceed the ${N} state elements (${stateDim})`);
@@ -124,6 +140,8 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
       return mapExprChildren(x, stageTiles);
     };
     const coef = tm.coef.map(stageTiles), rest = tm.rest.map(stageTiles), acc = tm.acc.map(stageTiles);
+    // With shuffles the tiles are double-buffered (one barrier per chunk): `tb` is this chunk's half.
+    const tileAt = (x: PExpr): PExpr => (SH ? add(v('tb'), x) : x);
 
     // ---- B: the recurrences over the chunk's steps, W at a time (sk, sk + 1, ...), all elements and rows of the lane ----
     const redIdx = (j: number, laneExpr: PExpr, step: PExpr): PExpr => add(add(add(mul(v('slot'), i(RS)), i(j * CR)), mul(laneExpr, i(P))), step);
@@ -143,8 +161,9 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
         // The element's tile values for the W steps, one vector read per tile, shared by the K rows.
         const tileVal = (t: string, w: number): string => `${t}_e${e}${g}_${w}`;
         for (const t of tiles.values()) {
-          body.push(W > 1 ? { k: 'svload', arr: t.name, index: add(v(`np_${e}`), v('sk')), names: subs.map((w) => tileVal(t.name, w)) }
-            : decl(tileVal(t.name, 0), 'f32', { k: 'sload', arr: t.name, index: add(v(`np_${e}`), v('sk')) }));
+          const at = add(tileAt(v(`np_${e}`)), v('sk'));
+          body.push(W > 1 ? { k: 'svload', arr: t.name, index: at, names: subs.map((w) => tileVal(t.name, w)) }
+            : decl(tileVal(t.name, 0), 'f32', { k: 'sload', arr: t.name, index: at }));
         }
         for (const w of subs) {
           const inner = newScope(T_BIT | N_BIT, steps[w], `_b${tag}${g}e${e}_${w}`, new Map([...tiles.values()].map((t) => [`$tile:${t.name}`, v(tileVal(t.name, w))])));
@@ -170,7 +189,8 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
           }
         }
       }
-      for (const j of copies) {
+      // (With shuffles the caller adds the partials up across the lanes instead.)
+      for (const j of SH ? [] : copies) {
         accs.forEach((_, k) => body.push(W > 1
           ? { k: 'svstore', arr: `red${k}`, index: redIdx(j, v('lane'), v('sk')), values: subs.map((w) => v(cn(`part${k}_${w}`, j))) }
           : { k: 'sstore', arr: `red${k}`, index: redIdx(j, v('lane'), v('sk')), value: v(cn(`part${k}_0`, j)) }));
@@ -200,7 +220,11 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
     const bLoop = (b: BBody, end: PExpr, unroll: number): PStmt => {
       const loads = stagedLoads(b);
       const used = stmtVars([...loads, ...b.body]);
-      const ts = subs.filter((w) => used.has(`ts${w}`)).map((w) => decl(`ts${w}`, 'i32', add(add(v('c0'), v('sk')), i(w))));
+      // In the last chunk a group's later steps may lie past the end: they read at the last step (and change nothing).
+      const ts = subs.filter((w) => used.has(`ts${w}`)).map((w) => {
+        const raw = add(add(v('c0'), v('sk')), i(w));
+        return decl(`ts${w}`, 'i32', b === tail ? { k: 'imin', a: raw, b: sub1(L) } : raw);
+      });
       return loop('sk', i(0), end, i(W), [...ts, ...loads, ...b.body], unroll);
     };
 
@@ -223,7 +247,7 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
         decl('fj', 'i32', { k: 'bin', op: '%', a: v('fq'), b: i(TB) }),
         decl('ft', 'i32', { k: 'imin', a: add(v('c0'), v('fj')), b: sub1(L) }),
         ...fill.decls,
-        { k: 'sstore', arr: t.name, index: add(mul(v('fe'), i(P)), v('fj')), value },
+        { k: 'sstore', arr: t.name, index: tileAt(add(mul(v('fe'), i(P)), v('fj'))), value },
       ]);
       scalarFills.push(scalar);
       const buf = t.load.k === 'load' ? t.load.buf : '';
@@ -237,17 +261,28 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
           decl('ft', 'i32', add(v('c0'), v('fj'))),
           ...vfill.decls,
           { k: 'vload', buf, index: at, names, aligned: true },
-          { k: 'svstore', arr: t.name, index: add(mul(v('fe'), i(P)), v('fj')), values: names.map(v) },
+          { k: 'svstore', arr: t.name, index: tileAt(add(mul(v('fe'), i(P)), v('fj'))), values: names.map(v) },
         ]));
         const last = sp.used.find((x) => x.name === buf)!.shape;
         vectorAligned.set(JSON.stringify(last[last.length - 1]), { k: 'bin', op: '==', a: { k: 'bin', op: '%', a: dim(last[last.length - 1]!), b: i(4) }, b: i(0) });
       } else {
         vectorFills.push(scalar);
       }
-      need(t.name, 'f32', N * P);
+      need(t.name, 'f32', (SH ? 2 : 1) * N * P);
     }
     const fullAligned = [...vectorAligned.values()].reduce((a, c): PExpr => ({ k: 'bin', op: '&&', a, b: c }), { k: 'bin', op: '<=', a: add(v('c0'), i(TB)), b: L } as PExpr);
     const fills: PStmt[] = vectorAligned.size ? [when(fullAligned, vectorFills, scalarFills)] : scalarFills;
+    if (SH) {
+      const elemBytes = (buf: string): number => ([...sp.used, ...sp.written].find((t) => t.name === buf)?.dtype === 'f32' ? 4 : 2);
+      const lastDim = (buf: string): PExpr => { const s = [...sp.used, ...sp.written].find((t) => t.name === buf)!.shape; return dim(s[s.length - 1]!); };
+      const { before, chunk } = shuffleChunk({
+        tag, lanes: S, items: IA, W, L, full, tail, usedInB, templates: tm, accNames: accs.map((a) => a.name), storeTensors: an.stores.map((s) => s.tensor.name),
+        hoister, rowScope, aligned: [...vectorAligned.values()], elemBytes, contiguous, lastDim, fills: tiles.size ? fills : [],
+      });
+      const half: PExpr = mul({ k: 'bin', op: '%', a: { k: 'bin', op: '/', a: v('c0'), b: i(TB) }, b: i(2) }, i(N * P));
+      // The tiles of chunk c fill half c % 2: the barrier of chunk c + 1 orders every read of that half before chunk c + 2 refills it.
+      return [...before, loop('c0', i(0), L, i(TB), [...(tiles.size ? [decl('tb', 'i32', half)] : []), chunk])];
+    }
     for (const st of staged) need(st.arr, st.d.ty, R * TS);
     accs.forEach((_, k) => need(`red${k}`, 'f32', R * RS));
 
@@ -339,16 +374,28 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
     params,
     shared,
     body,
-    usesSubgroups: false,
+    usesSubgroups: SH && S > 1,
     grid: { groupsFromDims: sp.parallel.map((q) => sp.indices[q]!.dim), rowsPerGroup: R * K },
     helpers: tp.helpers,
     // A handful of values per element and step: 64 registers let ptxas keep the occupancy the form needs
     // (the prototype: 64 registers at 256 threads, 4 workgroups per SM); more elements per lane or rows per
     // thread need more (lanes 4 of 16 elements, or 4 steps per lane in phases A and C, spill at 64:
     // test/state-lanes-cuda.test.ts).
-    registerBudget: E * K > 2 ? 128 : K > 1 || IA > 2 ? 96 : 64,
+    registerBudget: SH ? shuffleRegisterBudget(S, E, IA) : E * K > 2 ? 128 : K > 1 || IA > 2 ? 96 : 64,
     elem,
   };
+}
+
+/**
+ * With shuffles a lane holds its E states and, for its `items` steps, the step values, inputs read
+ * early and the sums: few lanes per row are few threads, so each may take more registers. The
+ * smallest budget at which nvcc spills nothing for Mamba-1 (test/state-lanes-cuda.test.ts).
+ */
+function shuffleRegisterBudget(lanes: number, E: number, items: number): number {
+  if (lanes === 1) return 255;
+  if (lanes === 2) return items <= 4 ? 128 : 168;
+  if (lanes === 4) return items <= 2 ? 96 : 128;
+  return E * items < 4 ? 64 : 96;
 }
 
 /** for (v = 0; v < n; v++), asked to stay rolled. */

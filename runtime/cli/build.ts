@@ -36,7 +36,7 @@ export interface Manifest {
   promotedAxes: CompiledKernelInfo['promotedAxes'];
   notes: string[];
   variant: string;
-  schedule: { threads: number; items: number; rows?: number; rowBlock?: number; lanes?: number };
+  schedule: { threads: number; items: number; rows?: number; rowBlock?: number; lanes?: number; shuffle?: number };
   staticDims: Record<string, number>;
   bindings: CompiledKernelInfo['kernel']['bindings'];
   params: CompiledKernelInfo['kernel']['params'];

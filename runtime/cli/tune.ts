@@ -44,7 +44,7 @@ export function parseSpace(s: string | undefined): SpaceOverride {
   for (const part of (s ?? '').split(';').map((x) => x.trim()).filter(Boolean)) {
     const [k, v] = part.split('=');
     const values = (v ?? '').split(',').map((x) => Number(x.trim()));
-    if (!k || !v || values.some((x) => !Number.isInteger(x) || x < 1)) throw new Error(`--space: '${part}' is not knob=value,value,... with positive integers`);
+    if (!k || !v || values.some((x) => !Number.isInteger(x) || x < 0)) throw new Error(`--space: '${part}' is not knob=value,value,... with non-negative integers`);
     out[k.trim()] = values;
   }
   return out as SpaceOverride;

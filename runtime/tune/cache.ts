@@ -75,7 +75,7 @@ const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object
 const isStr = (x: unknown): x is string => typeof x === 'string';
 const isPosNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x) && x > 0;
 const isSchedule = (x: unknown): x is Record<string, number> =>
-  isObj(x) && Object.keys(x).length > 0 && Object.values(x).every((v) => typeof v === 'number' && Number.isInteger(v) && v > 0);
+  isObj(x) && Object.keys(x).length > 0 && Object.values(x).every((v) => typeof v === 'number' && Number.isInteger(v) && v >= 0);
 
 /** Why an entry is malformed, or undefined when it is well-formed and filed under its own key. */
 function entryProblem(key: string, e: unknown): string | undefined {

@@ -45,7 +45,7 @@ export function scheduleSpace(p: Program, override: SpaceOverride = {}): Schedul
     if (declared.length === 0) throw new Error(`${p.name}: schedule knob '${name}' has no candidate values`);
     defaults[name] = declared[0]!;
     const given = override[name] ?? declared;
-    for (const v of given) if (!Number.isInteger(v) || v < 1) throw new Error(`${p.name}: schedule knob '${name}' value ${v} is not a positive integer`);
+    for (const v of given) if (!Number.isInteger(v) || v < 0) throw new Error(`${p.name}: schedule knob '${name}' value ${v} is not a non-negative integer`);
     const values = [...new Set([...given, declared[0]!])].sort((a, b) => a - b);
     return { name, values };
   });

@@ -1,0 +1,179 @@
+// The state-lanes form with `shuffle` 1 (lower/shuffle-exchange.ts): step
+// values and partial sums stay in registers. With one lane per row (the only
+// width the CPU adapter runs: it has no subgroups) a thread holds a whole row;
+// kernels run here against the float64 reference (inputs fresh, outputs
+// poisoned with NaN) at lengths around the chunk, with every optional input
+// and state in/out, unaligned lengths (no vector access at all), rows past
+// the end, in the uniform form (double-buffered B/C tiles) and the general
+// one, and on the other programs the diagonal scan takes. Lanes 2 and more
+// need subgroup shuffles: their plans and WGSL/CUDA spelling are checked
+// here, their runs on the H100 (bench/device-check.ts, RESULTS run 50).
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compileKernel, type Schedule } from '../codegen/compile.ts';
+import type { PStmt } from '../codegen/plan/ast.ts';
+import type { Program } from '../dsl/ir.ts';
+import { loadProgram } from '../dsl/load.ts';
+import { fullVariant } from '../dsl/specialize.ts';
+import { checkCase, randomInputs } from '../runtime/check.ts';
+import { ProgramRunner, specializeFor } from '../runtime/program-runner.ts';
+import type { WebGpuBackend } from '../runtime/webgpu/index.ts';
+import { caseFrom, expectCasePasses, expectClose, type CaseSpec } from './helpers/check.ts';
+import { concatAxis, sliceSeq } from './helpers/sequence.ts';
+import { openExample } from './helpers/example.ts';
+import { runnerWithUniform, uniformBranch } from './helpers/uniform-form.ts';
+
+const GPU_TIMEOUT = 120_000;
+
+let p: Program;
+let gpu: WebGpuBackend;
+let runner: ProgramRunner;
+beforeAll(async () => {
+  ({ p, gpu, runner } = await openExample('mamba1'));
+}, GPU_TIMEOUT);
+afterAll(() => gpu?.destroy());
+
+const caseOf = caseFrom({ present: ['D', 'z', 'delta_bias'], initStates: ['h'], finalStates: ['h'], seed: 1, dims: { batch: 2, dim: 6, seqlen: 100, dstate: 16, ngroups: 2 } });
+const one = (items: number, rows: number): Schedule => ({ threads: 1, lanes: 1, shuffle: 1, items, rows });
+const label = (s: Schedule): string => `l${s.lanes}i${s.items}${(s.rows ?? 1) > 1 ? `r${s.rows}` : ''}s`;
+const text = (x: unknown): string => JSON.stringify(x);
+
+describe('one lane per row (shuffle 1) on the CPU adapter vs the float64 reference', () => {
+  const cases: { name: string; spec: CaseSpec; schedule: Schedule }[] = [
+    { name: 'rows straddle groups (dim 6, ngroups 2): uniform and general workgroups', schedule: one(8, 2), spec: { dims: { seqlen: 1000 } } },
+    { name: 'ngroups 1, dim 8, rows 4: every workgroup uniform, tiles double-buffered', schedule: one(8, 4), spec: { dims: { dim: 8, ngroups: 1, seqlen: 300 } } },
+    { name: 'seqlen 1', schedule: one(8, 2), spec: { dims: { seqlen: 1 } } },
+    { name: 'seqlen 8 = one full chunk', schedule: one(8, 4), spec: { dims: { dim: 8, ngroups: 1, seqlen: 8 } } },
+    { name: 'seqlen 9: one full chunk and one step', schedule: one(8, 4), spec: { dims: { dim: 8, ngroups: 1, seqlen: 9 } } },
+    { name: 'seqlen 4096, long, vector loads and stores in every chunk', schedule: one(16, 2), spec: { dims: { batch: 1, dim: 2, ngroups: 1, seqlen: 4096 } } },
+    // (Rows 8: llvmpipe ends a shader's loops after 65 535 iterations in all, and the last-chunk copy's
+    // element fills take 256 / rows of them per chunk.)
+    { name: 'seqlen 4097: not a multiple of 4, so no chunk takes vector accesses', schedule: one(8, 8), spec: { dims: { batch: 1, dim: 8, ngroups: 1, seqlen: 4097 } } },
+    { name: 'batch 3, dim 5, rows 4: workgroups straddle batches, the last holds rows past the end', schedule: one(4, 4), spec: { dims: { batch: 3, dim: 5, ngroups: 1, seqlen: 77 } } },
+    { name: 'items 3: a chunk of 3 steps, one step per phase-B group', schedule: one(3, 2), spec: { dims: { seqlen: 50 } } },
+    { name: 'items 2: two steps per phase-B group, 8-byte vectors', schedule: one(2, 4), spec: { dims: { dim: 8, ngroups: 1, seqlen: 64 } } },
+    { name: 'dstate 5: fewer state elements than a vector', schedule: one(4, 2), spec: { dims: { dstate: 5, seqlen: 50 } } },
+    { name: 'no optional input, no initial or final state', schedule: one(8, 2), spec: { present: [], initStates: [], finalStates: [], dims: { seqlen: 150 } } },
+    { name: 'D only, final state only', schedule: one(8, 2), spec: { present: ['D'], initStates: [], dims: { seqlen: 150 } } },
+    { name: 'z and delta_bias, initial state only', schedule: one(4, 4), spec: { present: ['z', 'delta_bias'], finalStates: [], dims: { seqlen: 90 } } },
+  ];
+  for (const { name, spec, schedule } of cases) {
+    it(`${label(schedule)}: ${name}`, async () => {
+      const c = caseOf({ ...spec, schedule, seed: 5 * (schedule.items ?? 1) + (spec.dims?.seqlen ?? 0) });
+      const r = await expectCasePasses(runner, c);
+      expect(r.kernel).toMatch(new RegExp(`_${label(schedule)}$`));
+    }, GPU_TIMEOUT);
+  }
+
+  it('a sequence cut in two pieces mid-chunk (final state → initial state) equals the uncut run', async () => {
+    const schedule = one(8, 4);
+    const c = caseOf({ dims: { batch: 2, dim: 4, seqlen: 200, dstate: 16, ngroups: 1 }, seed: 13 });
+    const inputs = randomInputs(p, c);
+    const opts = { finalStates: ['h'], schedule };
+    const whole = await runner.run(inputs, opts);
+    const first = await runner.run(sliceSeq(p, inputs, 0, 75), opts);
+    const second = await runner.run({ ...sliceSeq(p, inputs, 75, 200), h_init: first.h_final! }, opts);
+    expectClose(concatAxis([first.y!, second.y!], 2), whole.y!, 1e-5);
+    expectClose(second.h_final!, whole.h_final!, 1e-5);
+  }, GPU_TIMEOUT);
+});
+
+describe('the uniform form with shuffles', () => {
+  const dims = { batch: 2, dim: 6, seqlen: 64, dstate: 16, ngroups: 2 };
+  const schedule = one(8, 2);
+  const runnerWith = (edit: (b: Extract<PStmt, { k: 'if' }>) => void): ProgramRunner => runnerWithUniform(gpu, p, edit);
+
+  it('stages B and C as double-buffered tiles behind one barrier per chunk; the general form has neither', () => {
+    const sp = specializeFor(p, fullVariant(p), dims, 'f32');
+    const { plan } = compileKernel(sp, 'wgsl', schedule, { subgroups: false, sharedBytes: 32 * 1024 });
+    const branch = uniformBranch(plan.body)!;
+    expect(text(branch.then)).toMatch(/"arr":"tileu0"/);
+    expect(text(branch.then)).toMatch(/"name":"tb"/);
+    expect(text(branch.else)).not.toMatch(/tileu|"k":"barrier"/);
+    const barriers = (x: unknown): number => (text(x).match(/"k":"barrier"/g) ?? []).length;
+    // One in the full chunk's copy, one in the last chunk's.
+    expect(barriers(branch.then)).toBe(2);
+    expect(plan.shared.find((a) => a.name === 'tileu0')!.size).toBe(2 * 16 * (8 + 4));
+    expect(plan.shared.some((a) => a.name.startsWith('red') || a.name.startsWith('stage'))).toBe(false);
+  });
+
+  it('runs exactly in the workgroups whose rows agree on batch and group (emptied, they leave NaN there)', async () => {
+    const r = await checkCase(runnerWith((b) => (b.then = [])), caseOf({ dims, schedule, seed: 3 }));
+    expect(r.errors.find((e) => e.name === 'y')!.nan).toBe(2 * 2 * 2 * dims.seqlen);
+  }, GPU_TIMEOUT);
+
+  it('is wrong where rows straddle groups: forced everywhere it fails the check; the general form alone passes', async () => {
+    const forced = await checkCase(runnerWith((b) => (b.c = { k: 'lit', ty: 'bool', v: true })), caseOf({ dims, schedule, seed: 5 }));
+    expect(forced.ok).toBe(false);
+    await expectCasePasses(runnerWith((b) => (b.c = { k: 'lit', ty: 'bool', v: false })), caseOf({ dims, schedule, seed: 5 }));
+  }, GPU_TIMEOUT);
+});
+
+describe('the knob', () => {
+  const sp = (dtype: 'f32' | 'bf16' = 'f32'): ReturnType<typeof specializeFor> => specializeFor(p, fullVariant(p), { batch: 2, dim: 64, seqlen: 64, dstate: 16, ngroups: 1 }, dtype);
+
+  it('lanes > 1 need subgroup shuffles: refused without them, named for what to use instead', () => {
+    expect(() => compileKernel(sp(), 'wgsl', { threads: 1, items: 4, lanes: 2, shuffle: 1 }, { subgroups: false })).toThrow('lanes 2 with shuffle 1 need subgroup shuffles, which this target lacks (use lanes 1, or shuffle 0)');
+    expect(() => compileKernel(sp(), 'wgsl', { threads: 1, items: 4, lanes: 8, shuffle: 1 }, { subgroups: true })).toThrow('lanes 8 with shuffle 1 exceed the 4 lanes a subgroup shuffle reaches on this target');
+    expect(() => compileKernel(sp(), 'cuda', { threads: 1, items: 4, lanes: 2, shuffle: 1, rowBlock: 2 }, { subgroups: true })).toThrow('shuffle 1 keeps one row per thread slot: rowBlock must be 1, got 2');
+  });
+
+  it('lanes 1 with shuffle 0 is the chunked scan; with shuffle 1 the state-lanes form, one lane per row', () => {
+    const chunked = compileKernel(sp(), 'cuda', { threads: 32, items: 2, lanes: 1, shuffle: 0 }, { subgroups: true });
+    expect(chunked.kernel.source).toBe(compileKernel(sp(), 'cuda', { threads: 32, items: 2 }, { subgroups: true }).kernel.source);
+    const info = compileKernel(sp(), 'cuda', { threads: 32, items: 8, lanes: 1, shuffle: 1, rows: 32 }, { subgroups: true });
+    expect(info.kernel.entry).toMatch(/_l1i8r32s$/);
+    expect(info.kernel.workgroupSize).toBe(32);
+    expect(info.plan.usesSubgroups).toBe(false);
+    expect(info.kernel.source).not.toMatch(/__shfl/);
+  });
+
+  it('lanes 2: step values from their owner lane, partials added by xor shuffles; WGSL spells them with subgroups', () => {
+    const cuda = compileKernel(sp(), 'cuda', { threads: 1, items: 4, lanes: 2, shuffle: 1, rows: 32 }, { subgroups: true });
+    expect(cuda.plan.usesSubgroups).toBe(true);
+    expect(cuda.kernel.source).toMatch(/__shfl_sync\(0xffffffffu, \w+, 1, 2\)/);
+    expect(cuda.kernel.source).toMatch(/__shfl_xor_sync\(0xffffffffu, part0_0, 1\)/);
+    const wgsl = compileKernel(sp(), 'wgsl', { threads: 1, items: 4, lanes: 2, shuffle: 1, rows: 32 }, { subgroups: true, subgroupSize: 32, sharedBytes: 32 * 1024 });
+    expect(wgsl.kernel.source).toMatch(/^enable subgroups;/);
+    expect(wgsl.kernel.source).toMatch(/subgroupShuffle\(\w+, \(sg_lane \/ 2u\) \* 2u \+ u32\(1i\)\)/);
+    expect(wgsl.kernel.source).toMatch(/subgroupShuffleXor\(part0_0, u32\(1i\)\)/);
+  });
+
+  it('full chunks store y 16 bytes at a time (CUDA f32 and bf16; WGSL binds y as vec4), proven aligned by one check', () => {
+    const f32 = compileKernel(sp(), 'cuda', one(8, 32), { subgroups: true }).kernel.source;
+    expect(f32).toMatch(/\*reinterpret_cast<uint4\*>\(y \+ \(\(\w+ \+ tsa0\)\)\) = make_uint4\(__float_as_uint/);
+    expect(f32).toMatch(/\*reinterpret_cast<uint4\*>\(y \+ \(\(\w+ \+ tsa4\)\)\)/);
+    const bf16 = compileKernel(sp('bf16'), 'cuda', one(8, 32), { subgroups: true }).kernel.source;
+    expect(bf16).toMatch(/\*reinterpret_cast<uint4\*>\(y \+ \(\(\w+ \+ tsa0\)\)\) = make_uint4\(\(\(unsigned\)__bfloat16_as_ushort\(__float2bfloat16_rn/);
+    const wgsl = compileKernel(sp(), 'wgsl', one(8, 4), { subgroups: false }).kernel.source;
+    expect(wgsl).toMatch(/var<storage, read_write> y: array<vec4<f32>>/);
+    expect(wgsl).toMatch(/y\[\(\(\w+ \+ tsa0\)\) \/ 4\] = vec4<f32>\(/);
+    expect(wgsl).toMatch(/\(seqlen % 4i\) == 0i|\(P\.seqlen % 4i\) == 0i/);
+  });
+});
+
+describe('other programs the diagonal scan takes, one lane per row', () => {
+  const programs: { file: string; dims: Record<string, number>; schedule: Schedule }[] = [
+    { file: 'gla', dims: { batch: 1, seqlen: 45, nheads: 2, headdim: 3, dkey: 8 }, schedule: one(4, 2) },
+    { file: 's4d', dims: { batch: 2, dim: 3, seqlen: 70, dstate: 16 }, schedule: one(8, 2) },
+    { file: 'retnet', dims: { batch: 1, seqlen: 40, nheads: 2, headdim: 3, dkey: 8 }, schedule: one(2, 3) },
+  ];
+  for (const { file, dims, schedule } of programs) {
+    it(`${file}, ${label(schedule)}`, async () => {
+      const prog = await loadProgram(new URL(`../examples/${file}.ts`, import.meta.url).pathname);
+      const r = new ProgramRunner(gpu, prog, { tuned: false });
+      const c = { dims, present: prog.inputs.filter((t) => t.optional).map((t) => t.name), initStates: prog.state.map((s) => s.name), finalStates: prog.state.map((s) => s.name), seed: 7, schedule };
+      const res = await expectCasePasses(r, c);
+      expect(res.kernel).toMatch(new RegExp(`_${label(schedule)}$`));
+    }, GPU_TIMEOUT);
+  }
+
+  it('Mamba-2 forced onto the diagonal scan (head axis promoted), one lane per row', async () => {
+    const m2 = await loadProgram(new URL('../examples/mamba2.ts', import.meta.url).pathname);
+    const r = await expectCasePasses(new ProgramRunner(gpu, m2, { tuned: false }), {
+      dims: { batch: 2, seqlen: 77, nheads: 4, headdim: 8, ngroups: 2, dstate: 8 }, present: m2.inputs.filter((t) => t.optional && t.name !== 'D_hp').map((t) => t.name),
+      initStates: ['S'], finalStates: ['S'], seed: 9, schedule: { ...one(4, 4), lowering: 'diagonal-scan' },
+    });
+    expect(r.kernel).toMatch(/_l1i4r4s$/);
+  }, GPU_TIMEOUT);
+});
