@@ -12,10 +12,14 @@
 // element) at 8 lanes (RESULTS run 34), which bounds it; here only the
 // tiles the rows share (B and C) go through workgroup memory. The
 // hand-written prototype of this exchange (bench/prototypes/register_rows.py,
-// RESULTS run 48) ran Mamba-1 in 1.17 ms against the shared form's 1.96.
+// RESULTS run 48) ran Mamba-1 in 1.17 ms against the shared form's 1.96; this
+// lowering runs it in 1.36 ms on CUDA and 1.65 ms on WebGPU (run 51). Tried
+// and left out: prefetching the next chunk's loads into registers (the
+// prototype's last 10%): at one lane it changed nothing here (run 51), at two
+// lanes its registers spill at the budget that keeps every row resident.
 
 import { add, assign, barrier, decl, f, i, lt, mul, v, when, type PExpr, type PStmt, type Ty } from '../plan/ast.js';
-import { mapExprChildren, stmtVars } from '../plan/walk.js';
+import { stmtVars } from '../plan/walk.js';
 import { emitIn, newScope, type Hoister, type Scope } from './hoist.js';
 import { T_BIT, type Templates } from './diagonal-templates.js';
 import { vectorizeItemLoads, vectorizeItemStores, type AlignedLoads } from './vectorize-loads.js';
@@ -56,11 +60,8 @@ export interface ShuffleChunkInput {
   fills: PStmt[];
 }
 
-/**
- * The chunk's phases A, B and C (`chunk`: full chunks in the first branch, the last, guarded, in the
- * second) and what goes before the chunk loop (`before`: the prefetch registers, chunk 0's loads).
- */
-export function shuffleChunk(x: ShuffleChunkInput): { before: PStmt[]; chunk: PStmt } {
+/** The chunk's phases A, B and C: full chunks in the first branch, the last (guarded) chunk in the second. */
+export function shuffleChunk(x: ShuffleChunkInput): PStmt {
   const { tag, lanes: S, items: IA, W, L, hoister, rowScope } = x;
   const TB = S * IA;
   const itemsOf = Array.from({ length: IA }, (_, ia) => ia);
@@ -142,47 +143,15 @@ export function shuffleChunk(x: ShuffleChunkInput): { before: PStmt[]; chunk: PS
     const early = loadsFirst([...va, ...vc]);
     const fromC = new Set(vc);
     const restA = early.rest.filter((s) => !fromC.has(s)), restC = early.rest.filter((s) => fromC.has(s));
-    const tail = [...x.fills, ...restA, ...(x.fills.length ? [barrier] : []), ...sums, ...groups, ...restC];
-    if (guarded || S > 1) return [...steps, ...early.loads, ...tail];
-    // With one lane per row (8 warps per SM at the standard shape, little latency hidden by others) a
-    // full chunk takes its loads from registers the chunk before filled (or the prologue, for chunk
-    // 0), and fills them with the next chunk's when that one is full too: their latency hides behind
-    // this chunk's recurrence (the prototype: 1.48 → 1.26 ms, RESULTS run 49). With more lanes the
-    // prefetch registers spill at the budgets that keep every row's warp resident (128 at 2 lanes).
-    fetched = early.loads;
-    const current = early.loads.flatMap((s) => loadedNames(s).map((n) => decl(n, 'f32', v(prefetched(n)))));
-    const next = when({ k: 'bin', op: '<=', a: add(v('c0'), i(2 * TB)), b: L }, fetchInto(early.loads, TB));
-    return [...steps, ...current, next, ...tail];
+    return [...steps, ...early.loads, ...x.fills, ...restA, ...(x.fills.length ? [barrier] : []), ...sums, ...groups, ...restC];
   };
-  let fetched: PStmt[] = [];
 
   const fullVersion = version(false), tailVersion = version(true);
   // A full chunk's vector loads are aligned when each such tensor's axis length is a multiple of its width.
   const conds = [...x.aligned, ...[...alignedLoads.widths].map(([buf, w]): PExpr => ({ k: 'bin', op: '==', a: { k: 'bin', op: '%', a: x.lastDim(buf), b: i(w) }, b: i(0) }))];
   const unique = [...new Map(conds.map((c) => [JSON.stringify(c), c])).values()];
   const full = unique.reduce((acc, c): PExpr => ({ k: 'bin', op: '&&', a: acc, b: c }), { k: 'bin', op: '<=', a: add(v('c0'), i(TB)), b: L } as PExpr);
-  const registers = fetched.flatMap(loadedNames).map((n) => decl(prefetched(n), 'f32', f(0), true));
-  // Chunk 0's loads, where it is a full chunk (c0 = 0 in a block of its own).
-  const steps0 = itemsOf.map((ia) => decl(`tsa${ia}`, 'i32', add(mul(v('lane'), i(IA)), i(ia))));
-  const prologue = block([decl('c0', 'i32', i(0)), when(full, [...steps0, ...fetchInto(fetched, 0)])]);
-  return { before: [...registers, prologue], chunk: when(full, fullVersion, tailVersion) };
-}
-
-const prefetched = (name: string): string => `pf_${name}`;
-
-function loadedNames(s: PStmt): string[] {
-  return s.k === 'vload' ? s.names : s.k === 'decl' ? [s.name] : [];
-}
-
-/** The loads `stmts` at `shift` steps further (every tsa<k> in their indices moved), into their prefetch registers. */
-function fetchInto(stmts: PStmt[], shift: number): PStmt[] {
-  const moved = (e: PExpr): PExpr => (e.k === 'var' && /^tsa\d+$/.test(e.name) ? add(e, i(shift)) : mapExprChildren(e, moved));
-  return stmts.flatMap((s): PStmt[] => {
-    if (s.k === 'decl' && s.init.k === 'load') return [assign(prefetched(s.name), { ...s.init, index: moved(s.init.index) })];
-    if (s.k !== 'vload') return [];
-    const temps = s.names.map((n) => `nx_${n}`);
-    return [block([{ ...s, index: moved(s.index), names: temps }, ...s.names.map((n, j) => assign(prefetched(n), v(temps[j]!)))])];
-  });
+  return when(full, fullVersion, tailVersion);
 }
 
 /**

@@ -275,13 +275,13 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
     if (SH) {
       const elemBytes = (buf: string): number => ([...sp.used, ...sp.written].find((t) => t.name === buf)?.dtype === 'f32' ? 4 : 2);
       const lastDim = (buf: string): PExpr => { const s = [...sp.used, ...sp.written].find((t) => t.name === buf)!.shape; return dim(s[s.length - 1]!); };
-      const { before, chunk } = shuffleChunk({
+      const chunk = shuffleChunk({
         tag, lanes: S, items: IA, W, L, full, tail, usedInB, templates: tm, accNames: accs.map((a) => a.name), storeTensors: an.stores.map((s) => s.tensor.name),
         hoister, rowScope, aligned: [...vectorAligned.values()], elemBytes, contiguous, lastDim, fills: tiles.size ? fills : [],
       });
       const half: PExpr = mul({ k: 'bin', op: '%', a: { k: 'bin', op: '/', a: v('c0'), b: i(TB) }, b: i(2) }, i(N * P));
       // The tiles of chunk c fill half c % 2: the barrier of chunk c + 1 orders every read of that half before chunk c + 2 refills it.
-      return [...before, loop('c0', i(0), L, i(TB), [...(tiles.size ? [decl('tb', 'i32', half)] : []), chunk])];
+      return [loop('c0', i(0), L, i(TB), [...(tiles.size ? [decl('tb', 'i32', half)] : []), chunk])];
     }
     for (const st of staged) need(st.arr, st.d.ty, R * TS);
     accs.forEach((_, k) => need(`red${k}`, 'f32', R * RS));
