@@ -55,3 +55,18 @@ describe('pattern search', () => {
     expect(best.schedule.threads * best.schedule.rows).toBe(1024);
   });
 });
+
+describe('pattern search over several kernel forms', () => {
+  it('finds a basin far from the default: later seeds start where the earlier ones differ most', async () => {
+    // Two basins: the default's (threads 128, items 4, rows 1) is a local minimum; the best lies at
+    // threads 16, items 16, rows 8 — three knobs away — and every point between them is worse than both.
+    const far = (k: Knobs): boolean => k.threads <= 32 && k.items >= 8 && k.rows >= 4;
+    const cost = (k: Knobs): number => (far(k) ? 0.5 + Math.abs(Math.log2(k.threads) - 4) * 0.01 + Math.abs(Math.log2(k.items) - 4) * 0.01 + Math.abs(Math.log2(k.rows) - 3) * 0.01
+      : 1 + 0.1 * Math.abs(Math.log2(k.threads) - 7) + 0.1 * Math.abs(Math.log2(k.items) - 2) + 0.1 * Math.log2(k.rows) + (k.threads <= 32 || k.items >= 8 || k.rows >= 4 ? 5 : 0));
+    const s = setup(cost, tooBig);
+    await patternSearch(s.space, s.all, s.ranked, s.evaluate, () => undefined, () => false);
+    const best = s.all.filter((c) => c.status === 'measured').sort((a, b) => a.ms! - b.ms!)[0]!;
+    expect(best.schedule).toMatchObject({ threads: 16, items: 16, rows: 8 });
+    expect(s.count()).toBeLessThan(s.survivors.length / 2);
+  });
+});
