@@ -39,10 +39,10 @@ export default program({
   // rowBlock: channels per thread, sharing the B and C loads of their group.
   // lanes > 1: the state-lanes form, `lanes` threads per channel over the 16 state elements, `rows`
   // channels per workgroup sharing B and C tiles; shuffle 1: they pass step values and sums in
-  // registers (lanes 1 too: a channel per thread). On the H100 the best are l2i4r32 with shuffle on
-  // CUDA (1.36 ms against 2.94 for the default) and on WebGPU (1.77 ms against 4.37): bench/RESULTS.md
-  // runs 49–51. The default stays the chunked scan: it runs on every adapter (lanes 2 need subgroups)
-  // and the state-lanes forms lose at few rows and long sequences (run 33).
+  // registers (lanes 1 too: a channel per thread). On the H100 the best is l4i8r32 with shuffle on
+  // CUDA (1.26 ms against 2.95 for the default) and on WebGPU (1.42 ms against 4.39): bench/RESULTS.md
+  // runs 48–55. The default stays the chunked scan: it runs on every adapter (lanes > 1 need subgroups)
+  // and the state-lanes forms lose at few rows and long sequences (run 33); `scanforge tune` finds them.
   schedule: { threads: [32, 64, 128, 256], items: [8, 4, 2, 1, 16], rows: [1, 2, 4, 8, 16, 32, 64], rowBlock: [1, 2, 4], lanes: [1, 8, 16, 4, 2], shuffle: [0, 1] },
   checkDims: { batch: 2, dim: 6, seqlen: 1000, dstate: 16, ngroups: 2 },
 });

@@ -7,7 +7,7 @@
 // the end, in the uniform form (double-buffered B/C tiles) and the general
 // one, and on the other programs the diagonal scan takes. Lanes 2 and more
 // need subgroup shuffles: their plans and WGSL/CUDA spelling are checked
-// here, their runs on the H100 (bench/device-check.ts, RESULTS run 50).
+// here, their runs on the H100 (bench/device-check.ts, RESULTS runs 49–52).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileKernel, type Schedule } from '../codegen/compile.ts';

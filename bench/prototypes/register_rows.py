@@ -125,6 +125,7 @@ __global__ void __launch_bounds__(L * R, MINB) rr(const float* __restrict__ u, c
 '''
 
 # (L, T, R, PF, MINB)
+# Run 50 (scalar vs vector y stores); run 48 swept L 1/2/4, T 8/16/32, R 16–128, PF on/off, MINB 1–16.
 VARIANTS = [
     (1, 8, 32, True, 1), (1, 8, 32, True, 1, False), (1, 8, 32, False, 1), (1, 8, 32, False, 1, False),
     (2, 8, 64, True, 4), (2, 8, 64, True, 4, False), (2, 8, 64, False, 4), (2, 8, 64, False, 4, False),

@@ -13,10 +13,11 @@
 // tiles the rows share (B and C) go through workgroup memory. The
 // hand-written prototype of this exchange (bench/prototypes/register_rows.py,
 // RESULTS run 48) ran Mamba-1 in 1.17 ms against the shared form's 1.96; this
-// lowering runs it in 1.36 ms on CUDA and 1.65 ms on WebGPU (run 51). Tried
-// and left out: prefetching the next chunk's loads into registers (the
-// prototype's last 10%): at one lane it changed nothing here (run 51), at two
-// lanes its registers spill at the budget that keeps every row resident.
+// lowering runs it in 1.26 ms on CUDA and 1.42 ms on WebGPU (4 lanes, 8 items,
+// 32 rows; run 54). Tried and left out: prefetching the next chunk's loads
+// into registers (the prototype's last 10%): at one lane it changed nothing
+// here (run 52), at two lanes its registers spill at the budget that keeps
+// every row resident.
 
 import { add, assign, barrier, decl, f, i, lt, mul, v, when, type PExpr, type PStmt, type Ty } from '../plan/ast.js';
 import { stmtVars } from '../plan/walk.js';
@@ -138,7 +139,7 @@ export function shuffleChunk(x: ShuffleChunkInput): PStmt {
     // A full chunk stores a lane's steps together: one vector store per output (16 bytes where they fit).
     if (!guarded) c.push(when(v('rowOk'), vectorizeItemStores(stores, itemsOf.map(tsa), IA, x.elemBytes, alignedLoads)));
     // Every global load of A and C is issued first, then the tile fills, then A's arithmetic: the
-    // latencies overlap each other and the barrier (few warps per SM hide little; RESULTS run 49).
+    // latencies overlap each other and the barrier (few warps per SM hide little; RESULTS run 50).
     const va = vec(a), vc = vec(c);
     const early = loadsFirst([...va, ...vc]);
     const fromC = new Set(vc);

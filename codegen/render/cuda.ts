@@ -125,7 +125,7 @@ const F32_VEC: Record<number, string> = { 2: 'float2', 4: 'float4' };
  * A plan 'vstore' as one 4/8/16-byte store when the index is aligned (f32
  * words as they are; f16/bf16 rounded to nearest even and packed two per
  * word), element stores otherwise. A warp storing one element per thread
- * at rows apart writes a sector per element: run 49 measured Mamba-1 with
+ * at rows apart writes a sector per element: run 50 measured Mamba-1 with
  * one thread per row 2× slower so.
  */
 function cudaVectorStore(buf: string, elem: ElemType, index: string, values: string[], pad: string, aligned: boolean): string | undefined {

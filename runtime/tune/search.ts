@@ -130,7 +130,7 @@ const PREFETCH = 6;
  * Start points of the pattern search: the default, then each time the best-ranked point farthest
  * from the seeds before (most knobs different): a space of several kernel forms (Mamba-1's chunked
  * scan and state lanes, lanes × shuffle) has a basin per form, and climbs from near seeds stay in
- * the default's (RESULTS run 52: the guided CUDA search kept the default, 2.04× the best).
+ * the default's (RESULTS run 53: the guided CUDA search kept the default, 2.04× the best).
  */
 const SEEDS = 3;
 /** Errors after which the device cannot be used any more: stop rather than fail every candidate. */
