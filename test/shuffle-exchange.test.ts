@@ -9,29 +9,20 @@
 // need subgroup shuffles: their plans and WGSL/CUDA spelling are checked
 // here, their runs on the H100 (bench/device-check.ts, RESULTS runs 49–52).
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { compileKernel, type Schedule } from '../codegen/compile.ts';
 import type { PStmt } from '../codegen/plan/ast.ts';
-import type { Program } from '../dsl/ir.ts';
 import { loadProgram } from '../dsl/load.ts';
 import { fullVariant } from '../dsl/specialize.ts';
-import { checkCase, randomInputs } from '../runtime/check.ts';
+import { checkCase } from '../runtime/check.ts';
 import { ProgramRunner, specializeFor } from '../runtime/program-runner.ts';
-import type { WebGpuBackend } from '../runtime/webgpu/index.ts';
-import { caseFrom, expectCasePasses, expectClose, type CaseSpec } from './helpers/check.ts';
-import { concatAxis, sliceSeq } from './helpers/sequence.ts';
-import { openExample } from './helpers/example.ts';
+import { caseFrom, expectCasePasses, type CaseSpec } from './helpers/check.ts';
+import { expectCutEqualsWhole, expectExamplePasses } from './helpers/diagonal-forms.ts';
+import { useExample } from './helpers/example.ts';
 import { runnerWithUniform, uniformBranch } from './helpers/uniform-form.ts';
 
 const GPU_TIMEOUT = 120_000;
-
-let p: Program;
-let gpu: WebGpuBackend;
-let runner: ProgramRunner;
-beforeAll(async () => {
-  ({ p, gpu, runner } = await openExample('mamba1'));
-}, GPU_TIMEOUT);
-afterAll(() => gpu?.destroy());
+const ex = useExample('mamba1', GPU_TIMEOUT);
 
 const caseOf = caseFrom({ present: ['D', 'z', 'delta_bias'], initStates: ['h'], finalStates: ['h'], seed: 1, dims: { batch: 2, dim: 6, seqlen: 100, dstate: 16, ngroups: 2 } });
 const one = (items: number, rows: number): Schedule => ({ threads: 1, lanes: 1, shuffle: 1, items, rows });
@@ -60,31 +51,23 @@ describe('one lane per row (shuffle 1) on the CPU adapter vs the float64 referen
   for (const { name, spec, schedule } of cases) {
     it(`${label(schedule)}: ${name}`, async () => {
       const c = caseOf({ ...spec, schedule, seed: 5 * (schedule.items ?? 1) + (spec.dims?.seqlen ?? 0) });
-      const r = await expectCasePasses(runner, c);
+      const r = await expectCasePasses(ex.runner, c);
       expect(r.kernel).toMatch(new RegExp(`_${label(schedule)}$`));
     }, GPU_TIMEOUT);
   }
 
   it('a sequence cut in two pieces mid-chunk (final state → initial state) equals the uncut run', async () => {
-    const schedule = one(8, 4);
-    const c = caseOf({ dims: { batch: 2, dim: 4, seqlen: 200, dstate: 16, ngroups: 1 }, seed: 13 });
-    const inputs = randomInputs(p, c);
-    const opts = { finalStates: ['h'], schedule };
-    const whole = await runner.run(inputs, opts);
-    const first = await runner.run(sliceSeq(p, inputs, 0, 75), opts);
-    const second = await runner.run({ ...sliceSeq(p, inputs, 75, 200), h_init: first.h_final! }, opts);
-    expectClose(concatAxis([first.y!, second.y!], 2), whole.y!, 1e-5);
-    expectClose(second.h_final!, whole.h_final!, 1e-5);
+    await expectCutEqualsWhole(ex.runner, ex.p, caseOf({ dims: { batch: 2, dim: 4, seqlen: 200, dstate: 16, ngroups: 1 }, seed: 13 }), one(8, 4), 75);
   }, GPU_TIMEOUT);
 });
 
 describe('the uniform form with shuffles', () => {
   const dims = { batch: 2, dim: 6, seqlen: 64, dstate: 16, ngroups: 2 };
   const schedule = one(8, 2);
-  const runnerWith = (edit: (b: Extract<PStmt, { k: 'if' }>) => void): ProgramRunner => runnerWithUniform(gpu, p, edit);
+  const runnerWith = (edit: (b: Extract<PStmt, { k: 'if' }>) => void): ProgramRunner => runnerWithUniform(ex.gpu, ex.p, edit);
 
   it('stages B and C as double-buffered tiles behind one barrier per chunk; the general form has neither', () => {
-    const sp = specializeFor(p, fullVariant(p), dims, 'f32');
+    const sp = specializeFor(ex.p, fullVariant(ex.p), dims, 'f32');
     const { plan } = compileKernel(sp, 'wgsl', schedule, { subgroups: false, sharedBytes: 32 * 1024 });
     const branch = uniformBranch(plan.body)!;
     expect(text(branch.then)).toMatch(/"arr":"tileu0"/);
@@ -110,7 +93,7 @@ describe('the uniform form with shuffles', () => {
 });
 
 describe('the knob', () => {
-  const sp = (dtype: 'f32' | 'bf16' = 'f32'): ReturnType<typeof specializeFor> => specializeFor(p, fullVariant(p), { batch: 2, dim: 64, seqlen: 64, dstate: 16, ngroups: 1 }, dtype);
+  const sp = (dtype: 'f32' | 'bf16' = 'f32'): ReturnType<typeof specializeFor> => specializeFor(ex.p, fullVariant(ex.p), { batch: 2, dim: 64, seqlen: 64, dstate: 16, ngroups: 1 }, dtype);
 
   it('lanes > 1 need subgroup shuffles: refused without them, named for what to use instead', () => {
     expect(() => compileKernel(sp(), 'wgsl', { threads: 1, items: 4, lanes: 2, shuffle: 1 }, { subgroups: false })).toThrow('lanes 2 with shuffle 1 need subgroup shuffles, which this target lacks (use lanes 1, or shuffle 0)');
@@ -159,18 +142,12 @@ describe('other programs the diagonal scan takes, one lane per row', () => {
     { file: 'retnet', dims: { batch: 1, seqlen: 40, nheads: 2, headdim: 3, dkey: 8 }, schedule: one(2, 3) },
   ];
   for (const { file, dims, schedule } of programs) {
-    it(`${file}, ${label(schedule)}`, async () => {
-      const prog = await loadProgram(new URL(`../examples/${file}.ts`, import.meta.url).pathname);
-      const r = new ProgramRunner(gpu, prog, { tuned: false });
-      const c = { dims, present: prog.inputs.filter((t) => t.optional).map((t) => t.name), initStates: prog.state.map((s) => s.name), finalStates: prog.state.map((s) => s.name), seed: 7, schedule };
-      const res = await expectCasePasses(r, c);
-      expect(res.kernel).toMatch(new RegExp(`_${label(schedule)}$`));
-    }, GPU_TIMEOUT);
+    it(`${file}, ${label(schedule)}`, () => expectExamplePasses(ex.gpu, file, dims, schedule, label(schedule), 7), GPU_TIMEOUT);
   }
 
   it('Mamba-2 forced onto the diagonal scan (head axis promoted), one lane per row', async () => {
     const m2 = await loadProgram(new URL('../examples/mamba2.ts', import.meta.url).pathname);
-    const r = await expectCasePasses(new ProgramRunner(gpu, m2, { tuned: false }), {
+    const r = await expectCasePasses(new ProgramRunner(ex.gpu, m2, { tuned: false }), {
       dims: { batch: 2, seqlen: 77, nheads: 4, headdim: 8, ngroups: 2, dstate: 8 }, present: m2.inputs.filter((t) => t.optional && t.name !== 'D_hp').map((t) => t.name),
       initStates: ['S'], finalStates: ['S'], seed: 9, schedule: { ...one(4, 4), lowering: 'diagonal-scan' },
     });

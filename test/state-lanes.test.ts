@@ -15,11 +15,11 @@ import type { PStmt } from '../codegen/plan/ast.ts';
 import type { Program } from '../dsl/ir.ts';
 import { loadProgram } from '../dsl/load.ts';
 import { fullVariant } from '../dsl/specialize.ts';
-import { checkCase, randomInputs } from '../runtime/check.ts';
+import { checkCase } from '../runtime/check.ts';
 import { ProgramRunner, specializeFor } from '../runtime/program-runner.ts';
 import type { WebGpuBackend } from '../runtime/webgpu/index.ts';
-import { caseFrom, expectCasePasses, expectClose, type CaseSpec } from './helpers/check.ts';
-import { concatAxis, sliceSeq } from './helpers/sequence.ts';
+import { caseFrom, expectCasePasses, type CaseSpec } from './helpers/check.ts';
+import { expectCutEqualsWhole, expectExamplePasses } from './helpers/diagonal-forms.ts';
 import { openExample } from './helpers/example.ts';
 import { runnerWithUniform, uniformBranch } from './helpers/uniform-form.ts';
 
@@ -68,15 +68,7 @@ describe('state lanes on the CPU adapter vs the float64 reference', () => {
   }
 
   it('a sequence cut in two pieces mid-chunk (final state → initial state) equals the uncut run', async () => {
-    const schedule = { threads: 1, items: 2, lanes: 16, rows: 4 };
-    const c = caseOf({ dims: { batch: 2, dim: 4, seqlen: 200, dstate: 16, ngroups: 1 }, seed: 11 });
-    const inputs = randomInputs(p, c);
-    const opts = { finalStates: ['h'], schedule };
-    const whole = await runner.run(inputs, opts);
-    const first = await runner.run(sliceSeq(p, inputs, 0, 75), opts);
-    const second = await runner.run({ ...sliceSeq(p, inputs, 75, 200), h_init: first.h_final! }, opts);
-    expectClose(concatAxis([first.y!, second.y!], 2), whole.y!, 1e-5);
-    expectClose(second.h_final!, whole.h_final!, 1e-5);
+    await expectCutEqualsWhole(runner, p, caseOf({ dims: { batch: 2, dim: 4, seqlen: 200, dstate: 16, ngroups: 1 }, seed: 11 }), { threads: 1, items: 2, lanes: 16, rows: 4 }, 75);
   }, GPU_TIMEOUT);
 });
 
@@ -157,13 +149,7 @@ describe('other programs the diagonal scan takes', () => {
     { file: 'gla', dims: { batch: 2, seqlen: 37, nheads: 2, headdim: 5, dkey: 8 }, schedule: { threads: 1, items: 2, lanes: 4, rows: 2, rowBlock: 2 } },
   ];
   for (const { file, dims, schedule } of programs) {
-    it(`${file}, ${label(schedule)}`, async () => {
-      const prog = await loadProgram(new URL(`../examples/${file}.ts`, import.meta.url).pathname);
-      const r = new ProgramRunner(gpu, prog, { tuned: false });
-      const c = { dims, present: prog.inputs.filter((t) => t.optional).map((t) => t.name), initStates: prog.state.map((s) => s.name), finalStates: prog.state.map((s) => s.name), seed: 5, schedule };
-      const res = await expectCasePasses(r, c);
-      expect(res.kernel).toMatch(new RegExp(`_${label(schedule)}$`));
-    }, GPU_TIMEOUT);
+    it(`${file}, ${label(schedule)}`, () => expectExamplePasses(gpu, file, dims, schedule, label(schedule), 5), GPU_TIMEOUT);
   }
 
   it('Mamba-2 forced onto the diagonal scan (head axis promoted), lanes 4, rowBlock 3 (blocks straddle heads)', async () => {

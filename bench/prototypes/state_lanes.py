@@ -324,4 +324,5 @@ def main():
     print(json.dumps({'check': res, 'time': rows, 'roofline_ms': roof_ms}))
 
 
-main()
+if __name__ == '__main__':
+    main()

@@ -34,54 +34,25 @@ export interface AlignedLoads {
   widths: Map<string, number>;
 }
 
-export function vectorizeItemLoads(stmts: PStmt[], items: string[], width: number, elemBytes: (buf: string) => number, aligned?: AlignedLoads): PStmt[] {
-  if (width < 2 || items.length % width !== 0) return stmts;
-  // Every load declaration, by (buf, base, item).
-  const found = new Map<string, { at: number; name: string; index: PExpr }>();
-  stmts.forEach((s, at) => {
-    if (s.k !== 'decl' || s.mut || s.init.k !== 'load') return;
-    const load = s.init;
-    items.forEach((item, k) => {
-      const base = baseOf(load.index, item);
-      if (base) found.set(`${load.buf}|${JSON.stringify(base)}|${k}`, { at, name: s.name, index: load.index });
-    });
-  });
-  const replace = new Map<number, PStmt>();
-  const drop = new Set<number>();
-  for (const [key, first] of found) {
-    const [buf, baseKey, k0] = key.split('|') as [string, string, string];
-    const k = Number(k0);
-    if (k % width !== 0) continue;
-    const lanes = 16 / elemBytes(buf);
-    const w = Math.min(width, lanes);
-    if (w < 2) continue;
-    for (let g = 0; g < width; g += w) {
-      const group = Array.from({ length: w }, (_, j) => found.get(`${buf}|${baseKey}|${k + g + j}`));
-      if (group.some((x) => !x) || group.some((x) => drop.has(x!.at) || replace.has(x!.at))) continue;
-      const members = group as { at: number; name: string; index: PExpr }[];
-      const at = Math.min(...members.map((m) => m.at));
-      const proven = aligned?.eligible(buf) === true;
-      if (proven) aligned!.widths.set(buf, Math.max(w, aligned!.widths.get(buf) ?? 0));
-      replace.set(at, { k: 'vload', buf, index: members[0]!.index, names: members.map((m) => m.name), ...(proven ? { aligned: true } : {}) });
-      for (const m of members) if (m.at !== at) drop.add(m.at);
-    }
-  }
-  return stmts.flatMap((s, at) => (drop.has(at) ? [] : [replace.get(at) ?? s]));
-}
+/** A statement of a flat list that accesses `buf` at `index` = base + item (one of the list's loads or stores). */
+interface ItemAccess { at: number; buf: string; index: PExpr; stmt: PStmt }
 
 /**
- * The stores' counterpart: in a flat statement list, stores `buf[base + item_k] = value_k`
- * of `width` consecutive items (one buf, one base) become one vstore placed where the
- * group's last store was (every value is computed by then). Items must be in bounds.
+ * The common part of both passes: accesses of `width` consecutive items (one buf, one base;
+ * at most 16 bytes each, so bf16/f16 take up to 8 items) become one statement made by `fuse`,
+ * placed where `place` says among its members' positions; the other members are dropped.
  */
-export function vectorizeItemStores(stmts: PStmt[], items: string[], width: number, elemBytes: (buf: string) => number, aligned?: AlignedLoads): PStmt[] {
+function fuseItemAccesses(stmts: PStmt[], items: string[], width: number, elemBytes: (buf: string) => number,
+  access: (s: PStmt) => { buf: string; index: PExpr } | undefined, fuse: (members: ItemAccess[], aligned: boolean) => PStmt,
+  place: (ats: number[]) => number, aligned?: AlignedLoads): PStmt[] {
   if (width < 2 || items.length % width !== 0) return stmts;
-  const found = new Map<string, { at: number; index: PExpr; value: PExpr }>();
-  stmts.forEach((s, at) => {
-    if (s.k !== 'store') return;
+  const found = new Map<string, ItemAccess>();
+  stmts.forEach((stmt, at) => {
+    const x = access(stmt);
+    if (!x) return;
     items.forEach((item, k) => {
-      const base = baseOf(s.index, item);
-      if (base) found.set(`${s.buf}|${JSON.stringify(base)}|${k}`, { at, index: s.index, value: s.value });
+      const base = baseOf(x.index, item);
+      if (base) found.set(`${x.buf}|${JSON.stringify(base)}|${k}`, { at, buf: x.buf, index: x.index, stmt });
     });
   });
   const replace = new Map<number, PStmt>();
@@ -95,13 +66,32 @@ export function vectorizeItemStores(stmts: PStmt[], items: string[], width: numb
     for (let g = 0; g < width; g += w) {
       const group = Array.from({ length: w }, (_, j) => found.get(`${buf}|${baseKey}|${k + g + j}`));
       if (group.some((x) => !x || drop.has(x.at) || replace.has(x.at))) continue;
-      const members = group as { at: number; index: PExpr; value: PExpr }[];
-      const at = Math.max(...members.map((m) => m.at));
+      const members = group as ItemAccess[];
+      const at = place(members.map((m) => m.at));
       const proven = aligned?.eligible(buf) === true;
       if (proven) aligned!.widths.set(buf, Math.max(w, aligned!.widths.get(buf) ?? 0));
-      replace.set(at, { k: 'vstore', buf, index: members[0]!.index, values: members.map((m) => m.value), ...(proven ? { aligned: true } : {}) });
+      replace.set(at, fuse(members, proven));
       for (const m of members) if (m.at !== at) drop.add(m.at);
     }
   }
   return stmts.flatMap((s, at) => (drop.has(at) ? [] : [replace.get(at) ?? s]));
+}
+
+export function vectorizeItemLoads(stmts: PStmt[], items: string[], width: number, elemBytes: (buf: string) => number, aligned?: AlignedLoads): PStmt[] {
+  return fuseItemAccesses(stmts, items, width, elemBytes,
+    (s) => (s.k === 'decl' && !s.mut && s.init.k === 'load' ? { buf: s.init.buf, index: s.init.index } : undefined),
+    (ms, proven) => ({ k: 'vload', buf: ms[0]!.buf, index: ms[0]!.index, names: ms.map((m) => (m.stmt as Extract<PStmt, { k: 'decl' }>).name), ...(proven ? { aligned: true } : {}) }),
+    (ats) => Math.min(...ats), aligned);
+}
+
+/**
+ * The stores' counterpart: in a flat statement list, stores `buf[base + item_k] = value_k`
+ * of `width` consecutive items (one buf, one base) become one vstore placed where the
+ * group's last store was (every value is computed by then). Items must be in bounds.
+ */
+export function vectorizeItemStores(stmts: PStmt[], items: string[], width: number, elemBytes: (buf: string) => number, aligned?: AlignedLoads): PStmt[] {
+  return fuseItemAccesses(stmts, items, width, elemBytes,
+    (s) => (s.k === 'store' ? { buf: s.buf, index: s.index } : undefined),
+    (ms, proven) => ({ k: 'vstore', buf: ms[0]!.buf, index: ms[0]!.index, values: ms.map((m) => (m.stmt as Extract<PStmt, { k: 'store' }>).value), ...(proven ? { aligned: true } : {}) }),
+    (ats) => Math.max(...ats), aligned);
 }

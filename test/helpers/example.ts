@@ -1,6 +1,7 @@
 // An example program with a WebGPU backend (the CPU adapter here) and a
 // runner that never reads the tune cache: what most kernel test files open
 // once in their beforeAll.
+import { afterAll, beforeAll } from 'vitest';
 import type { Program } from '../../dsl/ir.ts';
 import { loadProgram } from '../../dsl/load.ts';
 import { ProgramRunner } from '../../runtime/program-runner.ts';
@@ -17,4 +18,17 @@ export async function openExample(name: string): Promise<OpenExample> {
   const p = await loadProgram(new URL(`../../examples/${name}.ts`, import.meta.url).pathname);
   const gpu = await openWebGpu();
   return { p, gpu, runner: new ProgramRunner(gpu, p, { tuned: false }) };
+}
+
+/**
+ * The same for a whole test file: opened before its tests (beforeAll) and
+ * closed after them (afterAll); the fields are there once the tests run.
+ */
+export function useExample(name: string, timeout = 120_000): OpenExample {
+  const ex = {} as OpenExample;
+  beforeAll(async () => {
+    Object.assign(ex, await openExample(name));
+  }, timeout);
+  afterAll(() => ex.gpu?.destroy());
+  return ex;
 }
