@@ -51,6 +51,11 @@ export interface DeviceLimits {
   /** Subgroup (warp) size when the device fixes it (CUDA: 32); undefined when it may vary per kernel. */
   subgroupSize?: number;
   shaderF16: boolean;
+  /**
+   * The device ends a shader invocation after this many loop iterations, counted over all its
+   * loops, leaving what it had yet to write unwritten (Mesa llvmpipe: 65 535); undefined: no limit.
+   */
+  loopIterationLimit?: number;
   /** Per-multiprocessor resources, for occupancy; only targets that report them (CUDA). */
   sm?: MultiprocessorLimits;
 }

@@ -131,7 +131,11 @@ export class ProgramRunner {
   /** Runs once and returns every written tensor (outputs and asked final states) as fp32 host data. */
   async run(inputs: Record<string, HostTensor>, opts: RunOptions = {}): Promise<Record<string, HostTensor>> {
     const prep = await this.prepare(inputs, opts);
-    const bufs = this.upload(prep, inputs, opts.poison ?? false);
+    // Where the device may end a kernel early (llvmpipe's loop limiter), outputs start as a marker
+    // no arithmetic produces, and any marker left after the run is an error rather than an answer.
+    // (Poisoned runs, the checks, see unwritten outputs as NaN and fail already.)
+    const guard = this.backend.limits.loopIterationLimit !== undefined && !opts.poison;
+    const bufs = this.upload(prep, inputs, opts.poison ? 'nan' : guard ? 'marker' : 'none');
     try {
       prep.launches.forEach((l, k) => this.backend.launch(l.kernel, l.grid, bufs.lists[k]!, l.params));
       await this.backend.sync();
@@ -139,6 +143,7 @@ export class ProgramRunner {
       for (const t of prep.program.written) {
         const bytes = await this.backend.read(bufs.byName.get(t.name)!);
         out[t.name] = { data: fromDeviceBytes(bytes, t.dtype, sizeOf(t, prep.dims)), shape: shapeOf(t, prep.dims) };
+        if (guard) this.expectWritten(prep, t.name, out[t.name]!.data);
       }
       return out;
     } finally {
@@ -146,11 +151,23 @@ export class ProgramRunner {
     }
   }
 
+  private expectWritten(prep: PreparedLaunch, name: string, data: Float32Array): void {
+    const words = new Uint32Array(data.buffer, data.byteOffset, data.length);
+    let left = 0;
+    for (const w of words) if (w === UNWRITTEN) left++;
+    if (left === 0) return;
+    throw new Error(`${prep.info.kernel.entry} on ${this.backend.deviceName}: ${left} of ${data.length} elements of '${name}' were never written. `
+      + `This device ends a kernel invocation after ${this.backend.limits.loopIterationLimit} loop iterations over all its loops (Mesa llvmpipe's loop limiter), `
+      + 'and this run needs more: give it more threads per workgroup (the schedule\'s rows or threads), fewer steps per call '
+      + '(chain calls through final and initial states), or a GPU adapter.');
+  }
+
   /**
    * Device buffers in each kernel's binding order (inputs uploaded, outputs
    * allocated, scratch allocated); destroy every one of byName when done.
+   * `fill` sets the outputs first: 'nan' (checks), 'marker' (see run), 'none'.
    */
-  upload(prep: PreparedLaunch, inputs: Record<string, HostTensor>, poison: boolean): RunBuffers {
+  upload(prep: PreparedLaunch, inputs: Record<string, HostTensor>, fill: 'nan' | 'marker' | 'none'): RunBuffers {
     const byName = new Map<string, DeviceBuffer>();
     const sp = prep.program;
     // Tensors sharing a packed binding are uploaded once per packing, end to end (runtime/packed-bindings.ts).
@@ -176,7 +193,8 @@ export class ProgramRunner {
     for (const t of sp.written) {
       const n = sizeOf(t, prep.dims);
       const buf = this.backend.createBuffer(n * elemBytes(t.dtype));
-      if (poison) this.backend.write(buf, toDeviceBytes(new Float32Array(n).fill(NaN), t.dtype));
+      if (fill === 'nan') this.backend.write(buf, toDeviceBytes(new Float32Array(n).fill(NaN), t.dtype));
+      else if (fill === 'marker' && t.dtype === 'f32') this.backend.write(buf, new Uint8Array(new Uint32Array(n).fill(UNWRITTEN).buffer));
       byName.set(t.name, buf);
     }
     const lists = bindings.map((bs) => bs.map((b) => {
@@ -187,6 +205,9 @@ export class ProgramRunner {
     return { list: lists[0]!, lists, byName };
   }
 }
+
+/** A NaN whose payload arithmetic never produces (results carry the canonical NaN or their operand's). */
+const UNWRITTEN = 0x7fa5f00d;
 
 /** Specialises and applies the run's static dims and dtype. */
 export function specializeFor(p: Program, variant: Variant, dims: Dims, dtype?: DType): SpecializedProgram {

@@ -79,7 +79,7 @@ export class RotatingBuffers {
     let s = this.sets.get(key);
     if (!s) {
       s = [];
-      for (let i = RotatingBuffers.count(prep); i > 0; i--) s.push(this.runner.upload(prep, this.inputs, false));
+      for (let i = RotatingBuffers.count(prep); i > 0; i--) s.push(this.runner.upload(prep, this.inputs, 'none'));
       this.sets.set(key, s);
     }
     return s;

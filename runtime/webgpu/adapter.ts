@@ -193,7 +193,9 @@ export async function openWebGpu(opts: OpenWebGpuOptions = {}): Promise<WebGpuBa
       description: s.description,
       features: [...device.features].sort(),
     };
-    return new WebGpuBackend({ gpu, device, deviceName, fingerprint, limits: limitsFromDevice(device), adapter: summary });
+    // llvmpipe's loop limiter (gallivm LP_MAX_TGSI_LOOP_ITERATIONS) ends long-running invocations early.
+    const limits = { ...limitsFromDevice(device), ...(/llvmpipe/i.test(deviceName) ? { loopIterationLimit: 65535 } : {}) };
+    return new WebGpuBackend({ gpu, device, deviceName, fingerprint, limits, adapter: summary });
   }
   throw new Error(
     `no WebGPU adapter: tried ${tried.join('; ')}. ` +
