@@ -6,7 +6,7 @@
 // and where every block agrees (the uniform form, B and C shared). The
 // uniform form is shown to run, and to be needed only where it is chosen.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { compileKernel, type Schedule } from '../codegen/compile.ts';
 import type { PStmt } from '../codegen/plan/ast.ts';
 import type { Program } from '../dsl/ir.ts';
@@ -16,21 +16,14 @@ import { checkCase } from '../runtime/check.ts';
 import { ProgramRunner, specializeFor } from '../runtime/program-runner.ts';
 import { scheduleSpace } from '../runtime/tune/space.ts';
 import { screen, tuneVariant } from '../runtime/tune/search.ts';
-import type { WebGpuBackend } from '../runtime/webgpu/index.ts';
 import { caseFrom, expectCasePasses, type CaseSpec } from './helpers/check.ts';
-import { openExample } from './helpers/example.ts';
+import { useExample } from './helpers/example.ts';
 import { runnerWithUniform, uniformBranch } from './helpers/uniform-form.ts';
 
 const ALL_OPTIONAL = ['D', 'z', 'delta_bias'];
 const GPU_TIMEOUT = 120_000;
 
-let p: Program;
-let gpu: WebGpuBackend;
-let runner: ProgramRunner;
-beforeAll(async () => {
-  ({ p, gpu, runner } = await openExample('mamba1'));
-}, GPU_TIMEOUT);
-afterAll(() => gpu?.destroy());
+const ex = useExample('mamba1', GPU_TIMEOUT);
 
 const caseOf = caseFrom({ present: ALL_OPTIONAL, initStates: ['h'], finalStates: ['h'], seed: 1, dims: { batch: 2, dim: 6, seqlen: 100, dstate: 16, ngroups: 2 } });
 
@@ -56,7 +49,7 @@ function loadsInStateLoops(body: PStmt[], buf: string, inLoop = false): number {
 }
 
 function runnerWith(edit: (branch: Extract<PStmt, { k: 'if' }>) => void): ProgramRunner {
-  return runnerWithUniform(gpu, p, edit);
+  return runnerWithUniform(ex.gpu, ex.p, edit);
 }
 
 describe('rowBlock on the CPU adapter vs the float64 reference', () => {
@@ -80,7 +73,7 @@ describe('rowBlock on the CPU adapter vs the float64 reference', () => {
   for (const { name, spec, schedule } of cases) {
     it(`K ${schedule.rowBlock}, t${schedule.threads}i${schedule.items}${schedule.rows ? ` r${schedule.rows}` : ''}: ${name}`, async () => {
       const c = caseOf({ ...spec, schedule, seed: 7 * (schedule.rowBlock ?? 1) + (spec.dims?.seqlen ?? 0) });
-      const r = await expectCasePasses(runner, c);
+      const r = await expectCasePasses(ex.runner, c);
       expect(r.kernel).toMatch(new RegExp(`k${schedule.rowBlock}$`));
     }, GPU_TIMEOUT);
   }
@@ -90,7 +83,7 @@ describe('the uniform form', () => {
   const dims = { batch: 2, dim: 6, seqlen: 64, dstate: 16, ngroups: 2 };
 
   it('loads B and C once per item for all K rows; the general form once per item and row', () => {
-    const sp = specializeFor(p, fullVariant(p), { ...dims, ngroups: 1 }, 'f32');
+    const sp = specializeFor(ex.p, fullVariant(ex.p), { ...dims, ngroups: 1 }, 'f32');
     for (const [items, K] of [[4, 4], [2, 2], [1, 3]] as const) {
       const { plan } = compileKernel(sp, 'wgsl', { threads: 32, items, rowBlock: K }, { subgroups: false });
       const branch = uniformBranch(plan.body)!;
@@ -133,14 +126,14 @@ describe('the uniform form', () => {
 
 describe('the knob', () => {
   it('rowBlock must be a positive integer', () => {
-    const sp = specializeFor(p, fullVariant(p), { batch: 2, dim: 6, seqlen: 64, dstate: 16, ngroups: 2 }, 'f32');
+    const sp = specializeFor(ex.p, fullVariant(ex.p), { batch: 2, dim: 6, seqlen: 64, dstate: 16, ngroups: 2 }, 'f32');
     for (const rowBlock of [0, -1, 1.5]) {
       expect(() => compileKernel(sp, 'wgsl', { threads: 32, items: 2, rowBlock }, { subgroups: false })).toThrow(`rowBlock must be a positive integer, got ${rowBlock}`);
     }
   });
 
   it('grid: a workgroup owns rows × rowBlock rows', () => {
-    const sp = specializeFor(p, fullVariant(p), { batch: 2, dim: 6, seqlen: 64, dstate: 16, ngroups: 2 }, 'f32');
+    const sp = specializeFor(ex.p, fullVariant(ex.p), { batch: 2, dim: 6, seqlen: 64, dstate: 16, ngroups: 2 }, 'f32');
     const info = compileKernel(sp, 'cuda', { threads: 32, items: 2, rows: 2, rowBlock: 3 }, { subgroups: true });
     expect(info.rowsPerGroup).toBe(6);
     expect(info.kernel.workgroupSize).toBe(64);
@@ -149,7 +142,7 @@ describe('the knob', () => {
 
   it('any program the diagonal scan takes: Mamba-2 forced onto it (promoted head axis last, blocks straddle heads), K 3', async () => {
     const m2 = await loadProgram(new URL('../examples/mamba2.ts', import.meta.url).pathname);
-    const r = await expectCasePasses(new ProgramRunner(gpu, m2, { tuned: false }), {
+    const r = await expectCasePasses(new ProgramRunner(ex.gpu, m2, { tuned: false }), {
       dims: { batch: 2, seqlen: 77, nheads: 4, headdim: 8, ngroups: 2, dstate: 8 }, present: m2.inputs.filter((t) => t.optional && t.name !== 'D_hp').map((t) => t.name),
       initStates: ['S'], finalStates: ['S'], seed: 9, schedule: { threads: 16, items: 2, rowBlock: 3, lowering: 'diagonal-scan' },
     });
@@ -161,7 +154,7 @@ describe('the knob', () => {
     const prog: Program = { ...m2, schedule: { ...m2.schedule, threads: [128], items: [4], rows: [1], rowBlock: [1, 2, 4], chunk: [32] } };
     const dims = { batch: 1, seqlen: 100, nheads: 2, headdim: 64, ngroups: 1, dstate: 128 };
     const sp = specializeFor(prog, tuneVariant(prog), dims);
-    const cs = screen(sp, scheduleSpace(prog), 'webgpu', gpu.limits, dims);
+    const cs = screen(sp, scheduleSpace(prog), 'webgpu', ex.gpu.limits, dims);
     expect(cs.filter((c) => c.status === 'untried')).toHaveLength(1);
     expect(cs.filter((c) => c.status === 'same-kernel').map((c) => c.schedule.rowBlock).sort()).toEqual([2, 4]);
   });

@@ -9,30 +9,22 @@
 // the diagonal scan takes. The uniform form is shown to be the one that runs
 // where the rows agree, and to be wrong where they do not.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { compileKernel, type Schedule } from '../codegen/compile.ts';
 import type { PStmt } from '../codegen/plan/ast.ts';
-import type { Program } from '../dsl/ir.ts';
 import { loadProgram } from '../dsl/load.ts';
 import { fullVariant } from '../dsl/specialize.ts';
 import { checkCase } from '../runtime/check.ts';
 import { ProgramRunner, specializeFor } from '../runtime/program-runner.ts';
-import type { WebGpuBackend } from '../runtime/webgpu/index.ts';
 import { caseFrom, expectCasePasses, type CaseSpec } from './helpers/check.ts';
 import { expectCutEqualsWhole, expectExamplePasses } from './helpers/diagonal-forms.ts';
-import { openExample } from './helpers/example.ts';
+import { useExample } from './helpers/example.ts';
 import { runnerWithUniform, uniformBranch } from './helpers/uniform-form.ts';
 
 const ALL_OPTIONAL = ['D', 'z', 'delta_bias'];
 const GPU_TIMEOUT = 120_000;
 
-let p: Program;
-let gpu: WebGpuBackend;
-let runner: ProgramRunner;
-beforeAll(async () => {
-  ({ p, gpu, runner } = await openExample('mamba1'));
-}, GPU_TIMEOUT);
-afterAll(() => gpu?.destroy());
+const ex = useExample('mamba1', GPU_TIMEOUT);
 
 const caseOf = caseFrom({ present: ALL_OPTIONAL, initStates: ['h'], finalStates: ['h'], seed: 1, dims: { batch: 2, dim: 6, seqlen: 100, dstate: 16, ngroups: 2 } });
 const label = (s: Schedule): string => `l${s.lanes}i${s.items}${(s.rows ?? 1) > 1 ? `r${s.rows}` : ''}${(s.rowBlock ?? 1) > 1 ? `k${s.rowBlock}` : ''}`;
@@ -62,19 +54,19 @@ describe('state lanes on the CPU adapter vs the float64 reference', () => {
   for (const { name, spec, schedule } of cases) {
     it(`${label(schedule)}: ${name}`, async () => {
       const c = caseOf({ ...spec, schedule, seed: 3 * (schedule.lanes ?? 1) + (spec.dims?.seqlen ?? 0) });
-      const r = await expectCasePasses(runner, c);
+      const r = await expectCasePasses(ex.runner, c);
       expect(r.kernel).toMatch(new RegExp(`_${label(schedule)}$`));
     }, GPU_TIMEOUT);
   }
 
   it('a sequence cut in two pieces mid-chunk (final state → initial state) equals the uncut run', async () => {
-    await expectCutEqualsWhole(runner, p, caseOf({ dims: { batch: 2, dim: 4, seqlen: 200, dstate: 16, ngroups: 1 }, seed: 11 }), { threads: 1, items: 2, lanes: 16, rows: 4 }, 75);
+    await expectCutEqualsWhole(ex.runner, ex.p, caseOf({ dims: { batch: 2, dim: 4, seqlen: 200, dstate: 16, ngroups: 1 }, seed: 11 }), { threads: 1, items: 2, lanes: 16, rows: 4 }, 75);
   }, GPU_TIMEOUT);
 });
 
 
 function runnerWith(edit: (branch: Extract<PStmt, { k: 'if' }>) => void): ProgramRunner {
-  return runnerWithUniform(gpu, p, edit);
+  return runnerWithUniform(ex.gpu, ex.p, edit);
 }
 
 describe('the uniform form (B and C tiles shared by the workgroup)', () => {
@@ -82,7 +74,7 @@ describe('the uniform form (B and C tiles shared by the workgroup)', () => {
   const schedule = { threads: 1, items: 2, lanes: 16, rows: 2 };
 
   it('stages B and C as tiles only in the uniform form; the general form reads them per lane', () => {
-    const sp = specializeFor(p, fullVariant(p), dims, 'f32');
+    const sp = specializeFor(ex.p, fullVariant(ex.p), dims, 'f32');
     const { plan } = compileKernel(sp, 'wgsl', schedule, { subgroups: false, sharedBytes: 32 * 1024 });
     const branch = uniformBranch(plan.body)!;
     expect(branch).toBeDefined();
@@ -123,7 +115,7 @@ describe('the uniform form (B and C tiles shared by the workgroup)', () => {
 });
 
 describe('the knob', () => {
-  const sp = (): ReturnType<typeof specializeFor> => specializeFor(p, fullVariant(p), { batch: 2, dim: 6, seqlen: 64, dstate: 16, ngroups: 2 }, 'f32');
+  const sp = (): ReturnType<typeof specializeFor> => specializeFor(ex.p, fullVariant(ex.p), { batch: 2, dim: 6, seqlen: 64, dstate: 16, ngroups: 2 }, 'f32');
 
   it('lanes must be a power of two no larger than the state; the workgroup memory must fit', () => {
     expect(() => compileKernel(sp(), 'wgsl', { threads: 1, items: 2, lanes: 6 }, { subgroups: false })).toThrow('lanes must be a power of two, got 6');
@@ -149,12 +141,12 @@ describe('other programs the diagonal scan takes', () => {
     { file: 'gla', dims: { batch: 2, seqlen: 37, nheads: 2, headdim: 5, dkey: 8 }, schedule: { threads: 1, items: 2, lanes: 4, rows: 2, rowBlock: 2 } },
   ];
   for (const { file, dims, schedule } of programs) {
-    it(`${file}, ${label(schedule)}`, () => expectExamplePasses(gpu, file, dims, schedule, label(schedule), 5), GPU_TIMEOUT);
+    it(`${file}, ${label(schedule)}`, () => expectExamplePasses(ex.gpu, file, dims, schedule, label(schedule), 5), GPU_TIMEOUT);
   }
 
   it('Mamba-2 forced onto the diagonal scan (head axis promoted), lanes 4, rowBlock 3 (blocks straddle heads)', async () => {
     const m2 = await loadProgram(new URL('../examples/mamba2.ts', import.meta.url).pathname);
-    const r = await expectCasePasses(new ProgramRunner(gpu, m2, { tuned: false }), {
+    const r = await expectCasePasses(new ProgramRunner(ex.gpu, m2, { tuned: false }), {
       dims: { batch: 2, seqlen: 77, nheads: 4, headdim: 8, ngroups: 2, dstate: 8 }, present: m2.inputs.filter((t) => t.optional && t.name !== 'D_hp').map((t) => t.name),
       initStates: ['S'], finalStates: ['S'], seed: 9, schedule: { threads: 1, items: 2, lanes: 4, rows: 4, rowBlock: 3, lowering: 'diagonal-scan' },
     });
