@@ -43,6 +43,7 @@ describe('one lane per row (shuffle 1) on the CPU adapter vs the float64 referen
     { name: 'batch 3, dim 5, rows 4: workgroups straddle batches, the last holds rows past the end', schedule: one(4, 4), spec: { dims: { batch: 3, dim: 5, ngroups: 1, seqlen: 77 } } },
     { name: 'items 3: a chunk of 3 steps, one step per phase-B group', schedule: one(3, 2), spec: { dims: { seqlen: 50 } } },
     { name: 'items 2: two steps per phase-B group, 8-byte vectors', schedule: one(2, 4), spec: { dims: { dim: 8, ngroups: 1, seqlen: 64 } } },
+    { name: 'items 6: 16-byte groups that do not tile a lane\'s steps (their alignment checked at run time)', schedule: one(6, 4), spec: { dims: { dim: 8, ngroups: 1, seqlen: 96 } } },
     { name: 'dstate 5: fewer state elements than a vector', schedule: one(4, 2), spec: { dims: { dstate: 5, seqlen: 50 } } },
     { name: 'no optional input, no initial or final state', schedule: one(8, 2), spec: { present: [], initStates: [], finalStates: [], dims: { seqlen: 150 } } },
     { name: 'D only, final state only', schedule: one(8, 2), spec: { present: ['D'], initStates: [], dims: { seqlen: 150 } } },

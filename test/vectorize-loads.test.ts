@@ -36,6 +36,14 @@ describe('vectorizeItemLoads', () => {
     expect(vectorizeItemLoads(stmts, eight, 8, f32).map((s) => (s.k === 'vload' ? s.names.length : 0))).toEqual([4, 4]);
     expect(vectorizeItemLoads(stmts, eight, 8, () => 2).map((s) => (s.k === 'vload' ? s.names.length : 0))).toEqual([8]);
   });
+  it('claims no alignment where the groups do not tile a thread\'s items (6 f32 items: 16-byte groups at 6·thread + 0)', () => {
+    const six = Array.from({ length: 6 }, (_, k) => `t_${k}`);
+    const widths = new Map<string, number>();
+    const out = vectorizeItemLoads(six.map((t) => load('u', 'x3', t)), six, 6, f32, { eligible: () => true, widths });
+    expect(out.find((s) => s.k === 'vload')).toMatchObject({ k: 'vload', names: ['u_x3_t_0', 'u_x3_t_1', 'u_x3_t_2', 'u_x3_t_3'] });
+    expect(out.find((s) => s.k === 'vload')).not.toHaveProperty('aligned');
+    expect(widths.size).toBe(0);
+  });
   it('does nothing for one item per thread', () => {
     const stmts = [load('u', 'x3', 't_0')];
     expect(vectorizeItemLoads(stmts, ['t_0'], 1, f32)).toEqual(stmts);

@@ -68,7 +68,9 @@ function fuseItemAccesses(stmts: PStmt[], items: string[], width: number, elemBy
       if (group.some((x) => !x || drop.has(x.at) || replace.has(x.at))) continue;
       const members = group as ItemAccess[];
       const at = place(members.map((m) => m.at));
-      const proven = aligned?.eligible(buf) === true;
+      // A thread's first item sits at a multiple of `width` (when the tensor's rows are w-aligned), so a
+      // group is provably aligned only when w divides width: 6 items in groups of 4 start at 6·thread + 0.
+      const proven = aligned?.eligible(buf) === true && width % w === 0;
       if (proven) aligned!.widths.set(buf, Math.max(w, aligned!.widths.get(buf) ?? 0));
       replace.set(at, fuse(members, proven));
       for (const m of members) if (m.at !== at) drop.add(m.at);
