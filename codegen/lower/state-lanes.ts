@@ -15,7 +15,9 @@
 // the last parallel axis), so the tile values it reads once serve K rows
 // (copies j < K of everything per row, as in the chunked form's rowBlock).
 // Two barriers per chunk (after A and after B) order every reuse of the
-// workgroup arrays. Per (step, element) the work is the update's arithmetic
+// workgroup arrays. With `shuffle` the step values and partials stay in
+// registers instead (shuffle-exchange.ts builds that chunk from the same
+// phase-B bodies and tiles). Per (step, element) the work is the update's arithmetic
 // and a few workgroup-memory reads. On the H100 the hand-written prototype
 // (bench/prototypes/state_lanes.py, RESULTS run 30) ran Mamba-1 1.7× faster
 // than the chunked form, this lowering 1.5× (CUDA) and 1.75× (WebGPU, with
