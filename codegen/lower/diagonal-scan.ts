@@ -30,7 +30,7 @@ import { chainOf, emitIn, newScope, type Level, type Scope } from './hoist.js';
 import { vectorizeItemLoads, type AlignedLoads } from './vectorize-loads.js';
 import { dimEnv } from './index-math.js';
 import {
-  analyseDiagonal, diagonalTemplates, LoweringError, N_BIT, rowDecomposition, scanContiguousTensors, slotRows, T_BIT, uniformCheck, type Templates,
+  analyseDiagonal, diagonalTemplates, elemBytesOf, LoweringError, N_BIT, rowDecomposition, rowsAlignedFor, scanContiguousTensors, slotRows, T_BIT, uniformCheck, type Templates,
 } from './diagonal-templates.js';
 
 export { diagonalScanRejects, LoweringError } from './diagonal-templates.js';
@@ -215,7 +215,7 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
     for (let it = 0; it < I; it++) chunkBody.push(...itemScopes[it]!.decls, ...itemCopies[it]!.flatMap((c) => c?.decls ?? []));
     // In full chunks every item is in bounds: reads of consecutive items become vector loads.
     const itemVars = Array.from({ length: I }, (_, it) => `t_${it}`);
-    const elemBytes = (buf: string): number => (sp.used.find((t) => t.name === buf)?.dtype === 'f32' ? 4 : 2);
+    const elemBytes = (buf: string): number => elemBytesOf(sp, buf);
     const vec = (xs: PStmt[]): PStmt[] => (guarded ? xs : vectorizeItemLoads(xs, itemVars, I, elemBytes, alignedLoads));
     chunkBody.push(loop('n', i(0), i(N), i(1), vec([...nScope.decls, ...nCopies.flatMap((c) => c?.decls ?? []), ...nBody]), unroll));
     // Values only the stores need are computed after the state loop (fewer registers live across it);
@@ -251,8 +251,7 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
     // runs the chunk with element loads. One uniform check instead of one per load.
     const conds = new Map<string, PExpr>();
     for (const [buf, w] of alignedLoads.widths) {
-      const t = sp.used.find((x) => x.name === buf)!;
-      const c: PExpr = { k: 'bin', op: '==', a: { k: 'bin', op: '%', a: dim(t.shape[t.shape.length - 1]!), b: i(w) }, b: i(0) };
+      const c = rowsAlignedFor(sp, buf, w);
       conds.set(JSON.stringify(c), c);
     }
     const aligned = [...conds.values()];

@@ -298,3 +298,17 @@ function hasStateRef(e: PExpr): boolean {
   const s = JSON.stringify(e);
   return s.includes('"$h:') || s.includes('"$hp:');
 }
+
+/** Bytes one element of tensor `buf` takes in device memory (f32: 4; f16, bf16: 2). */
+export function elemBytesOf(sp: SpecializedProgram, buf: string): number {
+  return [...sp.used, ...sp.written].find((t) => t.name === buf)?.dtype === 'f32' ? 4 : 2;
+}
+
+/**
+ * The uniform condition under which `w`-wide vector accesses of `buf` at a multiple of `w` along its
+ * last (scan-contiguous) axis are aligned in memory: that axis's length is a multiple of `w`.
+ */
+export function rowsAlignedFor(sp: SpecializedProgram, buf: string, w: number): PExpr {
+  const shape = [...sp.used, ...sp.written].find((t) => t.name === buf)!.shape;
+  return { k: 'bin', op: '==', a: { k: 'bin', op: '%', a: dimEnv(sp.staticDims)(shape[shape.length - 1]!), b: i(w) }, b: i(0) };
+}

@@ -54,9 +54,9 @@ export interface ShuffleChunkInput {
   /** Conditions under which the chunk's vector accesses are aligned (the tile fills'), besides the chunk being full. */
   aligned: PExpr[];
   elemBytes: (buf: string) => number;
-  /** Tensors read contiguously along the scan axis: their vector loads are aligned when their last dim is a multiple of the width. */
+  /** Tensors accessed contiguously along the scan axis: their vector accesses are aligned under `rowsAligned`. */
   contiguous: Set<string>;
-  lastDim: (buf: string) => PExpr;
+  rowsAligned: (buf: string, w: number) => PExpr;
   /** The workgroup's tile fills for this chunk (none without tiles): a barrier follows them. */
   fills: PStmt[];
 }
@@ -149,7 +149,7 @@ export function shuffleChunk(x: ShuffleChunkInput): PStmt {
 
   const fullVersion = version(false), tailVersion = version(true);
   // A full chunk's vector loads are aligned when each such tensor's axis length is a multiple of its width.
-  const conds = [...x.aligned, ...[...alignedLoads.widths].map(([buf, w]): PExpr => ({ k: 'bin', op: '==', a: { k: 'bin', op: '%', a: x.lastDim(buf), b: i(w) }, b: i(0) }))];
+  const conds = [...x.aligned, ...[...alignedLoads.widths].map(([buf, w]) => x.rowsAligned(buf, w))];
   const unique = [...new Map(conds.map((c) => [JSON.stringify(c), c])).values()];
   const full = unique.reduce((acc, c): PExpr => ({ k: 'bin', op: '&&', a: acc, b: c }), { k: 'bin', op: '<=', a: add(v('c0'), i(TB)), b: L } as PExpr);
   return when(full, fullVersion, tailVersion);

@@ -33,7 +33,7 @@ import { chainOf, emitIn, newScope, type Scope } from './hoist.js';
 import { shuffleChunk } from './shuffle-exchange.js';
 import { dimEnv } from './index-math.js';
 import {
-  analyseDiagonal, diagonalTemplates, LoweringError, N_BIT, rowDecomposition, scanContiguousTensors, slotRows, T_BIT, uniformCheck, type Templates,
+  analyseDiagonal, diagonalTemplates, elemBytesOf, LoweringError, N_BIT, rowDecomposition, rowsAlignedFor, scanContiguousTensors, slotRows, T_BIT, uniformCheck, type Templates,
 } from './diagonal-templates.js';
 
 export interface StateLanesSchedule {
@@ -266,7 +266,7 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
           { k: 'svstore', arr: t.name, index: tileAt(add(mul(v('fe'), i(P)), v('fj'))), values: names.map(v) },
         ]));
         const last = sp.used.find((x) => x.name === buf)!.shape;
-        vectorAligned.set(JSON.stringify(last[last.length - 1]), { k: 'bin', op: '==', a: { k: 'bin', op: '%', a: dim(last[last.length - 1]!), b: i(4) }, b: i(0) });
+        vectorAligned.set(JSON.stringify(last[last.length - 1]), rowsAlignedFor(sp, buf, 4));
       } else {
         vectorFills.push(scalar);
       }
@@ -275,11 +275,9 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
     const fullAligned = [...vectorAligned.values()].reduce((a, c): PExpr => ({ k: 'bin', op: '&&', a, b: c }), { k: 'bin', op: '<=', a: add(v('c0'), i(TB)), b: L } as PExpr);
     const fills: PStmt[] = vectorAligned.size ? [when(fullAligned, vectorFills, scalarFills)] : scalarFills;
     if (SH) {
-      const elemBytes = (buf: string): number => ([...sp.used, ...sp.written].find((t) => t.name === buf)?.dtype === 'f32' ? 4 : 2);
-      const lastDim = (buf: string): PExpr => { const s = [...sp.used, ...sp.written].find((t) => t.name === buf)!.shape; return dim(s[s.length - 1]!); };
       const chunk = shuffleChunk({
         tag, lanes: S, items: IA, W, L, full, tail, usedInB, templates: tm, accNames: accs.map((a) => a.name), storeTensors: an.stores.map((s) => s.tensor.name),
-        hoister, rowScope, aligned: [...vectorAligned.values()], elemBytes, contiguous, lastDim, fills: tiles.size ? fills : [],
+        hoister, rowScope, aligned: [...vectorAligned.values()], elemBytes: (buf) => elemBytesOf(sp, buf), contiguous, rowsAligned: (buf, w) => rowsAlignedFor(sp, buf, w), fills: tiles.size ? fills : [],
       });
       const half: PExpr = mul({ k: 'bin', op: '%', a: { k: 'bin', op: '/', a: v('c0'), b: i(TB) }, b: i(2) }, i(N * P));
       // The tiles of chunk c fill half c % 2: the barrier of chunk c + 1 orders every read of that half before chunk c + 2 refills it.
