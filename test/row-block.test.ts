@@ -18,7 +18,7 @@ import { scheduleSpace } from '../runtime/tune/space.ts';
 import { screen, tuneVariant } from '../runtime/tune/search.ts';
 import { caseFrom, expectCasePasses, type CaseSpec } from './helpers/check.ts';
 import { useExample } from './helpers/example.ts';
-import { runnerWithUniform, uniformBranch } from './helpers/uniform-form.ts';
+import { expectUniformWrongWhereRowsStraddle, runnerWithUniform, uniformBranch } from './helpers/uniform-form.ts';
 
 const ALL_OPTIONAL = ['D', 'z', 'delta_bias'];
 const GPU_TIMEOUT = 120_000;
@@ -117,10 +117,7 @@ describe('the uniform form', () => {
 
   it('is wrong where rows straddle groups: forced everywhere it fails the check; the general form alone passes', async () => {
     const schedule = { threads: 16, items: 2, rowBlock: 2 };
-    const forced = await checkCase(runnerWith((b) => (b.c = { k: 'lit', ty: 'bool', v: true })), caseOf({ dims, schedule, seed: 5 }));
-    expect(forced.ok).toBe(false);
-    expect(forced.errors.find((e) => e.name === 'y')!.relL2).toBeGreaterThan(1e-2);
-    await expectCasePasses(runnerWith((b) => (b.c = { k: 'lit', ty: 'bool', v: false })), caseOf({ dims, schedule, seed: 5 }));
+    await expectUniformWrongWhereRowsStraddle(ex.gpu, ex.p, caseOf({ dims, schedule, seed: 5 }));
   }, GPU_TIMEOUT);
 });
 

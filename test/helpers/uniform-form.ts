@@ -9,7 +9,10 @@ import type { KernelPlan, PStmt } from '../../codegen/plan/ast.ts';
 import { renderWgsl } from '../../codegen/render/wgsl.ts';
 import type { Program } from '../../dsl/ir.ts';
 import type { Backend } from '../../runtime/backend.ts';
+import { checkCase, type CheckCase } from '../../runtime/check.ts';
 import { ProgramRunner } from '../../runtime/program-runner.ts';
+import { expect } from 'vitest';
+import { expectCasePasses } from './check.ts';
 
 /** The `if (uni)` that picks the uniform form, wherever it is in the body. */
 export function uniformBranch(body: PStmt[]): Extract<PStmt, { k: 'if' }> | undefined {
@@ -37,4 +40,15 @@ export function runnerWithUniform(gpu: Backend, p: Program, edit: (branch: Extra
     return { ...info, kernel: renderWgsl(plan) };
   };
   return new ProgramRunner(gpu, p, { tuned: false, codegen });
+}
+
+/**
+ * The uniform form forced into every workgroup (`branch.c` true) is wrong where a workgroup's
+ * rows straddle what they share (y off by more than 1e-2); the general form forced everywhere passes.
+ */
+export async function expectUniformWrongWhereRowsStraddle(gpu: Backend, p: Program, c: CheckCase): Promise<void> {
+  const forced = await checkCase(runnerWithUniform(gpu, p, (b) => (b.c = { k: 'lit', ty: 'bool', v: true })), c);
+  expect(forced.ok).toBe(false);
+  expect(forced.errors.find((e) => e.name === 'y')!.relL2).toBeGreaterThan(1e-2);
+  await expectCasePasses(runnerWithUniform(gpu, p, (b) => (b.c = { k: 'lit', ty: 'bool', v: false })), c);
 }
