@@ -3,6 +3,7 @@ import type { RenderedKernel } from '../../runtime/backend.js';
 import type { KernelPlan, PFn, PStmt, Ty } from '../plan/ast.js';
 import type { Dialect } from './dialect.js';
 import { fmtF32 } from './literals.js';
+import { log1pOf01 } from './softplus-poly.js';
 import { renderPlan } from './print.js';
 
 const FN: Record<PFn, string> = {
@@ -10,17 +11,17 @@ const FN: Record<PFn, string> = {
   sigmoid: 'sf_sigmoid', softplus: 'sf_softplus', silu: 'sf_silu', max: 'max', min: 'min', pow: 'pow', mod: 'sf_mod', floor: 'floor',
 };
 
-// Helpers written so that fp32 keeps full relative accuracy: log1p via the
-// (u-1) correction, softplus = x past 20 as the reference defines it.
+const WGSL_SPELLING = { fma: (a: string, b: string, c: string) => `fma(${a}, ${b}, ${c})`, lit: (v: number) => fmtF32(v, () => '0x1p+128f') };
+
+// Helpers written so that fp32 keeps full relative accuracy: softplus as
+// max(x, 0) + log1p(exp(-|x|)) with a polynomial log1p (softplus-poly.ts says
+// why: Vulkan's log has an absolute error bound near 1).
 const HELPERS: Partial<Record<PFn, string>> = {
   sigmoid: 'fn sf_sigmoid(x: f32) -> f32 { return 1.0f / (1.0f + exp(-x)); }',
   silu: 'fn sf_silu(x: f32) -> f32 { return x / (1.0f + exp(-x)); }',
   softplus: `fn sf_softplus(x: f32) -> f32 {
-  if (x > 20.0f) { return x; }
-  let e = exp(x);
-  let u = 1.0f + e;
-  if (u == 1.0f) { return e; }
-  return log(u) * (e / (u - 1.0f));
+  let t = exp(-abs(x));
+  return max(x, 0.0f) + ${log1pOf01('t', WGSL_SPELLING)};
 }`,
   mod: 'fn sf_mod(a: f32, b: f32) -> f32 { return a - b * floor(a / b); }',
 };
