@@ -27,6 +27,7 @@ import {
 } from '../plan/ast.js';
 import { blockExclusiveScan, scanIsBarrierFree, scanShared, type ScanTarget } from './block-scan.js';
 import { chainOf, emitIn, newScope, type Level, type Scope } from './hoist.js';
+import { foldSkipTerms } from './fold-skip.js';
 import { vectorizeItemLoads, type AlignedLoads } from './vectorize-loads.js';
 import { dimEnv } from './index-math.js';
 import {
@@ -149,6 +150,7 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
 
     const chunkBody: PStmt[] = [];
     const nBody: PStmt[] = [];
+    const folded = foldSkipTerms(tm, accs.map((a) => a.name));
 
     // Per state: local fold over items, workgroup scan, per-item states (each per copy).
     updates.forEach((u, s) => {
@@ -209,10 +211,12 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
       } else {
         chunkBody.push(decl(`t_${it}`, 'i32', raw));
       }
-      for (const j of copies) for (const a of accs) chunkBody.push(decl(cn(`${a.name}_${it}`, j), 'f32', f(0), true));
     }
+    // Accumulators start at the term the stores add to them (fold-skip.ts), emitted in the item's scope.
+    const accStarts = Array.from({ length: I }, (_, it) => copies.map((j) => folded.accInit.map((e) => emitIn(hoister, e, chainOf([itemScopes[it]!, itemCopies[it]![j]], [rowScope, rowCopies[j]])))));
     // Item-scope declarations the state loop needs (hoisting filled them while emitting).
     for (let it = 0; it < I; it++) chunkBody.push(...itemScopes[it]!.decls, ...itemCopies[it]!.flatMap((c) => c?.decls ?? []));
+    for (let it = 0; it < I; it++) for (const j of copies) accs.forEach((a, k) => chunkBody.push(decl(cn(`${a.name}_${it}`, j), 'f32', accStarts[it]![j]![k]!, true)));
     // In full chunks every item is in bounds: reads of consecutive items become vector loads.
     const itemVars = Array.from({ length: I }, (_, it) => `t_${it}`);
     const elemBytes = (buf: string): number => elemBytesOf(sp, buf);
@@ -227,7 +231,7 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
         const postCopy = K === 1 ? undefined : newScope(T_BIT | P_BIT, post, `_${it}pr${j}`, new Map(accSubst(it, j)));
         for (const [key, name] of itemCopies[it]![j]?.table ?? []) postCopy!.table.set(key, name);
         const chain = chainOf([post, postCopy], [rowScope, rowCopies[j]]);
-        const stores_ = stores.map((st, k) => ({ k: 'store', buf: st.tensor.name, index: emitIn(hoister, tm.storeIdx[k]!, chain, 'i32'), value: emitIn(hoister, tm.store[k]!, chain) }) as PStmt);
+        const stores_ = stores.map((st, k) => ({ k: 'store', buf: st.tensor.name, index: emitIn(hoister, tm.storeIdx[k]!, chain, 'i32'), value: emitIn(hoister, folded.store[k]!, chain) }) as PStmt);
         return [...(postCopy?.decls ?? []), ...stores_];
       });
       if (K === 1) {
