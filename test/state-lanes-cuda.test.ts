@@ -17,7 +17,11 @@ const DIMS = { batch: 8, dim: 4096, seqlen: 4096, dstate: 16, ngroups: 1 };
 const SCHEDULES = [{ lanes: 8, items: 2, rows: 8, rowBlock: 2 }, { lanes: 8, items: 2, rows: 16, rowBlock: 2 }, { lanes: 16, items: 2, rows: 8, rowBlock: 2 }, { lanes: 8, items: 2, rows: 8 }, { lanes: 8, items: 2, rows: 16 }, { lanes: 16, items: 2, rows: 16 }, { lanes: 16, items: 2, rows: 8 }, { lanes: 16, items: 4, rows: 4 }, { lanes: 8, items: 4, rows: 8 }, { lanes: 4, items: 8, rows: 16 },
   // shuffle 1 (lower/shuffle-exchange.ts): the bench's and tuner's schedules
   { lanes: 1, items: 8, rows: 32, shuffle: 1 }, { lanes: 1, items: 4, rows: 64, shuffle: 1 }, { lanes: 2, items: 4, rows: 32, shuffle: 1 }, { lanes: 2, items: 4, rows: 64, shuffle: 1 },
-  { lanes: 2, items: 8, rows: 32, shuffle: 1 }, { lanes: 4, items: 4, rows: 16, shuffle: 1 }, { lanes: 4, items: 4, rows: 32, shuffle: 1 }, { lanes: 8, items: 2, rows: 8, shuffle: 1 }];
+  { lanes: 2, items: 8, rows: 32, shuffle: 1 }, { lanes: 4, items: 4, rows: 16, shuffle: 1 }, { lanes: 4, items: 4, rows: 32, shuffle: 1 }, { lanes: 8, items: 2, rows: 8, shuffle: 1 },
+  // The fastest Mamba-1 schedule (RESULTS run 57) keeps 4 blocks per SM at 128 registers and lets ptxas
+  // spill a few bytes outside the step loop: at 168 registers (3 blocks) it spills nothing and runs
+  // 1.418 ms against 1.193. Its spill is bounded here, not zero.
+  { lanes: 4, items: 8, rows: 32, shuffle: 1, spillBytes: 16 }];
 const CASES = (['f32', 'bf16'] as DType[]).flatMap((dtype) => SCHEDULES.map((s) => ({ dtype, ...s })));
 const name = (c: { lanes: number; items: number; rows: number; rowBlock?: number; shuffle?: number }): string => `l${c.lanes}i${c.items}r${c.rows}${(c.rowBlock ?? 1) > 1 ? `k${c.rowBlock}` : ''}${c.shuffle ? 's' : ''}`;
 
@@ -37,15 +41,16 @@ describe.skipIf(!nvcc)('state lanes: CUDA kernels at the standard shape compile 
   }, 120_000);
 
   CASES.forEach((c, k) => {
-    it(`${c.dtype}, ${name(c)}: builds within its budget, 0 bytes spilled, within 48 KiB of shared memory`, () => {
+    const spill = ('spillBytes' in c ? c.spillBytes : undefined) ?? 0;
+    it(`${c.dtype}, ${name(c)}: builds within its budget, ${spill ? `at most ${spill}` : '0'} bytes spilled, within 48 KiB of shared memory`, () => {
       const r = reports[k]!;
       expect(r.code, r.log).toBe(0);
       expect(r.functions, r.log).toBe(1);
       expect(r.exportsEntry).toBe(true);
       expect(r.entry).toMatch(new RegExp(`_${name(c)}$`));
       expect(r.registers).toBeLessThanOrEqual(budgets[k]!);
-      expect(r.spillStores, r.log).toBe(0);
-      expect(r.spillLoads, r.log).toBe(0);
+      expect(r.spillStores, r.log).toBeLessThanOrEqual(spill);
+      expect(r.spillLoads, r.log).toBeLessThanOrEqual(2 * spill);
       expect(shared[k]).toBeLessThanOrEqual(48 * 1024);
     });
   });
