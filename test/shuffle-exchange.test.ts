@@ -25,8 +25,8 @@ const GPU_TIMEOUT = 120_000;
 const ex = useExample('mamba1', GPU_TIMEOUT);
 
 const caseOf = caseFrom({ present: ['D', 'z', 'delta_bias'], initStates: ['h'], finalStates: ['h'], seed: 1, dims: { batch: 2, dim: 6, seqlen: 100, dstate: 16, ngroups: 2 } });
-const one = (items: number, rows: number): Schedule => ({ threads: 1, lanes: 1, shuffle: 1, items, rows });
-const label = (s: Schedule): string => `l${s.lanes}i${s.items}${(s.rows ?? 1) > 1 ? `r${s.rows}` : ''}s`;
+const one = (items: number, rows: number, rowBlock = 1): Schedule => ({ threads: 1, lanes: 1, shuffle: 1, items, rows, rowBlock });
+const label = (s: Schedule): string => `l${s.lanes}i${s.items}${(s.rows ?? 1) > 1 ? `r${s.rows}` : ''}${(s.rowBlock ?? 1) > 1 ? `k${s.rowBlock}` : ''}s`;
 const text = (x: unknown): string => JSON.stringify(x);
 
 describe('one lane per row (shuffle 1) on the CPU adapter vs the float64 reference', () => {
@@ -48,6 +48,14 @@ describe('one lane per row (shuffle 1) on the CPU adapter vs the float64 referen
     { name: 'no optional input, no initial or final state', schedule: one(8, 2), spec: { present: [], initStates: [], finalStates: [], dims: { seqlen: 150 } } },
     { name: 'D only, final state only', schedule: one(8, 2), spec: { present: ['D'], initStates: [], dims: { seqlen: 150 } } },
     { name: 'z and delta_bias, initial state only', schedule: one(4, 4), spec: { present: ['z', 'delta_bias'], finalStates: [], dims: { seqlen: 90 } } },
+    // rowBlock: a thread serves K rows; the tile values it reads serve all K.
+    // (Items 4 at most: llvmpipe takes seconds to compile the unrolled phase B of K rows.)
+    { name: 'rowBlock 2, rows straddle groups: uniform and general workgroups', schedule: one(4, 2, 2), spec: { dims: { seqlen: 100 } } },
+    { name: 'rowBlock 2, ngroups 1, dim 8: every workgroup uniform', schedule: one(4, 2, 2), spec: { dims: { dim: 8, ngroups: 1, seqlen: 100 } } },
+    { name: 'rowBlock 2, batch 3, dim 5: blocks straddle batches, the last rows past the end', schedule: one(4, 2, 2), spec: { dims: { batch: 3, dim: 5, ngroups: 1, seqlen: 77 } } },
+    { name: 'rowBlock 3, dim 8 in 2 groups: blocks of 3 rows straddle groups', schedule: one(2, 2, 3), spec: { dims: { batch: 2, dim: 8, ngroups: 2, seqlen: 61 } } },
+    { name: 'rowBlock 2, seqlen 4097: no vector access in any chunk', schedule: one(4, 4, 2), spec: { dims: { batch: 1, dim: 8, ngroups: 1, seqlen: 4097 } } },
+    { name: 'rowBlock 2, no optional input, no state', schedule: one(4, 2, 2), spec: { present: [], initStates: [], finalStates: [], dims: { dim: 8, ngroups: 1, seqlen: 150 } } },
   ];
   for (const { name, spec, schedule } of cases) {
     it(`${label(schedule)}: ${name}`, async () => {
@@ -59,6 +67,10 @@ describe('one lane per row (shuffle 1) on the CPU adapter vs the float64 referen
 
   it('a sequence cut in two pieces mid-chunk (final state → initial state) equals the uncut run', async () => {
     await expectCutEqualsWhole(ex.runner, ex.p, caseOf({ dims: { batch: 2, dim: 4, seqlen: 200, dstate: 16, ngroups: 1 }, seed: 13 }), one(8, 4), 75);
+  }, GPU_TIMEOUT);
+
+  it('the same with rowBlock 2', async () => {
+    await expectCutEqualsWhole(ex.runner, ex.p, caseOf({ dims: { batch: 2, dim: 8, seqlen: 200, dstate: 16, ngroups: 1 }, seed: 17 }), one(4, 2, 2), 75);
   }, GPU_TIMEOUT);
 });
 
@@ -97,7 +109,18 @@ describe('the knob', () => {
   it('lanes > 1 need subgroup shuffles: refused without them, named for what to use instead', () => {
     expect(() => compileKernel(sp(), 'wgsl', { threads: 1, items: 4, lanes: 2, shuffle: 1 }, { subgroups: false })).toThrow('lanes 2 with shuffle 1 need subgroup shuffles, which this target lacks (use lanes 1, or shuffle 0)');
     expect(() => compileKernel(sp(), 'wgsl', { threads: 1, items: 4, lanes: 8, shuffle: 1 }, { subgroups: true })).toThrow('lanes 8 with shuffle 1 exceed the 4 lanes a subgroup shuffle reaches on this target');
-    expect(() => compileKernel(sp(), 'cuda', { threads: 1, items: 4, lanes: 2, shuffle: 1, rowBlock: 2 }, { subgroups: true })).toThrow('shuffle 1 keeps one row per thread slot: rowBlock must be 1, got 2');
+  });
+
+  it('rowBlock K with lanes > 1: each lane reads a tile value once for its K rows, and shuffles per row', () => {
+    const k1 = compileKernel(sp(), 'cuda', { threads: 1, items: 4, lanes: 4, rows: 16, shuffle: 1 }, { subgroups: true });
+    const k2 = compileKernel(sp(), 'cuda', { threads: 1, items: 4, lanes: 4, rows: 16, shuffle: 1, rowBlock: 2 }, { subgroups: true });
+    expect(k2.kernel.entry).toMatch(/_l4i4r16k2s$/);
+    expect(k2.plan.grid.rowsPerGroup).toBe(32);
+    const count = (src: string, re: RegExp): number => (src.match(re) ?? []).length;
+    // Tile reads (16-byte workgroup loads) stay as many; shuffles double (each row's values and sums).
+    const tileReads = /reinterpret_cast<const float4\*>\(tileu/g;
+    expect(count(k2.kernel.source, tileReads)).toBe(count(k1.kernel.source, tileReads));
+    expect(count(k2.kernel.source, /__shfl_xor_sync/g)).toBe(2 * count(k1.kernel.source, /__shfl_xor_sync/g));
   });
 
   it('lanes 1 with shuffle 0 is the chunked scan; with shuffle 1 the state-lanes form, one lane per row', () => {

@@ -31,7 +31,7 @@ import { foldSkipTerms } from './fold-skip.js';
 import { vectorizeItemLoads, type AlignedLoads } from './vectorize-loads.js';
 import { dimEnv } from './index-math.js';
 import {
-  analyseDiagonal, diagonalTemplates, elemBytesOf, LoweringError, N_BIT, rowDecomposition, rowsAlignedFor, scanContiguousTensors, slotRows, T_BIT, uniformCheck, type Templates,
+  analyseDiagonal, copyLevelBit, diagonalTemplates, elemBytesOf, LoweringError, N_BIT, rowDecomposition, rowsAlignedFor, scanContiguousTensors, slotRows, T_BIT, uniformCheck, type Templates,
 } from './diagonal-templates.js';
 
 export { diagonalScanRejects, LoweringError } from './diagonal-templates.js';
@@ -87,7 +87,7 @@ export function lowerDiagonalScan(sp: SpecializedProgram, sched: DiagonalScanSch
   const scanVar = sp.scan;
   const L = dim(sp.indices[scanVar]!.dim);
   // Per-copy values (one per row of the thread's block) vary in the copies' "loop" (diagonal-templates.ts).
-  const P_BIT = K > 1 ? 4 : 0;
+  const P_BIT = copyLevelBit(K);
   /** Name of copy j of a per-row variable (the name itself when there is one copy). */
   const cn = (n: string, j: number): string => (K === 1 ? n : `${n}_r${j}`);
   const copies = Array.from({ length: K }, (_, j) => j);

@@ -18,6 +18,8 @@ export class LoweringError extends Error {}
 // Placeholder levels: which loops a value varies in.
 export const T_BIT = 2; // the scan position (per item)
 export const N_BIT = 1; // the state element (outer loop)
+/** The level bit of a row's copy of a value when a thread serves K rows (none with one row). */
+export const copyLevelBit = (K: number): number => (K > 1 ? 4 : 0);
 const LOG2E = 1.4426950408889634;
 
 export interface StateUpdate {
@@ -101,7 +103,7 @@ export function diagonalTemplates(sp: SpecializedProgram, an: DiagonalAnalysis, 
   const helpers = new Set<PFn>();
   const lastPar = sp.parallel[sp.parallel.length - 1]!;
   // Per-copy values (one per row of the thread's block) vary in the copies' "loop".
-  const P_BIT = K > 1 ? 4 : 0;
+  const P_BIT = copyLevelBit(K);
   /** Name of copy j of a per-row variable (the name itself when there is one copy). */
   const cn = (n: string, j: number): string => (K === 1 ? n : `${n}_r${j}`);
 

@@ -8,6 +8,14 @@
 //     lane folds its elements into one partial per step, and butterfly
 //     shuffles leave the row's sum in every lane; the owner keeps it;
 //  C. lane ℓ stores the outputs of its steps, reusing what A loaded.
+// rowBlock K > 1: a lane serves its elements in K consecutive rows (copies
+// j < K of every per-row value, as in the shared form): each tile value it
+// reads from workgroup memory serves K rows. What bounds the K = 1 kernel is
+// the L1 data pipe (RESULTS run 58: 86% busy, two thirds of it the tile
+// reads, a third the shuffles), and the tile reads are what K divides. At
+// K = 2, 4 items: CUDA f32 1.365 → 1.200 ms, bf16 1.265 → 1.023, WebGPU
+// 1.718 → 1.331 (the fastest there); at 8 items K = 1 stays the fastest
+// CUDA f32 kernel (1.157), K = 2 needing more than 128 registers (run 59).
 // Why: the shared form moves 16 bytes of workgroup memory per (step,
 // element) at 8 lanes (RESULTS run 34), which bounds it; here only the
 // tiles the rows share (B and C) go through workgroup memory. The
@@ -21,8 +29,8 @@
 
 import { add, assign, barrier, decl, f, i, lt, mul, v, when, type PExpr, type PStmt, type Ty } from '../plan/ast.js';
 import { stmtVars } from '../plan/walk.js';
-import { emitIn, newScope, type Hoister, type Scope } from './hoist.js';
-import { T_BIT, type Templates } from './diagonal-templates.js';
+import { chainOf, emitIn, newScope, type Hoister, type Scope } from './hoist.js';
+import { copyLevelBit, T_BIT, type Templates } from './diagonal-templates.js';
 import { vectorizeItemLoads, vectorizeItemStores, type AlignedLoads } from './vectorize-loads.js';
 
 /** Phase B of one group of W steps (state-lanes.ts emitB), before the sums' partials cross lanes. */
@@ -30,6 +38,8 @@ export interface StepGroupBody {
   body: PStmt[];
   /** The group's step scopes: step w's values phase B reads were hoisted into steps[w]. */
   steps: Scope[];
+  /** Their per-row twins (undefined with one row per thread): stepCopies[w][j] holds row j's values. */
+  stepCopies: (Scope | undefined)[][];
 }
 
 export interface ShuffleChunkInput {
@@ -51,6 +61,9 @@ export interface ShuffleChunkInput {
   storeTensors: string[];
   hoister: Hoister;
   rowScope: Scope;
+  /** Rows per thread slot, and each row's twin of rowScope (undefined with one row). */
+  rowBlock: number;
+  rowCopies: (Scope | undefined)[];
   /** Conditions under which the chunk's vector accesses are aligned (the tile fills'), besides the chunk being full. */
   aligned: PExpr[];
   elemBytes: (buf: string) => number;
@@ -63,21 +76,30 @@ export interface ShuffleChunkInput {
 
 /** The chunk's phases A, B and C: full chunks in the first branch, the last (guarded) chunk in the second. */
 export function shuffleChunk(x: ShuffleChunkInput): PStmt {
-  const { tag, lanes: S, items: IA, W, L, hoister, rowScope } = x;
+  const { tag, lanes: S, items: IA, W, L, hoister, rowScope, rowBlock: K, rowCopies } = x;
   const TB = S * IA;
   const itemsOf = Array.from({ length: IA }, (_, ia) => ia);
   const subs = Array.from({ length: W }, (_, w) => w);
+  const copies = Array.from({ length: K }, (_, j) => j);
+  /** Name of row j's copy of a per-row value (the name itself with one row). */
+  const cn = (n: string, j: number): string => (K === 1 ? n : `${n}_r${j}`);
 
-  // The step values phase B reads, by their hoisting key (the template at level T): phase A emits the
-  // same templates at its own steps. Keys in first-use order; one register per (key, item).
-  const keys: { key: string; ty: Ty }[] = [];
+  // The step values phase B reads, by their hoisting key (the template at level T, or T and row j's
+  // copy): phase A emits the same templates at its own steps. Keys in first-use order; one register
+  // per (key, item).
+  const keys: { key: string; ty: Ty; j: number | undefined }[] = [];
   const keyOf = (sc: Scope, name: string): string => [...sc.table].find(([, n]) => n === name)![0];
+  /** Step w's scopes in a group body: the step's own (j undefined) and each row's twin. */
+  const scopesOf = (b: StepGroupBody, w: number): [Scope, number | undefined][] =>
+    [[b.steps[w]!, undefined], ...copies.flatMap((j): [Scope, number][] => (b.stepCopies[w]?.[j] ? [[b.stepCopies[w]![j]!, j]] : []))];
   for (const b of [x.full, x.tail]) {
-    for (const sc of b.steps) {
-      for (const d of sc.decls) {
-        if (d.k !== 'decl' || !x.usedInB.has(d.name)) continue;
-        const key = keyOf(sc, d.name);
-        if (!keys.some((k) => k.key === key)) keys.push({ key, ty: d.ty });
+    for (const w of subs) {
+      for (const [sc, j] of scopesOf(b, w)) {
+        for (const d of sc.decls) {
+          if (d.k !== 'decl' || !x.usedInB.has(d.name)) continue;
+          const key = keyOf(sc, d.name);
+          if (!keys.some((k) => k.key === key && k.j === j)) keys.push({ key, ty: d.ty, j });
+        }
       }
     }
   }
@@ -92,16 +114,18 @@ export function shuffleChunk(x: ShuffleChunkInput): PStmt {
 
     // ---- A: this lane's steps; the last chunk clamps them (what lies past the end is never stored) ----
     const aScopes = itemsOf.map((ia) => newScope(T_BIT, rowScope, `_a${tag}${g}${ia}`, new Map([['$t', v(tsa(ia))]])));
+    const aCopies = itemsOf.map((ia) => copies.map((j) => (K === 1 ? undefined : newScope(T_BIT | copyLevelBit(K), aScopes[ia], `_a${tag}${g}${ia}r${j}`))));
+    const aChain = (ia: number, j: number | undefined): Scope[] => (j === undefined ? [aScopes[ia]!, rowScope] : chainOf([aScopes[ia]!, aCopies[ia]![j]], [rowScope, rowCopies[j]]));
     const steps: PStmt[] = itemsOf.map((ia) => decl(tsa(ia), 'i32', guarded ? { k: 'imin', a: rawStep(ia), b: { k: 'bin', op: '-', a: L, b: i(1) } } : rawStep(ia)));
     const a: PStmt[] = [];
     for (const ia of itemsOf) {
-      const values = keys.map(({ key, ty }) => emitIn(hoister, JSON.parse(key) as PExpr, [aScopes[ia]!, rowScope], ty));
-      a.push(...aScopes[ia]!.decls, ...keys.map(({ ty }, q) => decl(sv(q, ia), ty, values[q]!)));
+      const values = keys.map(({ key, ty, j }) => emitIn(hoister, JSON.parse(key) as PExpr, aChain(ia, j), ty));
+      a.push(...aScopes[ia]!.decls, ...aCopies[ia]!.flatMap((c) => c?.decls ?? []), ...keys.map(({ ty }, q) => decl(sv(q, ia), ty, values[q]!)));
     }
 
     // ---- B: unrolled groups of W steps; each group's names live in a block of its own ----
     const b = guarded ? x.tail : x.full;
-    const sums: PStmt[] = x.accNames.flatMap((_, k) => itemsOf.map((ic) => decl(`o${k}_${ic}`, 'f32', f(0), true)));
+    const sums: PStmt[] = copies.flatMap((j) => x.accNames.flatMap((_, k) => itemsOf.map((ic) => decl(cn(`o${k}_${ic}`, j), 'f32', f(0), true))));
     const used = stmtVars(b.body);
     const groups: PStmt[] = Array.from({ length: TB / W }, (_, gi) => {
       const sk = gi * W;
@@ -109,35 +133,47 @@ export function shuffleChunk(x: ShuffleChunkInput): PStmt {
         const raw = add(add(v('c0'), v('sk')), i(w));
         return decl(`ts${w}`, 'i32', guarded ? { k: 'imin', a: raw, b: { k: 'bin', op: '-', a: L, b: i(1) } } : raw);
       });
-      const values = subs.flatMap((w) => b.steps[w]!.decls.flatMap((d) => {
+      const values = subs.flatMap((w) => scopesOf(b, w).flatMap(([sc, j]) => sc.decls.flatMap((d) => {
         if (d.k !== 'decl' || !x.usedInB.has(d.name)) return [];
-        const q = keys.findIndex((k) => k.key === keyOf(b.steps[w]!, d.name));
+        const q = keys.findIndex((k) => k.key === keyOf(sc, d.name) && k.j === j);
         const st = sk + w;
         return [decl(d.name, d.ty, fromOwner(v(sv(q, st % IA)), Math.floor(st / IA), S, d.ty))];
-      }));
+      })));
       // The row's sum of each step in every lane; the lane that owns the step keeps it for phase C.
-      const reduce = subs.flatMap((w) => x.accNames.flatMap((_, k) => {
-        const st = sk + w, own = `o${k}_${st % IA}`, part = `part${k}_${w}`;
+      const reduce = subs.flatMap((w) => copies.flatMap((j) => x.accNames.flatMap((_, k) => {
+        const st = sk + w, own = cn(`o${k}_${st % IA}`, j), part = cn(`part${k}_${w}`, j);
         const out: PStmt[] = [];
         for (let m = 1; m < S; m *= 2) out.push(assign(part, add(v(part), { k: 'shuffle', mode: 'xor', a: v(part), b: i(m) })));
         out.push(assign(own, S === 1 ? v(part) : { k: 'select', c: { k: 'bin', op: '==', a: v('lane'), b: i(Math.floor(st / IA)) }, a: v(part), b: v(own) }));
         return out;
-      }));
+      })));
       return block([decl('sk', 'i32', i(sk)), ...ts, ...values, ...b.body, ...reduce]);
     });
 
-    // ---- C: the outputs of this lane's steps; what phase A loaded at a step is reused ----
-    const stores: PStmt[] = [];
+    // ---- C: the outputs of this lane's steps (each row's); what phase A loaded at a step is reused ----
+    const stores: PStmt[][] = copies.map(() => []);
+    const accsOf = (ic: number, j: number): [string, PExpr][] => x.accNames.map((n, k) => [`$${n}`, v(cn(`o${k}_${ic}`, j))]);
     const c: PStmt[] = itemsOf.flatMap((ic) => {
-      const post = newScope(T_BIT, rowScope, `_c${tag}${g}${ic}`, new Map<string, PExpr>([['$t', v(tsa(ic))], ...x.accNames.map((n, k) => [`$${n}`, v(`o${k}_${ic}`)] as [string, PExpr])]));
+      const post = newScope(T_BIT, rowScope, `_c${tag}${g}${ic}`, new Map<string, PExpr>([['$t', v(tsa(ic))], ...(K === 1 ? accsOf(ic, 0) : [])]));
       for (const [key, name] of aScopes[ic]!.table) post.table.set(key, name);
-      const chain = [post, rowScope];
-      const mine = x.templates.store.map((value, k) => ({ k: 'store', buf: x.storeTensors[k]!, index: emitIn(hoister, x.templates.storeIdx[k]!, chain, 'i32'), value: emitIn(hoister, value, chain) }) as PStmt);
-      if (!guarded) stores.push(...mine);
-      return guarded ? [...post.decls, when({ k: 'bin', op: '&&', a: v('rowOk'), b: lt(rawStep(ic), L) }, mine)] : post.decls;
+      const out: PStmt[] = [];
+      const perRow = copies.map((j) => {
+        const postCopy = K === 1 ? undefined : newScope(T_BIT | copyLevelBit(K), post, `_c${tag}${g}${ic}r${j}`, new Map(accsOf(ic, j)));
+        for (const [key, name] of aCopies[ic]![j]?.table ?? []) postCopy!.table.set(key, name);
+        const chain = chainOf([post, postCopy], [rowScope, rowCopies[j]]);
+        const mine = x.templates.store.map((value, k) => ({ k: 'store', buf: x.storeTensors[k]!, index: emitIn(hoister, x.templates.storeIdx[k]!, chain, 'i32'), value: emitIn(hoister, value, chain) }) as PStmt);
+        return { postCopy, mine };
+      });
+      out.push(...post.decls);
+      perRow.forEach(({ postCopy, mine }, j) => {
+        out.push(...(postCopy?.decls ?? []));
+        if (guarded) out.push(when({ k: 'bin', op: '&&', a: v(cn('rowOk', j)), b: lt(rawStep(ic), L) }, mine));
+        else stores[j]!.push(...mine);
+      });
+      return out;
     });
-    // A full chunk stores a lane's steps together: one vector store per output (16 bytes where they fit).
-    if (!guarded) c.push(when(v('rowOk'), vectorizeItemStores(stores, itemsOf.map(tsa), IA, x.elemBytes, alignedLoads)));
+    // A full chunk stores a lane's steps together: one vector store per output and row (16 bytes where they fit).
+    if (!guarded) for (const j of copies) c.push(when(v(cn('rowOk', j)), vectorizeItemStores(stores[j]!, itemsOf.map(tsa), IA, x.elemBytes, alignedLoads)));
     // Every global load of A and C is issued first, then the tile fills, then A's arithmetic: the
     // latencies overlap each other and the barrier (few warps per SM hide little; RESULTS run 50).
     const va = vec(a), vc = vec(c);

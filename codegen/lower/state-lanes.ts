@@ -33,7 +33,7 @@ import { chainOf, emitIn, newScope, type Scope } from './hoist.js';
 import { shuffleChunk } from './shuffle-exchange.js';
 import { dimEnv } from './index-math.js';
 import {
-  analyseDiagonal, diagonalTemplates, elemBytesOf, LoweringError, N_BIT, rowDecomposition, rowsAlignedFor, scanContiguousTensors, slotRows, T_BIT, uniformCheck, type Templates,
+  analyseDiagonal, copyLevelBit, diagonalTemplates, elemBytesOf, LoweringError, N_BIT, rowDecomposition, rowsAlignedFor, scanContiguousTensors, slotRows, T_BIT, uniformCheck, type Templates,
 } from './diagonal-templates.js';
 
 export interface StateLanesSchedule {
@@ -65,7 +65,6 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
   if (!Number.isInteger(R) || R < 1) throw new LoweringError(`rows must be a positive integer, got ${R}`);
   if (!Number.isInteger(K) || K < 1) throw new LoweringError(`rowBlock must be a positive integer, got ${K}`);
   const SH = sched.shuffle === true;
-  if (SH && K > 1) throw new LoweringError(`shuffle 1 keeps one row per thread slot: rowBlock must be 1, got ${K}`);
   if (SH && S > shuffleLanes) {
     throw new LoweringError(shuffleLanes === 1 ? `lanes ${S} with shuffle 1 need subgroup shuffles, which this target lacks (use lanes 1, or shuffle 0)`
       : `lanes ${S} with shuffle 1 exceed the ${shuffleLanes} lanes a subgroup shuffle reaches on this target`);
@@ -97,7 +96,7 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
   const copies = Array.from({ length: K }, (_, j) => j);
   /** Name of copy j of a per-row value (the name itself with one copy). */
   const cn = (n: string, j: number): string => (K === 1 ? n : `${n}_r${j}`);
-  const P_BIT = K > 1 ? 4 : 0;
+  const P_BIT = copyLevelBit(K);
   // The last element slot of a lane may lie past N (N not a multiple of lanes): clamped reads, no contribution.
   const ragged = N % S !== 0;
 
@@ -277,7 +276,7 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
     if (SH) {
       const chunk = shuffleChunk({
         tag, lanes: S, items: IA, W, L, full, tail, usedInB, templates: tm, accNames: accs.map((a) => a.name), storeTensors: an.stores.map((s) => s.tensor.name),
-        hoister, rowScope, aligned: [...vectorAligned.values()], elemBytes: (buf) => elemBytesOf(sp, buf), contiguous, rowsAligned: (buf, w) => rowsAlignedFor(sp, buf, w), fills: tiles.size ? fills : [],
+        hoister, rowScope, rowBlock: K, rowCopies, aligned: [...vectorAligned.values()], elemBytes: (buf) => elemBytesOf(sp, buf), contiguous, rowsAligned: (buf, w) => rowsAlignedFor(sp, buf, w), fills: tiles.size ? fills : [],
       });
       const half: PExpr = mul({ k: 'bin', op: '%', a: { k: 'bin', op: '/', a: v('c0'), b: i(TB) }, b: i(2) }, i(N * P));
       // The tiles of chunk c fill half c % 2: the barrier of chunk c + 1 orders every read of that half before chunk c + 2 refills it.
@@ -381,15 +380,16 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
     // (the prototype: 64 registers at 256 threads, 4 workgroups per SM); more elements per lane or rows per
     // thread need more (lanes 4 of 16 elements, or 4 steps per lane in phases A and C, spill at 64:
     // test/state-lanes-cuda.test.ts).
-    registerBudget: SH ? shuffleRegisterBudget(S, E, IA) : E * K > 2 ? 128 : K > 1 || IA > 2 ? 96 : 64,
+    registerBudget: SH ? shuffleRegisterBudget(S, E, IA * K) : E * K > 2 ? 128 : K > 1 || IA > 2 ? 96 : 64,
     elem,
   };
 }
 
 /**
- * With shuffles a lane holds its E states and, for its `items` steps, the step values, inputs read
- * early and the sums: few lanes per row are few threads, so each may take more registers. The
- * smallest budget at which nvcc spills nothing for Mamba-1 (test/state-lanes-cuda.test.ts).
+ * With shuffles a lane holds its E states and, for its `items` steps (of each of its rows: `items`
+ * counts items × rowBlock), the step values, inputs read early and the sums: few lanes per row are
+ * few threads, so each may take more registers. The smallest budget at which nvcc spills nothing for
+ * Mamba-1 (test/state-lanes-cuda.test.ts).
  */
 function shuffleRegisterBudget(lanes: number, E: number, items: number): number {
   if (lanes === 1) return 255;
