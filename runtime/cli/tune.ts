@@ -90,6 +90,7 @@ function topTable(entry: TunedEntry, space: ScheduleSpace, candidates: Candidate
     const parts: string[] = [];
     if (c.registers !== undefined) parts.push(`${c.registers} regs`);
     if (c.occupancy) parts.push(`${c.occupancy.blocksPerSm} blocks/SM (${(100 * c.occupancy.fraction).toFixed(0)}%)`);
+    if (c.spillBytes) parts.push(`${c.spillBytes} B spilled`);
     return parts.join(', ');
   };
   const rows = [['', 'schedule', 'median', 'vs default', 'resources']];

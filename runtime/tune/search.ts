@@ -81,6 +81,8 @@ export interface Candidate {
   ms?: number;
   times?: number[];
   registers?: number;
+  /** Bytes per thread the target compiler spilled (a few are tolerated: resources.ts). */
+  spillBytes?: number;
 }
 
 export interface TuneStart {
@@ -193,6 +195,7 @@ export async function tune(o: TuneOptions): Promise<TuneResult> {
       const post = checkCompiled(backend.kind, c.resources!, prep.kernel.usage, backend.limits);
       c.registers = prep.kernel.usage?.registersPerThread;
       if (post.occupancy) c.occupancy = post.occupancy;
+      if (post.spillBytes) c.spillBytes = post.spillBytes;
       if (!post.ok) {
         c.status = 'rejected';
         c.reasons.push(...post.reasons);
