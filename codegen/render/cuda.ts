@@ -13,18 +13,22 @@ const FN: Record<PFn, string> = {
   sigmoid: 'sf_sigmoid', softplus: 'sf_softplus', silu: 'sf_silu', max: 'fmaxf', min: 'fminf', pow: 'powf', mod: 'sf_mod', floor: 'floorf',
 };
 
+/** `float v = instr(arg)` for a one-MUFU PTX instruction. */
+const MUFU = (instr: string, v: string, arg: string): string => ` float ${v}; asm("${instr} %0, %1;" : "=f"(${v}) : "f"(${arg}));`;
 /** Declares v = 2^arg by one MUFU instruction. */
-const EX2 = (v: string, arg: string): string => ` float ${v}; asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(${v}) : "f"(${arg}));`;
+const EX2 = (v: string, arg: string): string => MUFU('ex2.approx.ftz.f32', v, arg);
+/** A one-argument helper function of a single MUFU instruction. */
+const mufuHelper = (name: string, instr: string): string => `__device__ __forceinline__ float ${name}(float x) {${MUFU(instr, 'y', 'x')} return y; }`;
 
 /** 1/x by one MUFU instruction (relative error ≤ 2^-23; rcp(inf) = 0, so the gates saturate cleanly). */
 const RCP = (arg: string): string => `sf_rcp(${arg})`;
-const RCP_HELPER = '__device__ __forceinline__ float sf_rcp(float x) { float y; asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x)); return y; }';
+const RCP_HELPER = mufuHelper('sf_rcp', 'rcp.approx.ftz.f32');
 const CUDA_SPELLING = { fma: (a: string, b: string, c: string) => `fmaf(${a}, ${b}, ${c})`, lit: (v: number) => fmtF32(v, () => 'INFINITY') };
 
 const HELPERS: Partial<Record<PFn, string>> = {
   // One MUFU instruction: exp2f keeps denormal results, which costs a scale and fix-up around it
   // (a decay that small is zero to fp32 accuracy anyway). Relative error ≤ 2^-22.
-  exp2: '__device__ __forceinline__ float sf_exp2(float x) { float y; asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x)); return y; }',
+  exp2: mufuHelper('sf_exp2', 'ex2.approx.ftz.f32'),
   // The gates run once per element: exp by one MUFU ex2 (relative error ≤ 2^-22) instead of expf's
   // range reduction (about 12 instructions), and 1/(1 + e) by one MUFU rcp instead of an IEEE
   // division (about 10 instructions and a slow-path branch). Run 56: 1.281 → 1.200 ms for the
