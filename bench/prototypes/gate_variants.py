@@ -116,7 +116,8 @@ def sass_counts(src, entry, out_dir):
     except Exception as e:  # noqa: BLE001 - only a report
         return {'error': str(e)[:200]}
     open(cu + '.sass', 'w').write(sass)
-    ops = re.findall(r'/\*[0-9a-f]{4}\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_]*)', sass)
+    # Addresses grow past 4 hex digits in long kernels.
+    ops = re.findall(r'/\*[0-9a-f]{4,}\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_]*)', sass)
     counts = {}
     for op in ops:
         counts[op] = counts.get(op, 0) + 1
