@@ -16,8 +16,8 @@ import { loadProgram } from '../dsl/load.ts';
 import { fullVariant } from '../dsl/specialize.ts';
 import { checkCase } from '../runtime/check.ts';
 import { ProgramRunner, specializeFor } from '../runtime/program-runner.ts';
-import { caseFrom, expectCasePasses, type CaseSpec } from './helpers/check.ts';
-import { expectCutEqualsWhole, expectExamplePasses } from './helpers/diagonal-forms.ts';
+import { caseFrom, expectCasePasses } from './helpers/check.ts';
+import { expectCutEqualsWhole, expectExamplePasses, itPassesEach, type FormCase } from './helpers/diagonal-forms.ts';
 import { useExample } from './helpers/example.ts';
 import { expectUniformWrongWhereRowsStraddle, runnerWithUniform, uniformBranch } from './helpers/uniform-form.ts';
 
@@ -30,7 +30,7 @@ const label = (s: Schedule): string => `l${s.lanes}i${s.items}${(s.rows ?? 1) > 
 const text = (x: unknown): string => JSON.stringify(x);
 
 describe('one lane per row (shuffle 1) on the CPU adapter vs the float64 reference', () => {
-  const cases: { name: string; spec: CaseSpec; schedule: Schedule }[] = [
+  const cases: FormCase[] = [
     { name: 'rows straddle groups (dim 6, ngroups 2): uniform and general workgroups', schedule: one(8, 2), spec: { dims: { seqlen: 1000 } } },
     { name: 'ngroups 1, dim 8, rows 4: every workgroup uniform, tiles double-buffered', schedule: one(8, 4), spec: { dims: { dim: 8, ngroups: 1, seqlen: 300 } } },
     { name: 'seqlen 1', schedule: one(8, 2), spec: { dims: { seqlen: 1 } } },
@@ -57,13 +57,7 @@ describe('one lane per row (shuffle 1) on the CPU adapter vs the float64 referen
     { name: 'rowBlock 2, seqlen 4097: no vector access in any chunk', schedule: one(4, 4, 2), spec: { dims: { batch: 1, dim: 8, ngroups: 1, seqlen: 4097 } } },
     { name: 'rowBlock 2, no optional input, no state', schedule: one(4, 2, 2), spec: { present: [], initStates: [], finalStates: [], dims: { dim: 8, ngroups: 1, seqlen: 150 } } },
   ];
-  for (const { name, spec, schedule } of cases) {
-    it(`${label(schedule)}: ${name}`, async () => {
-      const c = caseOf({ ...spec, schedule, seed: 5 * (schedule.items ?? 1) + (spec.dims?.seqlen ?? 0) });
-      const r = await expectCasePasses(ex.runner, c);
-      expect(r.kernel).toMatch(new RegExp(`_${label(schedule)}$`));
-    }, GPU_TIMEOUT);
-  }
+  itPassesEach(() => ex.runner, caseOf, cases, label, ({ spec, schedule }) => 5 * (schedule.items ?? 1) + (spec.dims?.seqlen ?? 0), GPU_TIMEOUT);
 
   it('a sequence cut in two pieces mid-chunk (final state → initial state) equals the uncut run', async () => {
     await expectCutEqualsWhole(ex.runner, ex.p, caseOf({ dims: { batch: 2, dim: 4, seqlen: 200, dstate: 16, ngroups: 1 }, seed: 13 }), one(8, 4), 75);

@@ -17,7 +17,7 @@ import { fullVariant } from '../dsl/specialize.ts';
 import { checkCase } from '../runtime/check.ts';
 import { ProgramRunner, specializeFor } from '../runtime/program-runner.ts';
 import { caseFrom, expectCasePasses, type CaseSpec } from './helpers/check.ts';
-import { expectCutEqualsWhole, expectExamplePasses } from './helpers/diagonal-forms.ts';
+import { expectCutEqualsWhole, expectExamplePasses, itPassesEach, type FormCase } from './helpers/diagonal-forms.ts';
 import { useExample } from './helpers/example.ts';
 import { expectUniformWrongWhereRowsStraddle, runnerWithUniform, uniformBranch } from './helpers/uniform-form.ts';
 
@@ -30,7 +30,7 @@ const caseOf = caseFrom({ present: ALL_OPTIONAL, initStates: ['h'], finalStates:
 const label = (s: Schedule): string => `l${s.lanes}i${s.items}${(s.rows ?? 1) > 1 ? `r${s.rows}` : ''}${(s.rowBlock ?? 1) > 1 ? `k${s.rowBlock}` : ''}`;
 
 describe('state lanes on the CPU adapter vs the float64 reference', () => {
-  const cases: { name: string; spec: CaseSpec; schedule: Schedule }[] = [
+  const cases: FormCase[] = [
     { name: 'rows straddle groups (dim 6, ngroups 2): some workgroups take the general form', schedule: { threads: 1, items: 2, lanes: 16, rows: 4 }, spec: { dims: { seqlen: 1000 } } },
     { name: 'ngroups 1, dim 8, rows 4: every workgroup uniform, tiles shared', schedule: { threads: 1, items: 2, lanes: 16, rows: 4 }, spec: { dims: { dim: 8, ngroups: 1, seqlen: 300 } } },
     { name: 'seqlen 1', schedule: { threads: 1, items: 2, lanes: 16, rows: 2 }, spec: { dims: { seqlen: 1 } } },
@@ -51,13 +51,7 @@ describe('state lanes on the CPU adapter vs the float64 reference', () => {
     { name: 'rowBlock 4, ngroups 1, dim 8, lanes 4: every workgroup uniform, long', schedule: { threads: 1, items: 4, lanes: 4, rows: 1, rowBlock: 4 }, spec: { dims: { dim: 8, ngroups: 1, seqlen: 1000 } } },
     { name: 'rowBlock 2, no optional input, no states', schedule: { threads: 1, items: 2, lanes: 16, rows: 2, rowBlock: 2 }, spec: { present: [], initStates: [], finalStates: [], dims: { seqlen: 77 } } },
   ];
-  for (const { name, spec, schedule } of cases) {
-    it(`${label(schedule)}: ${name}`, async () => {
-      const c = caseOf({ ...spec, schedule, seed: 3 * (schedule.lanes ?? 1) + (spec.dims?.seqlen ?? 0) });
-      const r = await expectCasePasses(ex.runner, c);
-      expect(r.kernel).toMatch(new RegExp(`_${label(schedule)}$`));
-    }, GPU_TIMEOUT);
-  }
+  itPassesEach(() => ex.runner, caseOf, cases, label, ({ spec, schedule }) => 3 * (schedule.lanes ?? 1) + (spec.dims?.seqlen ?? 0), GPU_TIMEOUT);
 
   it('a sequence cut in two pieces mid-chunk (final state → initial state) equals the uncut run', async () => {
     await expectCutEqualsWhole(ex.runner, ex.p, caseOf({ dims: { batch: 2, dim: 4, seqlen: 200, dstate: 16, ngroups: 1 }, seed: 11 }), { threads: 1, items: 2, lanes: 16, rows: 4 }, 75);
