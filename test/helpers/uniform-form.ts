@@ -43,6 +43,15 @@ export function runnerWithUniform(gpu: Backend, p: Program, edit: (branch: Extra
 }
 
 /**
+ * With the uniform form's branch emptied, exactly `rows` rows of y are left NaN-poisoned (all
+ * `seqlen` steps each): the uniform form runs in the workgroups whose rows agree, and only there.
+ */
+export async function expectUniformRunsInRows(gpu: Backend, p: Program, c: CheckCase, rows: number): Promise<void> {
+  const r = await checkCase(runnerWithUniform(gpu, p, (b) => (b.then = [])), c);
+  expect(r.errors.find((e) => e.name === 'y')!.nan).toBe(rows * c.dims.seqlen!);
+}
+
+/**
  * The uniform form forced into every workgroup (`branch.c` true) is wrong where a workgroup's
  * rows straddle what they share (y off by more than 1e-2); the general form forced everywhere passes.
  */
