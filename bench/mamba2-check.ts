@@ -38,6 +38,9 @@ for (const seqlen of [1, 63, 64, 65, 300]) {
 cases.push({ dims: { batch: 2, seqlen: 200, nheads: 4, headdim: 16, ngroups: 2, dstate: 16 }, full: true, schedule: { threads: 64, items: 2, lowering: 'diagonal-scan' } });
 cases.push({ dims: { batch: 1, seqlen: 4096, nheads: 2, headdim: 64, ngroups: 1, dstate: 128 }, full: true, schedule: ssd(256, 64) });
 cases.push({ dims: { batch: 1, seqlen: 1000, nheads: 2, headdim: 64, ngroups: 1, dstate: 128 }, full: false, schedule: ssd(128, 32, 32) });
+// The state in registers (whole-N staging, no previous-step term): the standard head size, a last chunk cut short.
+cases.push({ dims: { batch: 1, seqlen: 4097, nheads: 2, headdim: 64, ngroups: 1, dstate: 128 }, full: true, schedule: ssd(128, 64, 32) });
+cases.push({ dims: { batch: 2, seqlen: 999, nheads: 2, headdim: 64, ngroups: 1, dstate: 128 }, full: true, schedule: ssd(128, 32, 64) });
 // N staged in tiles of 16 (Run 9's kernel); the cases above stage all of N with 16-bit operands in shared memory.
 cases.push({ dims: { batch: 1, seqlen: 1000, nheads: 2, headdim: 64, ngroups: 1, dstate: 128 }, full: true, schedule: { ...ssd(128, 32, 32), nTile: 16 } });
 // The chunk-parallel form (three launches, scratch), as bench/mamba2.ts times it.

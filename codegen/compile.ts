@@ -298,12 +298,13 @@ function ssdPlans(sp: SpecializedProgram, target: Target, sched: Schedule, caps:
   const matrixUnits = caps.matrixUnits ?? (target === 'cuda' && narrow);
   // CUDA keeps the products' operands in shared memory as the tensor cores round them (2 bytes each).
   const precision = operandPrecision(sp.used);
-  const ssdCaps = { sharedBytes: budget, matrixUnits, ...(target === 'cuda' && matrixUnits && precision !== 'f32' ? { narrowOperands: precision } : {}) };
+  // CUDA copies global to shared memory asynchronously (cp.async, sm_80 on).
+  const ssdCaps = { sharedBytes: budget, matrixUnits, asyncCopies: target === 'cuda', ...(target === 'cuda' && matrixUnits && precision !== 'f32' ? { narrowOperands: precision } : {}) };
   const form = analyseSsd(sp);
   const [P, N] = [sp.staticDims[form.pDim]!, sp.staticDims[form.nDim]!];
   // An explicit chunk is taken as given (and fails if it does not fit); else the first candidate that fits.
   const chunked = sched.ssdForm === 'chunked';
-  const tiles = (s: SsdSchedule, c: SsdCaps): unknown => (chunked ? chooseChunkedTiles(P, N, s, c) : chooseSsdTiles(P, N, s, c));
+  const tiles = (s: SsdSchedule, c: SsdCaps): unknown => (chunked ? chooseChunkedTiles(P, N, s, c) : chooseSsdTiles(P, N, s, c, 1, undefined, form.prev === undefined));
   const fits = (chunk: number): boolean => {
     try {
       tiles({ threads: sched.threads, chunk, headTile: sched.headTile, nTile: sched.nTile }, ssdCaps);

@@ -63,6 +63,11 @@ export function packBindings(plan: KernelPlan, maxBuffers: number, preference: r
       case 'for': return { ...s, from: expr(s.from), to: expr(s.to), step: expr(s.step), body: s.body.map(stmt) };
       case 'if': return { ...s, c: expr(s.c), then: s.then.map(stmt), else: s.else.map(stmt) };
       case 'mma': return { ...s, a: { ...s.a, base: expr(s.a.base) }, b: { ...s.b, base: expr(s.b.base) } };
+      case 'acopy': {
+        // A packed buffer is f32 whatever its tensor's type: the copy converts, element by element.
+        const src = expr(s.src), rest = { index: expr(s.index), valid: expr(s.valid) };
+        return isMember.has(s.buf) ? { ...s, ...rest, buf: PACKED_BINDING, src: { k: 'bin', op: '+', a: { k: 'param', name: packOffsetParam(s.buf) }, b: src } } : { ...s, ...rest, src };
+      }
       case 'vload': {
         // The packed copy's alignment is whatever the offset makes it: the vload checks it at run time.
         const index = expr(s.index);

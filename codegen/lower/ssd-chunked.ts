@@ -154,7 +154,7 @@ function chunkBindings(sp: SpecializedProgram, scratch: KernelBinding[]): { buff
 function chunkStates(sp: SpecializedProgram, form: SsdForm, tl: ChunkedTiles, caps: SsdCaps, precision: 'f32' | 'bf16' | 'f16', name: string): KernelPlan {
   const em = ssdEmitter(sp, form);
   const { Q, T, Pt, PtPad, Nt, NPad, strides: ST, frags } = tl;
-  const body: PStmt[] = [loadStepFactors(em, Q, T), loadX(em, Q, T, Pt, PtPad, ST.X), barrier];
+  const body: PStmt[] = [loadStepFactors(em, Q, T), loadX(em, Q, T, Pt, PtPad, ST.X, !!caps.narrowOperands), barrier];
   const scan = cumulativeSum(Q, T);
   const cs = (j: PExpr): PExpr => sload(scan.arr, j);
   body.push(...scan.stmts, decl('csLast', 'f32', cs(i(Q - 1))));
@@ -168,7 +168,7 @@ function chunkStates(sp: SpecializedProgram, form: SsdForm, tl: ChunkedTiles, ca
     update.push(...owning(e, [when(and(lt(e.row, i(Pt)), lt(n, i(em.N))), [{ k: 'store', buf: STATES, index: stateSlot(em, add(v('p0'), e.row), n), value: v(e.reg) }])]));
   }
   body.push(loop('n0', i(0), i(NPad), i(Nt), [
-    loadCW(em, v('n0'), Q, T, Nt, { W: ST.W }), barrier,
+    ...loadCW(em, v('n0'), Q, T, Nt, { W: ST.W }, !!caps.narrowOperands), barrier,
     scaleWForState(em, Q, T, Nt, ST.W, cs), barrier,
     loop('nu', i(0), i(Nt), i(tl.Nu), update), barrier,
   ]));
@@ -214,7 +214,7 @@ function statePassing(sp: SpecializedProgram, form: SsdForm, T: number, Q: numbe
 function chunkOutputs(sp: SpecializedProgram, form: SsdForm, tl: ChunkedTiles, caps: SsdCaps, precision: 'f32' | 'bf16' | 'f16', name: string): KernelPlan {
   const em = ssdEmitter(sp, form);
   const { Q, T, Pt, PtPad, Nt, NPad, strides: ST, frags } = tl;
-  const body: PStmt[] = [loadStepFactors(em, Q, T), loadX(em, Q, T, Pt, PtPad, ST.X), barrier];
+  const body: PStmt[] = [loadStepFactors(em, Q, T), loadX(em, Q, T, Pt, PtPad, ST.X, !!caps.narrowOperands), barrier];
   const scan = cumulativeSum(Q, T);
   const cs = (j: PExpr): PExpr => sload(scan.arr, j);
   body.push(...scan.stmts, ...clearFragment(frags.G), ...clearFragment(frags.Y));
@@ -232,7 +232,7 @@ function chunkOutputs(sp: SpecializedProgram, form: SsdForm, tl: ChunkedTiles, c
     sstore('Ss', add(mul(v('sP'), i(ST.S)), v('sN')), v('sv')),
   ]);
   body.push(loop('n0', i(0), i(NPad), i(Nt), [
-    loadCW(em, v('n0'), Q, T, Nt, { C: ST.C, W: ST.W }), loadS, barrier,
+    ...loadCW(em, v('n0'), Q, T, Nt, { C: ST.C, W: ST.W }, !!caps.narrowOperands), loadS, barrier,
     // Only G's lower triangle survives the causal mask.
     { k: 'mma', id: 'mg', frag: frags.G, a: opC, b: opWt, kLen: Nt, precision, outputLower: true },
     { k: 'mma', id: 'my', frag: frags.Y, a: opC, b: opSt, kLen: Nt, precision },

@@ -20,6 +20,8 @@ import type { ChunkTileBase, SsdCaps } from './ssd.js';
 import type { SharedArray } from '../plan/ast.js';
 import { Hoister, newScope, type Scope } from './hoist.js';
 import { clampIndex, condExpr, dimEnv, indexExpr, offsetOf, loadOf } from './index-math.js';
+import { vectorizeItemLoads, vectorizeItemStores, type AlignedLoads } from './vectorize-loads.js';
+import { exprChildren, mapExprChildren, stmtVars } from '../plan/walk.js';
 
 export class SsdLoweringError extends LoweringError {}
 
@@ -248,33 +250,184 @@ export function loadStepFactors(em: SsdEmitter, Q: number, T: number): PStmt {
   ]);
 }
 
-/** X = u, the p factor of the input term, unscaled, for the chunk (Q·R × PtPad, stride sx); zero past the sequence and P tile. */
-export function loadX(em: SsdEmitter, Q: number, T: number, Pt: number, PtPad: number, sx: number): PStmt {
-  const p = add(v('p0'), v('xp'));
-  const r = em.emitAll([[em.u, 'f32']], T_BIT | P_BIT | R_BIT, { $t: tj(em.stepOf(v('xj'))), $p: p, $k: em.rankOf(v('xj')) });
-  return loop('xe', TID, i(Q * em.RP * PtPad), i(T), [
-    decl('xj', 'i32', idiv(v('xe'), PtPad)),
-    decl('xp', 'i32', imod(v('xe'), PtPad)),
-    decl('xv', 'f32', f(0), true),
-    when(and(rowInSeq(em, v('xj')), lt(v('xp'), i(Pt))), [...r.decls, assign('xv', r.values[0]!)]),
-    sstore('Xs', add(mul(v('xj'), i(sx)), v('xp')), v('xv')),
+/**
+ * How many consecutive columns one thread loads per pass over a chunk tile
+ * (`width` columns of row stride `stride` in workgroup memory): the widest
+ * vector (16 bytes of the narrowest tensor read, 8 elements of bf16) that
+ * divides the tile width and the axis' static length, so a group never
+ * straddles the axis end and its global address is a multiple of its width
+ * (the item is the tensor's last, contiguous index: see loadRows).
+ */
+export function loadVector(em: SsdEmitter, axisLen: number, width: number): number {
+  const bytes = Math.min(...em.sp.used.map((t) => (t.dtype === 'f32' ? 4 : 2)));
+  // With a previous-step term (Mamba-3) the kernel holds more per thread: 8-byte vectors keep it
+  // from spilling (mamba3_siso bf16 t256 q64 spilled 20 bytes at 128 registers with 16-byte ones).
+  let V = (em.prev ? 8 : 16) / bytes;
+  while (V > 1 && (width % V !== 0 || axisLen % V !== 0)) V /= 2;
+  return V;
+}
+
+/**
+ * Stores of `values` (consecutive columns) at arr[at + j]: for an array of
+ * narrow operands (2-byte elements, 16-byte aligned: render/cuda.ts) one
+ * 8/16-byte access where the row stride keeps `at` a multiple of the count
+ * (svstore, pairs packed), element stores otherwise.
+ */
+function storeRun(arr: string, at: PExpr, values: PExpr[], stride: number, bytes: number): PStmt[] {
+  const V = values.length;
+  if (bytes === 2 && stride % V === 0 && (V === 4 || V === 8)) return [{ k: 'svstore', arr, index: at, values }];
+  return values.map((x, j) => sstore(arr, j === 0 ? at : add(at, i(j)), x));
+}
+
+/** Where a chunk tile's load pass puts its rows, and for which chunk. */
+export interface TilePass {
+  /** First step of the chunk loaded (default: the current chunk, c0). */
+  chunk?: PExpr;
+  /** Element offset of the tile in its workgroup array (one of a double buffer's halves; default 0). */
+  offset?: PExpr;
+  /**
+   * Copy raw with asynchronous copies (plan acopy) into an array of this
+   * narrow type, where every template is a plain load of a tensor of that
+   * type (asyncCopyable); the caller waits for them. Else loads and stores.
+   */
+  async?: 'bf16' | 'f16';
+}
+
+/**
+ * Whether a template is a plain load whose index ends in `+ col` (the
+ * column as the tensor's last index, nowhere else) of a `dtype` tensor
+ * whose last dim V divides: then V consecutive columns from a multiple of V
+ * are V consecutive, V-aligned elements, which an asynchronous copy can
+ * move as they are.
+ */
+export function asyncCopyable(em: SsdEmitter, tmpl: PExpr, colKey: string, dtype: 'bf16' | 'f16', V: number): boolean {
+  if (tmpl.k !== 'load' || tmpl.index.k !== 'bin' || tmpl.index.op !== '+') return false;
+  const { a, b } = tmpl.index;
+  if (b.k !== 'var' || b.name !== colKey || stmtVars([decl('_', 'i32', a)]).has(colKey)) return false;
+  const t = em.sp.used.find((x) => x.name === tmpl.buf);
+  const last = t ? em.sp.staticDims[t.shape[t.shape.length - 1]!] : undefined;
+  return t?.dtype === dtype && last !== undefined && last % V === 0 && 2 * V >= 8 && 2 * V <= 16;
+}
+
+/**
+ * One load pass over a chunk tile: rows of the chunk's matrices × `width`
+ * columns from `start`, `V` consecutive columns per thread and pass (the
+ * absolute column variables `${tag}c0`… are what the templates see as
+ * `colKey`). The templates' loads of consecutive columns become one vector
+ * load (lower/vectorize-loads.ts), or one asynchronous copy (pass.async):
+ * the column is the loaded tensors' last index, of a static length that V
+ * divides (loadVector), and `start` is a multiple of V, so the group's
+ * first address is a multiple of V. Zero past the sequence (and ranks ≥ R)
+ * and from column `limit` on.
+ */
+function loadRows(em: SsdEmitter, Q: number, T: number, width: number, V: number, start: PExpr, limit: PExpr, tag: string,
+  level: number, colKey: '$p' | '$n', dsts: { tmpl: PExpr; arr: string; stride: number; bytes: number }[], pass: TilePass = {}): PStmt {
+  const e = `${tag}e`, row = `${tag}j`, c = `${tag}c`;
+  const groups = width / V;
+  const zero = start.k === 'lit' && start.v === 0;
+  const c0 = pass.chunk ?? v('c0');
+  const step = add(c0, em.stepOf(v(row)));
+  const cols = Array.from({ length: V }, (_, k) => `${c}${k}`);
+  const first = zero ? v(c) : add(start, v(c));
+  const inRows = and(em.RP === em.R ? lt(step, em.L) : and(lt(step, em.L), lt(em.rankOf(v(row)), i(em.R))), lt(v(cols[0]!), limit));
+  const at = (stride: number): PExpr => {
+    const x = add(mul(v(row), i(stride)), v(c));
+    return pass.offset ? add(pass.offset, x) : x;
+  };
+  const head = [decl(row, 'i32', idiv(v(e), groups)), decl(c, 'i32', mul(imod(v(e), groups), i(V))), decl(cols[0]!, 'i32', first)];
+  const subst = { $t: step, [colKey]: v(cols[0]!), $k: em.rankOf(v(row)) };
+  if (pass.async && dsts.every((d) => asyncCopyable(em, d.tmpl, colKey, pass.async!, V))) {
+    const r = em.emitAll(dsts.map((d) => [(d.tmpl as Extract<PExpr, { k: 'load' }>).index, 'i32']), level, subst);
+    const copies: PStmt[] = dsts.map((d, k) => ({ k: 'acopy', arr: d.arr, index: at(d.stride), buf: (d.tmpl as Extract<PExpr, { k: 'load' }>).buf, src: r.values[k]!, count: V, valid: v(`${tag}ok`) }));
+    return loop(e, TID, i(Q * em.RP * groups), i(T), [...head, decl(`${tag}ok`, 'bool', inRows), ...r.decls, ...copies]);
+  }
+  const decls: PStmt[] = [];
+  const vals: PExpr[][] = dsts.map(() => []);
+  cols.forEach((cv) => {
+    const r = em.emitAll(dsts.map((d) => [d.tmpl, 'f32']), level, { ...subst, [colKey]: v(cv) });
+    decls.push(...r.decls);
+    r.values.forEach((x, k) => vals[k]!.push(x));
+  });
+  const regs = dsts.map((_, k) => cols.map((_, j) => `${tag}v${k}_${j}`));
+  const aligned: AlignedLoads = { eligible: () => true, widths: new Map() };
+  const elemBytes = (buf: string): number => (em.sp.used.find((t) => t.name === buf)?.dtype === 'f32' ? 4 : 2);
+  const loads = V > 1 ? vectorizeItemLoads(decls, cols, V, elemBytes, aligned) : decls;
+  // Column variables a vector load absorbed are not declared (nvcc warns of unused ones).
+  const used = stmtVars(loads);
+  return loop(e, TID, i(Q * em.RP * groups), i(T), [
+    ...head,
+    ...cols.slice(1).flatMap((cv, k) => (used.has(cv) ? [decl(cv, 'i32', add(first, i(k + 1)))] : [])),
+    ...regs.flat().map((r) => decl(r, 'f32', f(0), true)),
+    when(inRows, [...loads, ...regs.flatMap((rs, k) => rs.map((r, j) => assign(r, vals[k]![j]!)))]),
+    ...dsts.flatMap((d, k) => storeRun(d.arr, at(d.stride), regs[k]!.map((r) => v(r)), d.stride, d.bytes)),
   ]);
 }
 
+/** Bytes per element of a workgroup array of operands (narrow where the target stores them so). */
+const opElemBytes = (narrow: boolean): number => (narrow ? 2 : 4);
+
+/**
+ * The per-step factors with their loads one chunk ahead (no previous-step
+ * term, Q ≤ T: thread j owns step j). The loads of chunk c + 1 go into
+ * registers carried across the chunk walk (sfp0, sfp1, …) while chunk c
+ * computes, so the walk no longer waits for memory at each chunk's start:
+ *   carries   declared before the walk;
+ *   prologue  the first chunk's loads, before the walk;
+ *   compute   at a chunk's start: ld and s from the carried values into cs0 and sc;
+ *   issue     right after: the next chunk's loads into the carries.
+ */
+export function prefetchedStepFactors(em: SsdEmitter, Q: number, T: number): { carries: PStmt[]; prologue: PStmt[]; compute: PStmt; issue: PStmt } | undefined {
+  if (em.prev || Q > T) return undefined;
+  const at = (start: PExpr) => em.emitAll([[em.ld, 'f32'], [em.sc, 'f32']], T_BIT, { $t: add(start, TID) });
+  const loadsOf = (decls: PStmt[]): Extract<PStmt, { k: 'decl' }>[] => decls.filter((d): d is Extract<PStmt, { k: 'decl' }> => d.k === 'decl' && d.init.k === 'load');
+  const cur = at(v('c0'));
+  const loads = loadsOf(cur.decls);
+  if (!loads.length) return undefined;
+  const carry = (k: number): string => `sfp${k}`;
+  const fetch = (start: PExpr): PStmt => {
+    const r = at(start);
+    const ls = loadsOf(r.decls);
+    if (ls.length !== loads.length) throw new SsdLoweringError('internal: the step factors emit different loads per chunk');
+    return when(and(lt(TID, i(Q)), lt(add(start, TID), em.L)), [...r.decls, ...ls.map((d, k) => assign(carry(k), v(d.name)))]);
+  };
+  // The current chunk's values: its loads read the carries instead.
+  const computed = cur.decls.map((d) => (d.k === 'decl' && d.init.k === 'load' ? decl(d.name, 'f32', v(carry(loads.indexOf(d)))) : d));
+  return {
+    carries: loads.map((_, k) => decl(carry(k), 'f32', f(0), true)),
+    prologue: [fetch(i(0))],
+    compute: when(lt(TID, i(Q)), [
+      decl('sld', 'f32', f(0), true),
+      decl('ssc', 'f32', f(0), true),
+      when(inSeq(em, TID), [...computed, assign('sld', cur.values[0]!), assign('ssc', cur.values[1]!)]),
+      sstore('cs0', TID, v('sld')),
+      sstore('sc', TID, v('ssc')),
+    ]),
+    issue: fetch(add(v('c0'), i(Q))),
+  };
+}
+
+/** X = u, the p factor of the input term, unscaled, for the chunk (Q·R × PtPad, stride sx); zero past the sequence and P tile. */
+export function loadX(em: SsdEmitter, Q: number, T: number, Pt: number, PtPad: number, sx: number, narrow = false, pass: TilePass = {}): PStmt {
+  // Columns past Pt (padding to a power of two) load as zero; V divides Pt and P, so a group is all in or all out.
+  const V = loadVector(em, em.P, Pt);
+  return loadRows(em, Q, T, PtPad, V, v('p0'), add(v('p0'), i(Pt)), 'x', T_BIT | P_BIT | R_BIT, '$p', [{ tmpl: em.u, arr: 'Xs', stride: sx, bytes: opElemBytes(narrow) }], pass);
+}
+
 /** C (into Ct, stride sc) and/or W (into Wt, stride sw) of the chunk (Q·R rows) for N elements n0 .. n0 + Nt; zero past the sequence and N. */
-export function loadCW(em: SsdEmitter, n0: PExpr, Q: number, T: number, Nt: number, strides: { C?: number; W?: number }): PStmt {
-  const n = add(n0, v('bn'));
-  const want: [PExpr, string, string, number][] = [];
-  if (strides.C !== undefined) want.push([em.c, 'cv', 'Ct', strides.C]);
-  if (strides.W !== undefined) want.push([em.w, 'wv', 'Wt', strides.W]);
-  const r = em.emitAll(want.map(([t]) => [t, 'f32']), T_BIT | N_BIT | R_BIT, { $t: tj(em.stepOf(v('bj'))), $n: n, $k: em.rankOf(v('bj')) });
-  return loop('be', TID, i(Q * em.RP * Nt), i(T), [
-    decl('bj', 'i32', idiv(v('be'), Nt)),
-    decl('bn', 'i32', imod(v('be'), Nt)),
-    ...want.map(([, reg]) => decl(reg, 'f32', f(0), true)),
-    when(and(rowInSeq(em, v('bj')), lt(n, i(em.N))), [...r.decls, ...want.map(([, reg], k) => assign(reg, r.values[k]!))]),
-    ...want.map(([, reg, arr, stride]) => sstore(arr, add(mul(v('bj'), i(stride)), v('bn')), v(reg))),
-  ]);
+export function loadCW(em: SsdEmitter, n0: PExpr, Q: number, T: number, Nt: number, strides: { C?: number; W?: number }, narrow = false, pass: { C?: TilePass; W?: TilePass } = {}): PStmt[] {
+  // n0 is a multiple of Nt, and V divides Nt and N: a group is all inside N or all past it.
+  const V = loadVector(em, em.N, Nt);
+  const one = (tmpl: PExpr, arr: string, stride: number, tag: string, p: TilePass = {}): PStmt =>
+    loadRows(em, Q, T, Nt, V, n0, i(em.N), tag, T_BIT | N_BIT | R_BIT, '$n', [{ tmpl, arr, stride, bytes: opElemBytes(narrow) }], p);
+  // Both in one pass (one set of row and column variables) unless they go to different buffers.
+  if (strides.C !== undefined && strides.W !== undefined && !pass.C && !pass.W) {
+    return [loadRows(em, Q, T, Nt, V, n0, i(em.N), 'b', T_BIT | N_BIT | R_BIT, '$n', [
+      { tmpl: em.c, arr: 'Ct', stride: strides.C, bytes: opElemBytes(narrow) }, { tmpl: em.w, arr: 'Wt', stride: strides.W, bytes: opElemBytes(narrow) }])];
+  }
+  return [
+    ...(strides.C !== undefined ? [one(em.c, 'Ct', strides.C, 'bc', pass.C)] : []),
+    ...(strides.W !== undefined ? [one(em.w, 'Wt', strides.W, 'bw', pass.W)] : []),
+  ];
 }
 
 /** Inclusive cumulative sum of cs0 (Hillis–Steele, ping-pong with cs1), barrier after each round; the array holding the result. */
@@ -311,8 +464,8 @@ export function scaleWForState(em: SsdEmitter, Q: number, T: number, Nt: number,
  * chunk: the fused form's state update is then X'ᵀ·W with W as loaded, and
  * the Q·Pt scalings replace Q·N of them, with one barrier less per N tile.
  */
-export function scaleXForState(em: SsdEmitter, Q: number, T: number, PtPad: number, sx: number, cs: (j: PExpr) => PExpr): PStmt {
-  return scaleRows(em, 'Xs', 'Xw', Q, T, PtPad, sx, cs, 'q');
+export function scaleXForState(em: SsdEmitter, Q: number, T: number, PtPad: number, sx: number, cs: (j: PExpr) => PExpr, srcOffset: PExpr = i(0)): PStmt {
+  return scaleRows(em, 'Xs', 'Xw', Q, T, PtPad, sx, cs, 'q', srcOffset);
 }
 
 /** What step j's input weighs in the state at the chunk's end (see scaleWForState). */
@@ -323,13 +476,13 @@ function stateWeight(em: SsdEmitter, Q: number, j: PExpr, cs: (j: PExpr) => PExp
 }
 
 /** dst[row][c] = src[row][c] · stateWeight(step of row) for the chunk's Q·R rows × `width` columns (stride `stride`). */
-function scaleRows(em: SsdEmitter, src: string, dst: string, Q: number, T: number, width: number, stride: number, cs: (j: PExpr) => PExpr, tag: string): PStmt {
+function scaleRows(em: SsdEmitter, src: string, dst: string, Q: number, T: number, width: number, stride: number, cs: (j: PExpr) => PExpr, tag: string, srcOffset: PExpr = i(0)): PStmt {
   const e = `${tag}e`, row = `${tag}row`, j = `${tag}j`, at = `${tag}w`;
   return loop(e, TID, i(Q * em.RP * width), i(T), [
     decl(row, 'i32', idiv(v(e), width)),
     decl(j, 'i32', em.stepOf(v(row))),
     decl(at, 'i32', add(mul(v(row), i(stride)), imod(v(e), width))),
-    sstore(dst, v(at), mul(sload(src, v(at)), stateWeight(em, Q, v(j), cs))),
+    sstore(dst, v(at), mul(sload(src, srcOffset.k === 'lit' && srcOffset.v === 0 ? v(at) : add(srcOffset, v(at))), stateWeight(em, Q, v(j), cs))),
   ]);
 }
 
@@ -359,26 +512,76 @@ export function decayMask(em: SsdEmitter, G: Fragment, sm: number, cs: (j: PExpr
 }
 
 /** Stores of every output at step t = c0 + j and p = p0 + pl, the readouts given (one per rank) as $r / $r0… substitutions. */
-function storesAt(em: SsdEmitter, t: PExpr, p: PExpr, readouts: Record<string, PExpr>): PStmt[] {
+function storesAt(em: SsdEmitter, t: PExpr, p: PExpr, readouts: Record<string, PExpr>, staged: StagedLoad[] = []): PStmt[] {
   const { sp, form, dim } = em;
   const stores: PStmt[] = [];
   for (const s of form.stores) {
     const env = { ivar: (n: string): PExpr => (sp.parallel.includes(n) ? v(rowVar(n)) : n === sp.scan ? v('$t') : n === s.pVar ? v('$p') : noValue(n)), dim };
-    const r = em.emitAll([[offsetOf(s.tensor, s.idx.map((ie) => indexExpr(ie, env)), env), 'i32'], [em.template(s.expr, { [s.pVar]: '$p' }), 'f32']], T_BIT | P_BIT, { $t: t, $p: p, ...readouts });
+    // Staged loads read their tile: placeholders named like readouts ($r…: they vary with the step and p).
+    const value = replaceStaged(em.template(s.expr, { [s.pVar]: '$p' }), staged);
+    const r = em.emitAll([[offsetOf(s.tensor, s.idx.map((ie) => indexExpr(ie, env)), env), 'i32'], [value, 'f32']], T_BIT | P_BIT, { $t: t, $p: p, ...readouts });
     stores.push(...r.decls, { k: 'store', buf: s.tensor.name, index: r.values[0]!, value: r.values[1]! });
   }
   return stores;
 }
 
 /**
- * Outputs per (step, p) from the readout Y (Q·R × PtPad). Rank 1: each
- * element by its owner, straight from registers. Rank R: an output sums the
- * R readouts of its step, held by different threads, so Y goes through
- * workgroup memory (Ys, stride sy) first.
+ * A load the outputs read per (step, p) that comes in with the chunk's
+ * asynchronous copies: its template (a plain load, asyncCopyable along $p)
+ * and the workgroup array holding the chunk's rows of it (X's layout, with
+ * X's stride and double buffer: Xs itself when it is u's load).
  */
-export function storeOutputs(em: SsdEmitter, Y: Fragment, Pt: number, Q: number, T: number, sy: number): PStmt[] {
+export interface StagedLoad { tmpl: Extract<PExpr, { k: 'load' }>; arr: string }
+
+/** The placeholder a staged load is replaced by in the output templates. */
+const stagedKey = (k: number): string => `$rst${k}`;
+
+function replaceStaged(x: PExpr, staged: StagedLoad[]): PExpr {
+  if (x.k === 'load') {
+    const k = staged.findIndex((st) => JSON.stringify(st.tmpl) === JSON.stringify(x));
+    if (k >= 0) return v(stagedKey(k));
+  }
+  return mapExprChildren(x, (c) => replaceStaged(c, staged));
+}
+
+/**
+ * The loads of the output templates that can be staged (distinct plain
+ * loads of `ty` tensors along $p, V-aligned: asyncCopyable), each with its
+ * array: u's own load is in Xs already; the others get Os0, Os1, ….
+ */
+export function stageableOutputLoads(em: SsdEmitter, ty: 'bf16' | 'f16', V: number): StagedLoad[] {
+  const out: StagedLoad[] = [];
+  const visit = (x: PExpr): void => {
+    if (x.k === 'load' && asyncCopyable(em, x, '$p', ty, V) && !out.some((st) => JSON.stringify(st.tmpl) === JSON.stringify(x))) {
+      const isU = JSON.stringify(x) === JSON.stringify(em.u);
+      out.push({ tmpl: x, arr: isU ? 'Xs' : `Os${out.filter((st) => st.arr !== 'Xs').length}` });
+    }
+    exprChildren(x).forEach(visit);
+  };
+  for (const s of em.form.stores) visit(em.template(s.expr, { [s.pVar]: '$p' }));
+  return out;
+}
+
+/** The copies of the staged loads' rows (those not in Xs) for one chunk tile pass. */
+export function loadStaged(em: SsdEmitter, staged: StagedLoad[], Q: number, T: number, Pt: number, PtPad: number, sx: number, pass: TilePass): PStmt[] {
+  const V = loadVector(em, em.P, Pt);
+  return staged.filter((st) => st.arr !== 'Xs').map((st, k) =>
+    loadRows(em, Q, T, PtPad, V, v('p0'), add(v('p0'), i(Pt)), `o${k}`, T_BIT | P_BIT | R_BIT, '$p', [{ tmpl: st.tmpl, arr: st.arr, stride: sx, bytes: 2 }], pass));
+}
+
+/**
+ * Outputs per (step, p) from the readout Y (Q·R × PtPad). Rank 1 with
+ * V = 1: each element by its owner, straight from registers. Otherwise Y
+ * goes through workgroup memory (Ys, stride sy) first: an output sums the
+ * R readouts of its step, held by different threads; and with V > 1 a
+ * thread then stores V consecutive p of one step, so the tensors the
+ * outputs read (z, x) and write (y) move in 8/16-byte accesses that a warp
+ * coalesces (from registers, a warp touches 8 rows × 8 p, two bytes each:
+ * 44% of the sectors were excess, Nsight Compute run 64).
+ */
+export function storeOutputs(em: SsdEmitter, Y: Fragment, Pt: number, Q: number, T: number, sy: number, V = 1, staged?: { loads: StagedLoad[]; stride: number; offset: PExpr }): PStmt[] {
   const out: PStmt[] = [];
-  if (em.R === 1) {
+  if (em.R === 1 && V === 1) {
     for (const e of fragElements(Y)) {
       const t = tj(e.row), p = add(v('p0'), e.col);
       const valid = and(lt(t, em.L), lt(e.col, i(Pt)));
@@ -388,11 +591,26 @@ export function storeOutputs(em: SsdEmitter, Y: Fragment, Pt: number, Q: number,
   }
   for (const e of fragElements(Y)) out.push(...owning(e, [sstore('Ys', add(mul(e.row, i(sy)), e.col), v(e.reg))]));
   out.push(barrier);
-  const readouts = Object.fromEntries(Array.from({ length: em.R }, (_, k) => [`$r${k}`, sload('Ys', add(mul(add(mul(v('oj'), i(em.RP)), i(k)), i(sy)), v('op')))]));
-  out.push(loop('oe', TID, i(Q * Pt), i(T), [
-    decl('oj', 'i32', idiv(v('oe'), Pt)),
-    decl('op', 'i32', imod(v('oe'), Pt)),
-    when(lt(tj(v('oj')), em.L), storesAt(em, tj(v('oj')), add(v('p0'), v('op')), readouts)),
+  const groups = Pt / V;
+  const items = Array.from({ length: V }, (_, k) => `op${k}`);
+  const readout = (r: number, k: number): PExpr => sload('Ys', add(add(mul(add(mul(v('oj'), i(em.RP)), i(r)), i(sy)), v('oc')), i(k)));
+  const readouts = (k: number): Record<string, PExpr> => (em.R === 1 ? { $r: readout(0, k) } : Object.fromEntries(Array.from({ length: em.R }, (_, r) => [`$r${r}`, readout(r, k)])));
+  // A staged load of item k: its tile's element (row oj, column oc + k) in the current buffer.
+  const tileAt = (arr: string, k: number): PExpr => sload(arr, add(staged!.offset, add(add(mul(v('oj'), i(staged!.stride)), v('oc')), i(k))));
+  const stagedAt = (k: number): Record<string, PExpr> => Object.fromEntries((staged?.loads ?? []).map((st, n) => [stagedKey(n), tileAt(st.arr, k)]));
+  let body = items.flatMap((op, k) => storesAt(em, tj(v('oj')), v(op), { ...readouts(k), ...stagedAt(k) }, staged?.loads));
+  if (V > 1) {
+    // p is the last index of every tensor read or written here, of a static length V divides, and oc a multiple of V: aligned.
+    const elemBytes = (buf: string): number => ([...em.sp.used, ...em.sp.written].find((t) => t.name === buf)?.dtype === 'f32' ? 4 : 2);
+    const aligned: AlignedLoads = { eligible: () => true, widths: new Map() };
+    body = vectorizeItemStores(vectorizeItemLoads(body, items, V, elemBytes, aligned), items, V, elemBytes, aligned);
+  }
+  const used = JSON.stringify(body);
+  out.push(loop('oe', TID, i(Q * groups), i(T), [
+    decl('oj', 'i32', idiv(v('oe'), groups)),
+    decl('oc', 'i32', mul(imod(v('oe'), groups), i(V))),
+    ...items.flatMap((op, k) => (k === 0 || used.includes(`"name":"${op}"`) ? [decl(op, 'i32', add(add(v('p0'), v('oc')), i(k)))] : [])),
+    when(lt(tj(v('oj')), em.L), body),
   ]));
   return out;
 }
@@ -433,13 +651,15 @@ function noValue(n: string): never {
 /**
  * The workgroup arrays of the per-chunk steps: the cumulative sums and step
  * factors always (sp1 with a previous-step term), and of the tiles X, C, W,
- * S and M those a kernel uses. Matrix-unit operands may be stored narrow
+ * S (or Sop, the state as an operand only) and M those a kernel uses. Matrix-unit operands may be stored narrow
  * (caps.narrowOperands); the state tile stays f32.
  */
-export function chunkArrays(tl: ChunkTileBase, caps: Pick<SsdCaps, 'narrowOperands'>, tiles: ReadonlyArray<'X' | 'Xw' | 'C' | 'W' | 'S' | 'M'>, prev = false): SharedArray[] {
+export function chunkArrays(tl: ChunkTileBase, caps: Pick<SsdCaps, 'narrowOperands'>, tiles: ReadonlyArray<'X' | 'Xw' | 'C' | 'W' | 'S' | 'Sop' | 'M'>, prev = false, doubled: ReadonlyArray<'X' | 'C' | 'W'> = []): SharedArray[] {
   const narrow = caps.narrowOperands ? { narrow: caps.narrowOperands } : {};
   const { Q, QR, PtPad, strides: ST } = tl;
-  const all: [tile: 'X' | 'Xw' | 'C' | 'W' | 'S' | 'M', array: SharedArray][] = [
+  const all: [tile: 'X' | 'Xw' | 'C' | 'W' | 'S' | 'Sop' | 'M', array: SharedArray][] = [
+    // The state as an operand only (its value lives in registers: lower/ssd.ts), narrow like the others.
+    ['Sop', { name: 'Ss', ty: 'f32', size: PtPad * ST.S, ...narrow }],
     ['X', { name: 'Xs', ty: 'f32', size: QR * ST.X, ...narrow }],
     ['Xw', { name: 'Xw', ty: 'f32', size: QR * ST.X, ...narrow }],
     ['C', { name: 'Ct', ty: 'f32', size: QR * ST.C, ...narrow }],
@@ -452,7 +672,8 @@ export function chunkArrays(tl: ChunkTileBase, caps: Pick<SsdCaps, 'narrowOperan
     { name: 'cs1', ty: 'f32', size: Q },
     { name: 'sc', ty: 'f32', size: Q },
     ...(prev ? [{ name: 'sp1', ty: 'f32' as const, size: Q }] : []),
-    ...all.filter(([t]) => tiles.includes(t)).map(([, a]) => a),
+    // A double-buffered tile holds two chunks' rows, the second half after the first.
+    ...all.filter(([t]) => tiles.includes(t)).map(([t, a]) => ((doubled as readonly string[]).includes(t) ? { ...a, size: 2 * a.size } : a)),
   ];
 }
 

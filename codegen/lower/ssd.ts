@@ -23,16 +23,17 @@
 // be partial and the carried state stays exact.
 
 import type { SpecializedProgram, TensorIR } from '../../dsl/ir.js';
+import type { SsdEmitter } from './ssd-parts.js';
 import type { SsdForm } from '../analysis/ssd.js';
-import { clearFragment, fragElements, fragSize, zeroFragment } from '../plan/fragment.js';
+import { clearFragment, fragElements, fragSize, FragmentError, gridFragment, mmaFragment, zeroFragment } from '../plan/fragment.js';
 import {
-  add, barrier, call, decl, f, i, loop, lt, mul, v, when, GROUP, TID,
-  type Fragment, type KernelPlan, type MatOperand, type PExpr, type PStmt,
+  add, assign, barrier, call, decl, f, i, loop, lt, mul, sub, v, when, GROUP, TID,
+  type Fragment, type KernelPlan, type MatOperand, type PExpr, type PStmt, type SharedArray,
 } from '../plan/ast.js';
 import {
   chunkFragments, operandBytes,
   chunkArrays,
-  SsdLoweringError, and, cumulativeSum, decayMask, decomposeRow, idiv, imod, isPow2, loadCW, loadStepFactors, loadX, nextPow2, owning, padded,
+  SsdLoweringError, and, asyncCopyable, cumulativeSum, decayMask, decomposeRow, idiv, imod, isPow2, loadCW, loadStaged, loadStepFactors, loadVector, prefetchedStepFactors, stageableOutputLoads, loadX, nextPow2, owning, padded,
   programBindings, rowsOf, scaleXForState, sload, sstore, ssdEmitter, stateOffset, storeOutputs,
 } from './ssd-parts.js';
 import { SsdSide } from './ssd-side.js';
@@ -60,6 +61,8 @@ export interface SsdCaps {
   sharedBytes: number;
   /** Lay accumulators out for 16×8 matrix-unit tiles where they fit (CUDA tensor cores print them as mma.sync). */
   matrixUnits: boolean;
+  /** The target copies global memory to workgroup memory asynchronously (plan acopy; CUDA cp.async). */
+  asyncCopies?: boolean;
   /**
    * The target stores workgroup arrays marked narrow in this type (CUDA, with
    * matrix units at this operand precision): the products' operands X, C, W
@@ -90,6 +93,14 @@ export interface ChunkTileBase {
 export interface SsdTiles extends ChunkTileBase {
   /** One tile holds all of N: the chunk's inputs load in one pass (see lowerSsd). */
   whole: boolean;
+  /**
+   * The state lives in registers (fragment `state`, PtPad × NPad) the whole
+   * walk, updated by the tensor cores in place; workgroup memory holds only
+   * its copy as the products' operand (narrow where they are), rewritten
+   * once per chunk. Needs whole-N staging (one update per chunk) and no
+   * previous-step term (whose fold adds to the state in workgroup memory).
+   */
+  state?: Fragment;
   sharedBytes: number;
 }
 
@@ -98,7 +109,7 @@ export interface SsdTiles extends ChunkTileBase {
  * is the workgroup memory the kernel needs besides the tiles (side states),
  * given the padded P tile and N.
  */
-export function chooseSsdTiles(P: number, N: number, sched: SsdSchedule, caps: SsdCaps, R = 1, extraBytes: (PtPad: number, NPad: number) => number = () => 0): SsdTiles {
+export function chooseSsdTiles(P: number, N: number, sched: SsdSchedule, caps: SsdCaps, R = 1, extraBytes: (PtPad: number, NPad: number) => number = () => 0, registerState = false): SsdTiles {
   const T = sched.threads, Q = sched.chunk, QR = Q * R;
   if (!isPow2(T)) throw new SsdLoweringError(`threads must be a power of two, got ${T}`);
   if (!isPow2(Q)) throw new SsdLoweringError(`chunk must be a power of two, got ${Q}`);
@@ -127,6 +138,10 @@ export function chooseSsdTiles(P: number, N: number, sched: SsdSchedule, caps: S
       ...pts.filter((Pt) => 4 * Pt < P).map((Pt): [number, number] => [Pt, wholeN]),
       ...pts.flatMap((Pt) => nts.filter((nt) => nt < wide && nt < wholeN).map((Nt): [number, number] => [Pt, Nt])),
     ];
+  // With the state in registers, whole-N tiles come first while the state slice costs at most
+  // 64 registers per thread (lowerSsd's register-state form; bench/RESULTS.md run 64).
+  const stateRegs = (Pt: number): number => (nextPow2(Pt) * wholeN) / T;
+  if (registerState && sched.nTile === undefined) order.unshift(...pts.filter((Pt) => stateRegs(Pt) <= 64).map((Pt): [number, number] => [Pt, wholeN]));
   const tried: string[] = [];
   for (const [Pt, Nt] of order) {
     const f = chunkFragments(QR, T, Pt, Nt, N, caps.matrixUnits);
@@ -137,16 +152,54 @@ export function chooseSsdTiles(P: number, N: number, sched: SsdSchedule, caps: S
     const { PtPad, NPad, Nu, frags } = f;
     const whole = NPad === Nt;
     const mu = caps.matrixUnits;
+    const state = registerState && whole ? stateFragment(PtPad, NPad, T, mu) : undefined;
     const strides = { X: padded(PtPad, mu), C: padded(Nt, mu), W: padded(Nt, mu), S: padded(NPad, mu), M: padded(QR, mu) };
     const opBytes = (n: number): number => operandBytes(n, caps);
     // Rank R: the readouts go through workgroup memory (Ys) to be summed per step.
     const ys = R > 1 ? 4 * QR * ysStride(PtPad) : 0;
     // X twice: as loaded (Y += M·X) and scaled for the state update (Xw).
-    const sharedBytes = 4 * (3 * Q + PtPad * strides.S) + 2 * opBytes(QR * strides.X) + opBytes(QR * strides.C) + opBytes(QR * strides.W) + opBytes(QR * strides.M) + ys + extraBytes(PtPad, NPad);
-    if (sharedBytes <= caps.sharedBytes) return { Q, QR, T, Pt, PtPad, Nt, NPad, whole, Nu, strides, frags, sharedBytes };
+    // The state tile: f32, or (register state) the products' operand copy, narrow where they are.
+    const stateBytes = state ? opBytes(PtPad * strides.S) : 4 * PtPad * strides.S;
+    const sharedBytes = 4 * 3 * Q + stateBytes + 2 * opBytes(QR * strides.X) + opBytes(QR * strides.C) + opBytes(QR * strides.W) + opBytes(QR * strides.M) + ys + extraBytes(PtPad, NPad);
+    if (sharedBytes <= caps.sharedBytes) return { Q, QR, T, Pt, PtPad, Nt, NPad, whole, Nu, strides, frags, sharedBytes, ...(state ? { state } : {}) };
     tried.push(`Pt ${Pt}, Nt ${Nt}: ${sharedBytes} bytes of workgroup memory`);
   }
   throw new SsdLoweringError(`no tiling of chunk ${Q} × P ${P} × N ${N} over ${T} threads fits ${caps.sharedBytes} bytes of workgroup memory (tried ${tried.slice(0, 6).join('; ')}${tried.length > 6 ? '; ...' : ''}); use a smaller chunk or fewer threads`);
+}
+
+/** The register-resident state's layout: tensor-core tiles where the target has them, else a thread grid. */
+function stateFragment(PtPad: number, NPad: number, T: number, matrixUnits: boolean): Fragment | undefined {
+  try {
+    return (matrixUnits ? mmaFragment('st', PtPad, NPad, T) : undefined) ?? gridFragment('st', PtPad, NPad, T);
+  } catch (e) {
+    if (e instanceof FragmentError) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * The narrow type X, C and W are copied in asynchronously, double-buffered,
+ * or undefined: where the target copies asynchronously, N is staged whole
+ * (one load pass per chunk), R = 1, there is no previous-step term, and
+ * u, c and w are plain loads of tensors of the operands' type whose rows a
+ * 16/8-byte copy covers (ssd-parts.ts asyncCopyable).
+ */
+function doubleBuffered(em: SsdEmitter, tl: SsdTiles, caps: SsdCaps): 'bf16' | 'f16' | undefined {
+  const ty = caps.narrowOperands;
+  if (!caps.asyncCopies || !ty || !tl.whole || em.prev || em.R !== 1 || Object.values(tl.strides).some((x) => x % 8 !== 0)) return undefined;
+  const vx = loadVector(em, em.P, tl.Pt), vn = loadVector(em, em.N, tl.Nt);
+  const ok = asyncCopyable(em, em.u, '$p', ty, vx) && asyncCopyable(em, em.c, '$n', ty, vn) && asyncCopyable(em, em.w, '$n', ty, vn);
+  return ok && tl.Pt === tl.PtPad ? ty : undefined;
+}
+
+/**
+ * Consecutive p one thread stores per pass: the widest vector of the
+ * narrowest tensor (16 bytes) dividing the P tile and P (loadVector), but
+ * at least 4 wide, else 1 (element stores straight from the registers).
+ */
+function outputVector(em: SsdEmitter, Pt: number): number {
+  const V = loadVector(em, em.P, Pt);
+  return V >= 4 ? V : 1;
 }
 
 /** Row stride of the staged readouts (odd: threads reading down a column hit different banks). */
@@ -163,7 +216,27 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   const em = ssdEmitter(sp, form);
   const { P, N, L, R, RP } = em;
   const side = new SsdSide(em, sched.chunk, sched.threads);
-  const tl = chooseSsdTiles(P, N, sched, caps, RP, (PtPad, NPad) => SsdSide.bytes(side.arrays(PtPad, NPad)) + (em.prev ? 4 * sched.chunk : 0));
+  // Outputs of V consecutive p per thread, staged through workgroup memory (storeOutputs), where a P tile holds whole vectors.
+  const outVector = (Pt: number): number => (R === 1 ? outputVector(em, Pt) : 1);
+  const stageBytes = (PtPad: number): number => (R === 1 && outVector(PtPad) > 1 ? 4 * sched.chunk * ysStride(PtPad) : 0);
+  // The second halves of double-buffered X, C and W (doubleBuffered), counted for every candidate;
+  // where no candidate fits with them, the tiles are chosen again without (single buffers).
+  // The outputs' staged loads (z, …) take two X-sized tiles each.
+  const stagedTiles = (PtPad: number): number => (caps.narrowOperands ? stageableOutputLoads(em, caps.narrowOperands, loadVector(em, P, PtPad)).filter((x) => x.arr !== 'Xs').length : 0);
+  const secondHalves = (PtPad: number, NPad: number): number => (1 + 2 * stagedTiles(PtPad)) * operandBytes(sched.chunk * padded(PtPad, true), caps) + 2 * operandBytes(sched.chunk * padded(NPad, true), caps);
+  const choose = (double: boolean): SsdTiles => chooseSsdTiles(P, N, sched, caps, RP,
+    (PtPad, NPad) => SsdSide.bytes(side.arrays(PtPad, NPad)) + (em.prev ? 4 * sched.chunk : 0) + stageBytes(PtPad) + (double ? secondHalves(PtPad, NPad) : 0), !em.prev);
+  let tl: SsdTiles | undefined;
+  if (caps.asyncCopies && caps.narrowOperands && !em.prev && R === 1) {
+    try {
+      tl = choose(true);
+    } catch (e) {
+      if (!(e instanceof SsdLoweringError)) throw e;
+    }
+  }
+  const dbl = tl ? doubleBuffered(em, tl, caps) : undefined;
+  tl ??= choose(false);
+  const st = tl.state;
   const { Q, QR, T, Pt, PtPad, Nt, NPad, strides: ST, frags } = tl;
   // Matrix units skip tiles above the diagonal; rows are (step, rank), so that holds tile-wise when R divides the 16-row tiles.
   const triangular = 16 % RP === 0;
@@ -171,14 +244,34 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   const precision = operandPrecision(sp.used);
   if (caps.narrowOperands && (!caps.matrixUnits || caps.narrowOperands !== precision)) throw new SsdLoweringError(`internal: operands stored as ${caps.narrowOperands} need matrix units at that precision (${precision})`);
   const chunk: PStmt[] = [];
+  // Double-buffered asynchronous loads of X, C and W (whole staging, where the target copies
+  // asynchronously and the templates are plain loads): chunk c + 1's rows are on their way while
+  // chunk c computes, so the chunk walk no longer waits for memory once per chunk (run 65).
+  const half = { X: QR * ST.X, C: QR * ST.C, W: QR * ST.W };
+  const cur = (n: number): PExpr => (dbl ? mul(v('cbuf'), i(n)) : i(0));
+  const nextPass = (n: number) => ({ chunk: add(v('c0'), i(Q)), offset: mul(sub(i(1), v('cbuf')), i(n)), async: dbl });
+  // Loads the outputs read per (step, p) (z, and x where it is u's), staged beside X the same way.
+  const V = Pt === PtPad ? outVector(Pt) : 1;
+  const staged = dbl && V > 1 ? stageableOutputLoads(em, dbl, V) : [];
+  if (dbl) {
+    chunk.push(decl('cbuf', 'i32', imod(idiv(v('c0'), Q), 2)));
+    chunk.push(loadX(em, Q, T, Pt, PtPad, ST.X, true, nextPass(half.X)), ...loadStaged(em, staged, Q, T, Pt, PtPad, ST.X, nextPass(half.X)),
+      ...loadCW(em, i(0), Q, T, Nt, { C: ST.C, W: ST.W }, true, { C: nextPass(half.C), W: nextPass(half.W) }), { k: 'acommit' });
+  }
 
   // 1. One load pass, no barrier inside: per-step log-decays and factors; X = u, the p factor of
   //    the input term, unscaled (the step factor s_j is folded into M's columns and W's decay
   //    below); with whole staging also C and W for all of N. Zero past the sequence, P and N.
   // 0. The side states' values over the chunk (scans), before anything reads them.
   chunk.push(...side.chunkStart());
-  chunk.push(loadStepFactors(em, Q, T), loadX(em, Q, T, Pt, PtPad, ST.X));
-  if (tl.whole) chunk.push(loadCW(em, i(0), Q, T, Nt, { C: ST.C, W: ST.W }));
+  // With asynchronous loads, the step factors' loads go one chunk ahead too (in registers).
+  const steps = dbl ? prefetchedStepFactors(em, Q, T) : undefined;
+  chunk.push(...(steps ? [steps.compute, steps.issue] : [loadStepFactors(em, Q, T)]));
+  if (dbl) chunk.push({ k: 'await', pending: 1 });
+  else {
+    chunk.push(loadX(em, Q, T, Pt, PtPad, ST.X, !!caps.narrowOperands));
+    if (tl.whole) chunk.push(...loadCW(em, i(0), Q, T, Nt, { C: ST.C, W: ST.W }, !!caps.narrowOperands));
+  }
   chunk.push(...side.prevLoads(Pt, PtPad, NPad), barrier);
   // The previous chunk's last input, as this chunk's first step reads it again (the cumulative sum's barriers order it before the products).
   chunk.push(...side.fold(Pt, PtPad, NPad, ST.S));
@@ -190,7 +283,7 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   const cs = (j: PExpr): PExpr => sload(scan.arr, j);
   chunk.push(decl('csLast', 'f32', cs(i(Q - 1))), decl('chunkDecay', 'f32', call('exp', v('csLast'))));
   // X' for the state update (read after the next barrier, by the update passes).
-  chunk.push(scaleXForState(em, Q, T, PtPad, ST.X, cs));
+  chunk.push(scaleXForState(em, Q, T, PtPad, ST.X, cs, cur(half.X)));
   chunk.push(...clearFragment(frags.G), ...clearFragment(frags.Y));
 
   // 3. Per N tile (whole staging: one, already loaded): G += C·Wᵀ, Y += C·Sᵀ (the state before
@@ -199,8 +292,8 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   // With matrix units every array has even strides and sizes (padded()), so pairs along a contiguous k are 8-byte aligned.
   const kPairs = caps.matrixUnits && Q % 2 === 0 && Nt % 2 === 0 && Object.values(ST).every((x) => x % 2 === 0);
   const n0 = tl.whole ? i(0) : v('n0');
-  const opC: MatOperand = { arr: 'Ct', base: i(0), rowStride: ST.C, colStride: 1, kPairs };
-  const opWt: MatOperand = { arr: 'Wt', base: i(0), rowStride: 1, colStride: ST.W, kPairs }; // B(k = n, col = j) = W[j][n]
+  const opC: MatOperand = { arr: 'Ct', base: cur(half.C), rowStride: ST.C, colStride: 1, kPairs };
+  const opWt: MatOperand = { arr: 'Wt', base: cur(half.W), rowStride: 1, colStride: ST.W, kPairs }; // B(k = n, col = j) = W[j][n]
   const opSt: MatOperand = { arr: 'Ss', base: n0, rowStride: 1, colStride: ST.S, kPairs }; // B(k = n, col = p) = S[p][n0 + n]
   const opXt: MatOperand = { arr: 'Xw', base: i(0), rowStride: 1, colStride: ST.X }; // A(row = p, k = j) = X'[j][p]
   const opW: MatOperand = { arr: 'Wt', base: v('nu'), rowStride: ST.W, colStride: 1 }; // B(k = j, col = n) = W[j][nu + n]
@@ -223,12 +316,19 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
     const at = add(add(add(mul(e.row, i(ST.S)), n0), v('nu')), e.col);
     update.push(...owning(e, [sstore('Ss', at, add(v(e.reg), mul(v('chunkDecay'), sload('Ss', at))))]));
   }
-  const updateLoop = loop('nu', i(0), i(Nt), i(tl.Nu), update);
+  // Register state: decay in place, then the tensor cores add X'ᵀ·W to it; then its operand copy for the next chunk.
+  const updateLoop = st
+    ? [
+      ...fragElements(st).map((e): PStmt => assign(e.reg, mul(v(e.reg), v('chunkDecay')))),
+      { k: 'mma', id: 'mu', frag: st, a: opXt, b: { ...opW, base: cur(half.W) }, kLen: QR, precision } as PStmt,
+      ...stateCopy(st, ST.S),
+    ]
+    : [loop('nu', i(0), i(Nt), i(tl.Nu), update)];
   if (tl.whole) {
     // M is stored beside W's decay, and the update's passes need no barrier between them.
-    chunk.push(...products, ...mask, barrier, updateLoop);
+    chunk.push(...products, ...mask, barrier, ...updateLoop);
   } else {
-    chunk.push(loop('n0', i(0), i(NPad), i(Nt), [loadCW(em, v('n0'), Q, T, Nt, { C: ST.C, W: ST.W }), barrier, ...products, barrier, updateLoop, barrier]), ...mask);
+    chunk.push(loop('n0', i(0), i(NPad), i(Nt), [...loadCW(em, v('n0'), Q, T, Nt, { C: ST.C, W: ST.W }, !!caps.narrowOperands), barrier, ...products, barrier, ...updateLoop, barrier]), ...mask);
   }
 
   // 4. Y rows scaled by the decay since the chunk start; Y += M·X.
@@ -237,36 +337,44 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   chunk.push({
     k: 'mma', id: 'mx', frag: frags.Y, precision, aLower: triangular,
     a: { arr: 'Ms', base: i(0), rowStride: ST.M, colStride: 1, kPairs },
-    b: { arr: 'Xs', base: i(0), rowStride: ST.X, colStride: 1 },
+    b: { arr: 'Xs', base: cur(half.X), rowStride: ST.X, colStride: 1 },
     kLen: QR,
   });
 
   // 5. Outputs per (step, p).
-  chunk.push(...storeOutputs(em, frags.Y, Pt, Q, T, ysStride(PtPad)));
+  chunk.push(...storeOutputs(em, frags.Y, Pt, Q, T, ysStride(PtPad), V, staged.length ? { loads: staged, stride: ST.X, offset: cur(half.X) } : undefined));
   // Everyone is done with cs, X, M and the state before the next chunk overwrites them.
   chunk.push(barrier);
 
   // ---- the row: which (row, P tile) this workgroup owns; state in; the chunk walk; state out ----
   const rows = rowsOf(em);
-  const st = form.state;
+  const sv = form.state;
   const init: PStmt[] = [];
-  {
-    const given = sp.variant.initStates.includes(st.name);
+  if (st) {
+    init.push(...stateInit(em, st, Pt));
+    init.push(...stateCopy(st, ST.S));
+  } else {
+    const given = sp.variant.initStates.includes(sv.name);
     const p = add(v('p0'), v('iP')), ok = and(lt(v('iP'), i(Pt)), lt(v('iN'), i(N)));
     init.push(loop('ie', TID, i(PtPad * ST.S), i(T), [
       decl('iP', 'i32', idiv(v('ie'), ST.S)),
       decl('iN', 'i32', imod(v('ie'), ST.S)),
       decl('iv', 'f32', f(0), true),
-      ...(given ? [when(ok, [{ k: 'assign', name: 'iv', value: { k: 'load', buf: st.init, index: stateOffset(em, v('row'), p, v('iN')) } } as PStmt])] : []),
+      ...(given ? [when(ok, [{ k: 'assign', name: 'iv', value: { k: 'load', buf: sv.init, index: stateOffset(em, v('row'), p, v('iN')) } } as PStmt])] : []),
       sstore('Ss', v('ie'), v('iv')),
     ]));
   }
   const final: PStmt[] = [];
-  if (sp.variant.finalStates.includes(st.name)) {
+  if (sp.variant.finalStates.includes(sv.name) && st) {
+    for (const e of fragElements(st)) {
+      const ok = and(lt(e.row, i(Pt)), lt(e.col, i(N)));
+      final.push(when(e.owned ? and(e.owned, ok) : ok, [{ k: 'store', buf: sv.final, index: stateOffset(em, v('row'), add(v('p0'), e.row), e.col), value: v(e.reg) }]));
+    }
+  } else if (sp.variant.finalStates.includes(sv.name)) {
     final.push(loop('fe', TID, i(Pt * N), i(T), [
       decl('fP', 'i32', idiv(v('fe'), N)),
       decl('fN', 'i32', imod(v('fe'), N)),
-      { k: 'store', buf: st.final, index: stateOffset(em, v('row'), add(v('p0'), v('fP')), v('fN')), value: sload('Ss', add(mul(v('fP'), i(ST.S)), v('fN'))) },
+      { k: 'store', buf: sv.final, index: stateOffset(em, v('row'), add(v('p0'), v('fP')), v('fN')), value: sload('Ss', add(mul(v('fP'), i(ST.S)), v('fN'))) },
     ]));
   }
   const rowBody: PStmt[] = [
@@ -276,9 +384,12 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
     ...em.rowScope.decls,
     ...zeroFragment(frags.G),
     ...zeroFragment(frags.Y),
-    ...zeroFragment(frags.U),
+    ...(st ? [] : zeroFragment(frags.U)),
     ...init,
     ...side.init(),
+    // The first chunk's asynchronous loads, into the first halves (the chunk walk waits for them).
+    ...(steps ? [...steps.carries, ...steps.prologue] : []),
+    ...(dbl ? [loadX(em, Q, T, Pt, PtPad, ST.X, true, { chunk: i(0), async: dbl }), ...loadStaged(em, staged, Q, T, Pt, PtPad, ST.X, { chunk: i(0), async: dbl }), ...loadCW(em, i(0), Q, T, Nt, { C: ST.C, W: ST.W }, true, { C: { chunk: i(0), async: dbl }, W: { chunk: i(0), async: dbl } }), { k: 'acommit' } as PStmt] : []),
     barrier,
     loop('c0', i(0), L, i(Q), chunk),
     ...final,
@@ -288,12 +399,13 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   const body: PStmt[] = [when(lt(GROUP, mul(rows.count, i(NPT))), rowBody)];
 
   const shared = [
-    ...chunkArrays(tl, caps, ['X', 'Xw', 'C', 'W', 'S', 'M'], !!em.prev),
+    ...chunkArrays(tl, caps, ['X', 'Xw', 'C', 'W', st ? 'Sop' : 'S', 'M'], !!em.prev, dbl ? ['X', 'C', 'W'] : []),
     ...side.arrays(PtPad, NPad),
-    ...(R > 1 ? [{ name: 'Ys', ty: 'f32' as const, size: QR * ysStride(PtPad) }] : []),
+    ...(R > 1 || V > 1 ? [{ name: 'Ys', ty: 'f32' as const, size: QR * ysStride(PtPad) }] : []),
+    ...staged.filter((x) => x.arr !== 'Xs').map((x): SharedArray => ({ name: x.arr, ty: 'f32', size: 2 * QR * ST.X, narrow: dbl! })),
   ];
   const { buffers, params } = programBindings(sp);
-  const accumulators = fragSize(frags.G) + fragSize(frags.Y) + fragSize(frags.U);
+  const accumulators = fragSize(frags.G) + fragSize(frags.Y) + (st ? fragSize(st) : fragSize(frags.U));
   return {
     name,
     workgroupSize: T,
@@ -305,7 +417,24 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
     // Workgroups = rows × (P / Pt): a "row" of the grid is one (parallel…, p) recurrence.
     grid: { groupsFromDims: [...rows.dims, form.pDim], rowsPerGroup: Pt },
     helpers: em.helpers,
-    registerBudget: Math.min(255, Math.max(64, 2 * accumulators + 48)),
+    // The register state needs no second copy of the update's accumulators (the U product's, read
+    // beside the state tile): its budget is the accumulators plus the rest of the kernel's working set.
+    registerBudget: Math.min(255, Math.max(64, st ? accumulators + 64 : 2 * accumulators + 48)),
     elem: Object.fromEntries(buffers.map((b) => [b.name, b.elem])),
   };
+}
+
+/** The register state's initial value: the given initial state (zero past P and N), else zero. */
+function stateInit(em: SsdEmitter, st: Fragment, Pt: number): PStmt[] {
+  const sv = em.form.state;
+  const given = em.sp.variant.initStates.includes(sv.name);
+  return fragElements(st).flatMap((e): PStmt[] => [
+    decl(e.reg, 'f32', f(0), true),
+    ...(given ? [when(and(lt(e.row, i(Pt)), lt(e.col, i(em.N))), [assign(e.reg, { k: 'load', buf: sv.init, index: stateOffset(em, v('row'), add(v('p0'), e.row), e.col) })])] : []),
+  ]);
+}
+
+/** The register state's copy in workgroup memory (Ss, stride sS), the operand of the next chunk's C·Sᵀ: each element by its owner. */
+function stateCopy(st: Fragment, sS: number): PStmt[] {
+  return fragElements(st).flatMap((e) => owning(e, [sstore('Ss', add(mul(e.row, i(sS)), e.col), v(e.reg))]));
 }

@@ -84,6 +84,20 @@ export type PStmt =
    */
   | { k: 'svload'; arr: string; index: PExpr; names: string[] }
   | { k: 'svstore'; arr: string; index: PExpr; values: PExpr[] }
+  /**
+   * arr[index + j] = buf[src + j] for j < count (zero for every j where
+   * `valid` is false), the elements copied as they are: the workgroup array
+   * holds the buffer's element type (a narrow array for a bf16/f16 buffer,
+   * f32 for f32), count·bytes is 8 or 16, and index and src are multiples of
+   * count (the lowering proves it). A target with asynchronous copies (CUDA
+   * cp.async) starts the copy and goes on: its data is in place once an
+   * 'await' has waited for its group ('acommit' closes one) and a barrier
+   * has followed. Others copy at once.
+   */
+  | { k: 'acopy'; arr: string; index: PExpr; buf: string; src: PExpr; count: number; valid: PExpr }
+  | { k: 'acommit' }
+  /** Waits until at most `pending` groups of this thread's asynchronous copies are still in flight. */
+  | { k: 'await'; pending: number }
   | MmaStmt;
 
 /**

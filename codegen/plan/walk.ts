@@ -50,6 +50,7 @@ export function stmtVars(stmts: PStmt[]): Set<string> {
       case 'if': ex(s.c); s.then.forEach(st); s.else.forEach(st); break;
       case 'vload': case 'svload': ex(s.index); break;
       case 'svstore': case 'vstore': ex(s.index); s.values.forEach(ex); break;
+      case 'acopy': ex(s.index); ex(s.src); ex(s.valid); break;
       default: break;
     }
   };

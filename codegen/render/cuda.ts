@@ -57,6 +57,13 @@ export const cudaDialect: Dialect = {
     bytes: narrowBytes,
     load: (ty, arr, index) => (ty === 'bf16' ? `__bfloat162float(${arr}[${index}])` : `__half2float(${arr}[${index}])`),
     store: (ty, arr, index, value) => `${arr}[${index}] = ${ty === 'bf16' ? '__float2bfloat16_rn' : '__float2half_rn'}(${value});`,
+    vstore: (ty, arr, index, values, pad) => {
+      const vt = VEC_WORDS[values.length / 2];
+      if (!vt || values.length < 4) return undefined;
+      const pack = ty === 'bf16' ? 'sf_pack_bf16' : 'sf_pack_f16';
+      const words = Array.from({ length: values.length / 2 }, (_, w) => `${pack}(${values[2 * w]}, ${values[2 * w + 1]})`);
+      return `${pad}*reinterpret_cast<${vt}*>(${arr} + (${index})) = make_${vt}(${words.join(', ')});\n`;
+    },
   },
   ty: (t) => TY[t],
   lit: (ty, v) => (ty === 'bool' ? String(v) : ty === 'i32' ? ((v as number) < 0 ? `(${v})` : String(v)) : fmtF32(v as number, (pos) => (pos ? 'INFINITY' : '(-INFINITY)'))),
@@ -96,13 +103,26 @@ export const cudaDialect: Dialect = {
     },
   },
   barrier: () => '__syncthreads();',
+  asyncCopy: {
+    // cp.async with a source size: 0 bytes read (and the rest zero-filled) where the copy is not valid,
+    // from the buffer's base then, so the address stays a real one.
+    copy: (arr, index, buf, src, bytes, valid, pad) => [
+      '{',
+      `${pad}  const bool cv = ${valid};`,
+      `${pad}  asm volatile("cp.async.${bytes === 16 ? 'cg' : 'ca'}.shared.global [%0], [%1], ${bytes}, %2;" :: "r"((unsigned)__cvta_generic_to_shared(${arr} + (${index}))), "l"(cv ? ${buf} + (${src}) : ${buf}), "r"(cv ? ${bytes} : 0));`,
+      `${pad}}`,
+    ].join('\n'),
+    commit: () => 'asm volatile("cp.async.commit_group;" ::: "memory");',
+    wait: (pending) => `asm volatile("cp.async.wait_group ${pending};" ::: "memory");`,
+  },
   forLoop: (v, from, to, step, unroll) => `${unroll >= 1 ? `#pragma unroll ${unroll}
 ` : ''}for (int ${v} = ${from}; ${v} < ${to}; ${v} += ${step})`,
   kernel: (plan, body) => {
     const lines: string[] = ['#include <cuda_fp16.h>', '#include <cuda_bf16.h>'];
     for (const need of new Set([...plan.helpers].map((h) => NEEDS[h]))) if (need) lines.push(need);
     for (const h of plan.helpers) if (HELPERS[h]) lines.push(HELPERS[h]!);
-    if (usesMma(plan.body)) lines.push(...MMA_HELPERS);
+    // The packing helpers serve narrow workgroup arrays' vector stores too.
+    if (usesMma(plan.body) || plan.shared.some((a) => a.narrow)) lines.push(...MMA_HELPERS);
     const args = [
       ...plan.buffers.map((b) => `${b.access === 'read' ? 'const ' : ''}${ELEM[b.elem]}* __restrict__ ${b.name}`),
       ...plan.params.map((p) => `${p.type === 'f32' ? 'float' : p.type === 'u32' ? 'unsigned' : 'int'} ${p.name}`),

@@ -31,6 +31,17 @@ export interface Dialect {
     store(arr: string, index: string, values: string[], pad: string): string | undefined;
   };
   barrier(): string;
+  /**
+   * Asynchronous copies (plan acopy, acommit, await): a copy of `bytes`
+   * (8 or 16) from buf + src into arr + index, zero-filled where `valid` is
+   * false; closing a group; waiting for all but `pending` groups. Without
+   * them, a copy is printed as loads and stores, and commit and wait as nothing.
+   */
+  asyncCopy?: {
+    copy(arr: string, index: string, buf: string, src: string, bytes: number, valid: string, pad: string): string;
+    commit(): string;
+    wait(pending: number): string;
+  };
   /** `unroll` > 1: ask the target compiler to unroll by that factor; 1: to keep the loop rolled; 0: its choice. */
   forLoop(v: string, from: string, to: string, step: string, unroll: number): string;
   /** Whole-kernel text around the printed body. */
@@ -48,5 +59,7 @@ export interface Dialect {
     bytes(s: SharedArray): number;
     load(ty: 'bf16' | 'f16', arr: string, index: string): string;
     store(ty: 'bf16' | 'f16', arr: string, index: string, value: string): string;
+    /** 4 or 8 consecutive elements from f32 values in one 8/16-byte store (index a multiple of the count), or undefined for element stores. */
+    vstore?(ty: 'bf16' | 'f16', arr: string, index: string, values: string[], pad: string): string | undefined;
   };
 }

@@ -52,8 +52,28 @@ function printStmt(s: PStmt, d: Dialect, plan: KernelPlan, depth: number): strin
     case 'svstore': {
       const at = (j: number): string => (j === 0 ? e(s.index) : `(${e(s.index)} + ${j})`);
       const values = s.values.map(e);
+      const narrow = plan.shared.find((a) => a.name === s.arr)?.narrow;
+      // A narrow array where the target stores it narrow: its own packed store (or element stores).
+      if (narrow && d.narrowShared) {
+        return d.narrowShared.vstore?.(narrow, s.arr, e(s.index), values, pad) ?? values.map((x, j) => `${pad}${d.narrowShared!.store(narrow, s.arr, at(j), x)}\n`).join('');
+      }
       return d.sharedVector?.store(s.arr, e(s.index), values, pad) ?? values.map((x, j) => `${pad}${sharedAt(s.arr, at(j), d)} = ${x};\n`).join('');
     }
+    case 'acopy': {
+      const elem = plan.elem[s.buf]!;
+      const bytes = s.count * (elem === 'f32' ? 4 : 2);
+      const narrow = plan.shared.find((a) => a.name === s.arr)?.narrow;
+      // A raw copy needs the array to hold the buffer's type as the target stores it (a packed buffer is f32: no).
+      const raw = d.asyncCopy && (narrow && d.narrowShared ? elem === narrow : elem === 'f32' && !narrow);
+      if (raw) return `${pad}${d.asyncCopy!.copy(s.arr, e(s.index), s.buf, e(s.src), bytes, e(s.valid), pad)}\n`;
+      const at = (x: PExpr, j: number): PExpr => (j === 0 ? x : { k: 'bin', op: '+', a: x, b: { k: 'lit', ty: 'i32', v: j } });
+      const js = Array.from({ length: s.count }, (_, j) => j);
+      const copy: PStmt[] = js.map((j) => ({ k: 'sstore', arr: s.arr, index: at(s.index, j), value: { k: 'load', buf: s.buf, index: at(s.src, j) } }));
+      const zero: PStmt[] = js.map((j) => ({ k: 'sstore', arr: s.arr, index: at(s.index, j), value: { k: 'lit', ty: 'f32', v: 0 } }));
+      return printStmt({ k: 'if', c: s.valid, then: copy, else: zero }, d, plan, depth);
+    }
+    case 'acommit': return d.asyncCopy ? `${pad}${d.asyncCopy.commit()}\n` : '';
+    case 'await': return d.asyncCopy ? `${pad}${d.asyncCopy.wait(s.pending)}\n` : '';
     case 'comment': return `${pad}// ${s.text}\n`;
     // A matrix-unit form where the dialect has one for this fragment and precision, else scalar loops.
     case 'mma': return d.mma?.(s, e, pad, plan.shared) ?? printBlock(expandMma(s), d, plan, depth);
