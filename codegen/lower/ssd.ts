@@ -291,12 +291,15 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   // in passes of Nu columns.
   // With matrix units every array has even strides and sizes (padded()), so pairs along a contiguous k are 8-byte aligned.
   const kPairs = caps.matrixUnits && Q % 2 === 0 && Nt % 2 === 0 && Object.values(ST).every((x) => x % 2 === 0);
+  // Strides and tile bases (buffer halves, N tiles, update passes) are multiples of 8 with matrix units: ldmatrix rows.
+  const rows16 = caps.matrixUnits && Nt % 8 === 0 && tl.Nu % 8 === 0 && Object.values(ST).every((x) => x % 8 === 0);
+  const ld = rows16 ? { rows16 } : {};
   const n0 = tl.whole ? i(0) : v('n0');
-  const opC: MatOperand = { arr: 'Ct', base: cur(half.C), rowStride: ST.C, colStride: 1, kPairs };
-  const opWt: MatOperand = { arr: 'Wt', base: cur(half.W), rowStride: 1, colStride: ST.W, kPairs }; // B(k = n, col = j) = W[j][n]
-  const opSt: MatOperand = { arr: 'Ss', base: n0, rowStride: 1, colStride: ST.S, kPairs }; // B(k = n, col = p) = S[p][n0 + n]
-  const opXt: MatOperand = { arr: 'Xw', base: i(0), rowStride: 1, colStride: ST.X }; // A(row = p, k = j) = X'[j][p]
-  const opW: MatOperand = { arr: 'Wt', base: v('nu'), rowStride: ST.W, colStride: 1 }; // B(k = j, col = n) = W[j][nu + n]
+  const opC: MatOperand = { arr: 'Ct', base: cur(half.C), rowStride: ST.C, colStride: 1, kPairs, ...ld };
+  const opWt: MatOperand = { arr: 'Wt', base: cur(half.W), rowStride: 1, colStride: ST.W, kPairs, ...ld }; // B(k = n, col = j) = W[j][n]
+  const opSt: MatOperand = { arr: 'Ss', base: n0, rowStride: 1, colStride: ST.S, kPairs, ...ld }; // B(k = n, col = p) = S[p][n0 + n]
+  const opXt: MatOperand = { arr: 'Xw', base: i(0), rowStride: 1, colStride: ST.X, ...ld }; // A(row = p, k = j) = X'[j][p]
+  const opW: MatOperand = { arr: 'Wt', base: v('nu'), rowStride: ST.W, colStride: 1, ...ld }; // B(k = j, col = n) = W[j][nu + n]
   const products: PStmt[] = [
     // Only G's lower triangle survives the causal mask.
     { k: 'mma', id: 'mg', frag: frags.G, a: opC, b: opWt, kLen: Nt, precision, outputLower: triangular },
@@ -336,8 +339,8 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   if (!tl.whole) chunk.push(barrier);
   chunk.push({
     k: 'mma', id: 'mx', frag: frags.Y, precision, aLower: triangular,
-    a: { arr: 'Ms', base: i(0), rowStride: ST.M, colStride: 1, kPairs },
-    b: { arr: 'Xs', base: cur(half.X), rowStride: ST.X, colStride: 1 },
+    a: { arr: 'Ms', base: i(0), rowStride: ST.M, colStride: 1, kPairs, ...ld },
+    b: { arr: 'Xs', base: cur(half.X), rowStride: ST.X, colStride: 1, ...ld },
     kLen: QR,
   });
 

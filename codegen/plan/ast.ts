@@ -135,6 +135,12 @@ export interface MatOperand {
   colStride: number;
   /** Elements 2m and 2m+1 along k are adjacent and 8-byte aligned (one 64-bit load). */
   kPairs?: boolean;
+  /**
+   * One stride is 1, and base and the other stride are multiples of 8
+   * elements: in an array stored narrow every run of 8 elements along the
+   * unit stride starts 16-byte aligned, so CUDA loads fragments with ldmatrix.
+   */
+  rows16?: boolean;
 }
 
 /**

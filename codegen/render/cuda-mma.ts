@@ -15,7 +15,7 @@
 // outputLower skips tiles above the diagonal, aLower the k steps past a
 // tile row's last row.
 
-import { add, i, v, type MatOperand, type MmaStmt, type PExpr, type SharedArray } from '../plan/ast.js';
+import { add, i, lt, mul, v, TID, type MatOperand, type MmaStmt, type PExpr, type SharedArray } from '../plan/ast.js';
 import { mmaLane, mmaTiles, operandAt } from '../plan/fragment.js';
 
 export const MMA_HELPERS = [
@@ -55,14 +55,37 @@ export function cudaMma(s: MmaStmt, e: (x: PExpr) => string, pad: string, shared
   const B = (c: PExpr, dk: number): string => packed(s.b, (d) => operandAt(s.b, k(d), c), s.b.rowStride, dk);
   const p1 = `${pad}  `, p2 = `${pad}    `;
   const lines: string[] = [];
-  tileCols.forEach((c0, tj) => {
-    const c = add(c0, group);
-    lines.push(`${p1}const unsigned ${s.id}_b${tj}_0 = ${B(c, 0)};`, `${p1}const unsigned ${s.id}_b${tj}_1 = ${B(c, 8)};`);
-  });
+  const ldB = ldmatrixable(s.b) && narrowArr(s.b);
+  if (ldB) {
+    // Two column tiles per x4 (their k halves 0–7 and 8–15), the last one alone by x2.
+    for (let tj = 0; tj < tileCols.length; tj += 2) {
+      const pair = tj + 1 < tileCols.length;
+      const regs = [`${s.id}_b${tj}_0`, `${s.id}_b${tj}_1`, ...(pair ? [`${s.id}_b${tj + 1}_0`, `${s.id}_b${tj + 1}_1`] : [])];
+      // Lane l names row l % 8 of matrix l / 8: matrix m is column tile tj + m / 2, k half m % 2.
+      const m = div(LANE, 8), row = mod(LANE, 8);
+      const col = add(pair ? select(lt(m, i(2)), tileCols[tj]!, tileCols[tj + 1]!) : tileCols[tj]!, s.b.rowStride === 1 ? row : i(0));
+      const kAt = add(kk, add(mul(mod(m, 2), i(8)), s.b.rowStride === 1 ? i(0) : row));
+      lines.push(...ldmatrix(regs, s.b.arr, e(operandIndex(s.b, kAt, col)), s.b.rowStride !== 1, p1));
+    }
+  } else {
+    tileCols.forEach((c0, tj) => {
+      const c = add(c0, group);
+      lines.push(`${p1}const unsigned ${s.id}_b${tj}_0 = ${B(c, 0)};`, `${p1}const unsigned ${s.id}_b${tj}_1 = ${B(c, 8)};`);
+    });
+  }
+  const ldA = ldmatrixable(s.a) && narrowArr(s.a);
   tileRows.forEach((r0, ti) => {
     const body: string[] = [];
     const r = add(r0, group), r8 = add(r0, add(group, i(8)));
-    [A(r, 0), A(r8, 0), A(r, 8), A(r8, 8)].forEach((x, n) => body.push(`${p2}const unsigned ${s.id}_a${ti}_${n} = ${x};`));
+    if (ldA) {
+      // Matrix m = l / 8 is rows 8·(m % 2) … and k half m / 2; stored along k (colStride 1) lane l names row l % 8, transposed its k.
+      const m = div(LANE, 8), row = mod(LANE, 8);
+      const rAt = add(r0, add(mul(mod(m, 2), i(8)), s.a.colStride === 1 ? row : i(0)));
+      const kAt = add(kk, add(mul(div(m, 2), i(8)), s.a.colStride === 1 ? i(0) : row));
+      body.push(...ldmatrix([0, 1, 2, 3].map((n) => `${s.id}_a${ti}_${n}`), s.a.arr, e(operandIndex(s.a, rAt, kAt)), s.a.colStride !== 1, p2));
+    } else {
+      [A(r, 0), A(r8, 0), A(r, 8), A(r8, 8)].forEach((x, n) => body.push(`${p2}const unsigned ${s.id}_a${ti}_${n} = ${x};`));
+    }
     tileCols.forEach((c0, tj) => {
       const d = [0, 1, 2, 3].map((x) => acc(ti, tj, x));
       const op = `asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.${ty}.${ty}.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"` +
@@ -76,3 +99,31 @@ export function cudaMma(s: MmaStmt, e: (x: PExpr) => string, pad: string, shared
   });
   return `${pad}for (int ${s.id}_kk = 0; ${s.id}_kk < ${s.kLen}; ${s.id}_kk += 16) {\n${lines.join('\n')}\n${pad}}\n`;
 }
+
+const div = (a: PExpr, b: number): PExpr => ({ k: 'bin', op: '/', a, b: i(b) });
+const mod = (a: PExpr, b: number): PExpr => ({ k: 'bin', op: '%', a, b: i(b) });
+const select = (c: PExpr, a: PExpr, b: PExpr): PExpr => ({ k: 'select', c, a, b });
+const LANE = mod(TID, 32);
+
+/** An operand ldmatrix can load (MatOperand.rows16): one unit stride, the other a multiple of 8. */
+function ldmatrixable(op: MatOperand): boolean {
+  return op.rows16 === true && ((op.colStride === 1 && op.rowStride % 8 === 0) || (op.rowStride === 1 && op.colStride % 8 === 0));
+}
+
+/**
+ * Declares `regs` (2 or 4 registers) loaded by one ldmatrix: every lane
+ * gives the address `arr[index]` of one 16-byte row of the 8×8 matrices
+ * (lanes 0–7 the first matrix's rows, 8–15 the second's, …); `trans` when
+ * the rows stored are the fragment's columns.
+ */
+function ldmatrix(regs: string[], arr: string, index: string, trans: boolean, pad: string): string[] {
+  const outs = regs.map((_, n) => `"=r"(${regs[n]})`).join(', ');
+  const list = regs.map((_, n) => `%${n}`).join(', ');
+  return [
+    `${pad}unsigned ${regs.join(', ')};`,
+    `${pad}asm volatile("ldmatrix.sync.aligned.m8n8.x${regs.length}${trans ? '.trans' : ''}.shared.b16 {${list}}, [%${regs.length}];" : ${outs} : "r"((unsigned)__cvta_generic_to_shared(&${arr}[${index}])));`,
+  ];
+}
+
+/** Index of element (r, c) of an operand in its array. */
+const operandIndex = (op: MatOperand, r: PExpr, c: PExpr): PExpr => add(add(op.base, mul(r, i(op.rowStride))), mul(c, i(op.colStride)));
