@@ -299,7 +299,7 @@ function ssdPlans(sp: SpecializedProgram, target: Target, sched: Schedule, caps:
   // CUDA keeps the products' operands in shared memory as the tensor cores round them (2 bytes each).
   const precision = operandPrecision(sp.used);
   // CUDA copies global to shared memory asynchronously (cp.async, sm_80 on).
-  const ssdCaps = { sharedBytes: budget, matrixUnits, asyncCopies: target === 'cuda', ...(target === 'cuda' && matrixUnits && precision !== 'f32' ? { narrowOperands: precision } : {}) };
+  const ssdCaps = { sharedBytes: budget, matrixUnits, asyncCopies: target === 'cuda', ...(caps.sharedBytes !== undefined ? { residentSharedBytes: caps.sharedBytes } : {}), ...(target === 'cuda' && matrixUnits && precision !== 'f32' ? { narrowOperands: precision } : {}) };
   const form = analyseSsd(sp);
   const [P, N] = [sp.staticDims[form.pDim]!, sp.staticDims[form.nDim]!];
   // An explicit chunk is taken as given (and fails if it does not fit); else the first candidate that fits.

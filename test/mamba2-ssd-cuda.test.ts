@@ -5,6 +5,7 @@
 // exactly when the tensors are bf16/f16. The standard shape (headdim 64,
 // dstate 128) and a small one whose accumulators mix both layouts.
 
+import { TOLERATED_SPILL_BYTES } from '../runtime/tune/resources.ts';
 import { describe, expect, it, beforeAll } from 'vitest';
 import { compileKernel, type Schedule } from '../codegen/compile.ts';
 import type { DType } from '../dsl/decl.ts';
@@ -40,6 +41,8 @@ const CASES: Case[] = [
   { name: 'standard / full / bf16 / t256 q64 p32 (whole N)', dims: STANDARD, variant: full, dtype: 'bf16', schedule: { threads: 256, items: 4, chunk: 64, headTile: 32, nTile: 128 } },
   { name: 'standard / bare / bf16 / t128 q32 p32 n16 (tiles of 16)', dims: STANDARD, variant: bare, dtype: 'bf16', schedule: { threads: 128, items: 4, chunk: 32, headTile: 32, nTile: 16 } },
   { name: 'standard / full / f16 / t128 q64 n16', dims: STANDARD, variant: full, dtype: 'f16', schedule: { threads: 128, items: 4, chunk: 64, nTile: 16 } },
+  // The register-state form at its measured best (bench/RESULTS.md run 68): 5 blocks of 128 threads per SM.
+  { name: 'standard / full / bf16 / t128 q32 (default P tile)', dims: STANDARD, variant: full, dtype: 'bf16', schedule: { threads: 128, items: 4, chunk: 32 } },
 ];
 
 describe('Mamba-2 SSD kernels for CUDA', () => {
@@ -82,7 +85,13 @@ describe('Mamba-2 SSD kernels for CUDA', () => {
       }
       // The state: with N staged in tiles, fp32 in shared memory; staged whole, in registers, with its operand copy in shared memory, narrow like the others.
       expect(src.source).toContain(c.dtype !== 'f32' && c.schedule.nTile !== 16 ? `${elem}* Ss = ` : 'float* Ss = ');
-      if (c.dtype !== 'f32') expect(src.source).toMatch(/\*reinterpret_cast<const unsigned\*>\(&Ct\[/);
+      // 16-bit operands reach the tensor cores through ldmatrix (rows 16-byte aligned: padded strides).
+      if (c.dtype !== 'f32') expect(src.source).toMatch(/ldmatrix\.sync\.aligned\.m8n8\.x4\.shared\.b16 [^\n]*&Ct\[/);
+      // Whole-N staging in 16 bits: X, C, W and z come in by cp.async, one chunk ahead (X double-buffered).
+      const asyncLoads = c.dtype !== 'f32' && c.schedule.nTile !== 16;
+      expect(src.source.includes('cp.async.cg.shared.global')).toBe(asyncLoads);
+      // Registers sized for 5 resident blocks (43.5 KB of shared memory allows 5 as well).
+      if (c.name.includes('default P tile')) expect(src.source).toContain('__launch_bounds__(128, 5)');
       // Whole staging: no loop over N tiles; a tile schedule has one.
       if (c.schedule.nTile !== undefined || c.schedule.headTile !== undefined) expect(src.source.includes('for (int n0 = 0;')).toBe(c.schedule.nTile === 16);
     });
@@ -92,8 +101,11 @@ describe('Mamba-2 SSD kernels for CUDA', () => {
       expect(r.code, r.log).toBe(0);
       expect(r.functions, r.log).toBe(1);
       expect(r.exportsEntry).toBe(true);
-      expect(r.spillStores, r.log).toBe(0);
-      expect(r.spillLoads, r.log).toBe(0);
+      // The register-state form is sized for residency (registerBudget: accumulators + 40): up to the
+      // tuner's tolerated spill (run 68: 5 blocks per SM with a few spilled bytes beat 4 without).
+      const tolerated = kernels.get(c.name)!.source.includes('cp.async') ? TOLERATED_SPILL_BYTES : 0;
+      expect(r.spillStores, r.log).toBeLessThanOrEqual(tolerated);
+      expect(r.spillLoads, r.log).toBeLessThanOrEqual(tolerated);
       expect(r.registers * c.schedule.threads, r.log).toBeLessThanOrEqual(65536);
     }, 120_000);
   }

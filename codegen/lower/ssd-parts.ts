@@ -528,8 +528,8 @@ function storesAt(em: SsdEmitter, t: PExpr, p: PExpr, readouts: Record<string, P
 /**
  * A load the outputs read per (step, p) that comes in with the chunk's
  * asynchronous copies: its template (a plain load, asyncCopyable along $p)
- * and the workgroup array holding the chunk's rows of it (X's layout, with
- * X's stride and double buffer: Xs itself when it is u's load).
+ * and the workgroup array holding the chunk's rows of it (X's layout and
+ * stride: Xs itself when it is u's load).
  */
 export interface StagedLoad { tmpl: Extract<PExpr, { k: 'load' }>; arr: string }
 
@@ -577,11 +577,13 @@ export function loadStaged(em: SsdEmitter, staged: StagedLoad[], Q: number, T: n
  * thread then stores V consecutive p of one step, so the tensors the
  * outputs read (z, x) and write (y) move in 8/16-byte accesses that a warp
  * coalesces (from registers, a warp touches 8 rows × 8 p, two bytes each:
- * 44% of the sectors were excess, Nsight Compute run 64).
+ * 44% of the sectors were excess, Nsight Compute run 64). `afterBarrier`
+ * (staged only) goes right after the barrier that follows the staging.
  */
-export function storeOutputs(em: SsdEmitter, Y: Fragment, Pt: number, Q: number, T: number, sy: number, V = 1, staged?: { loads: StagedLoad[]; stride: number; offset: PExpr }): PStmt[] {
+export function storeOutputs(em: SsdEmitter, Y: Fragment, Pt: number, Q: number, T: number, sy: number, V = 1, staged?: { loads: StagedLoad[]; stride: number; offset: (arr: string) => PExpr }, afterBarrier: PStmt[] = []): PStmt[] {
   const out: PStmt[] = [];
   if (em.R === 1 && V === 1) {
+    if (afterBarrier.length) throw new SsdLoweringError('internal: unstaged outputs have no barrier to follow');
     for (const e of fragElements(Y)) {
       const t = tj(e.row), p = add(v('p0'), e.col);
       const valid = and(lt(t, em.L), lt(e.col, i(Pt)));
@@ -590,13 +592,14 @@ export function storeOutputs(em: SsdEmitter, Y: Fragment, Pt: number, Q: number,
     return out;
   }
   for (const e of fragElements(Y)) out.push(...owning(e, [sstore('Ys', add(mul(e.row, i(sy)), e.col), v(e.reg))]));
-  out.push(barrier);
+  // `afterBarrier`: what the caller starts once every thread is past everything before the outputs.
+  out.push(barrier, ...afterBarrier);
   const groups = Pt / V;
   const items = Array.from({ length: V }, (_, k) => `op${k}`);
   const readout = (r: number, k: number): PExpr => sload('Ys', add(add(mul(add(mul(v('oj'), i(em.RP)), i(r)), i(sy)), v('oc')), i(k)));
   const readouts = (k: number): Record<string, PExpr> => (em.R === 1 ? { $r: readout(0, k) } : Object.fromEntries(Array.from({ length: em.R }, (_, r) => [`$r${r}`, readout(r, k)])));
   // A staged load of item k: its tile's element (row oj, column oc + k) in the current buffer.
-  const tileAt = (arr: string, k: number): PExpr => sload(arr, add(staged!.offset, add(add(mul(v('oj'), i(staged!.stride)), v('oc')), i(k))));
+  const tileAt = (arr: string, k: number): PExpr => sload(arr, add(staged!.offset(arr), add(add(mul(v('oj'), i(staged!.stride)), v('oc')), i(k))));
   const stagedAt = (k: number): Record<string, PExpr> => Object.fromEntries((staged?.loads ?? []).map((st, n) => [stagedKey(n), tileAt(st.arr, k)]));
   let body = items.flatMap((op, k) => storesAt(em, tj(v('oj')), v(op), { ...readouts(k), ...stagedAt(k) }, staged?.loads));
   if (V > 1) {

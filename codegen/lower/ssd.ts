@@ -25,6 +25,7 @@
 import type { SpecializedProgram, TensorIR } from '../../dsl/ir.js';
 import type { SsdEmitter } from './ssd-parts.js';
 import type { SsdForm } from '../analysis/ssd.js';
+import { staticTrips } from '../plan/static-trips.js';
 import { clearFragment, fragElements, fragSize, FragmentError, gridFragment, mmaFragment, zeroFragment } from '../plan/fragment.js';
 import {
   add, assign, barrier, call, decl, f, i, loop, lt, mul, sub, v, when, GROUP, TID,
@@ -63,6 +64,8 @@ export interface SsdCaps {
   matrixUnits: boolean;
   /** The target copies global memory to workgroup memory asynchronously (plan acopy; CUDA cp.async). */
   asyncCopies?: boolean;
+  /** Workgroup memory of one multiprocessor (what bounds the blocks resident together), where known. */
+  residentSharedBytes?: number;
   /**
    * The target stores workgroup arrays marked narrow in this type (CUDA, with
    * matrix units at this operand precision): the products' operands X, C, W
@@ -139,9 +142,12 @@ export function chooseSsdTiles(P: number, N: number, sched: SsdSchedule, caps: S
       ...pts.flatMap((Pt) => nts.filter((nt) => nt < wide && nt < wholeN).map((Nt): [number, number] => [Pt, Nt])),
     ];
   // With the state in registers, whole-N tiles come first while the state slice costs at most
-  // 64 registers per thread (lowerSsd's register-state form; bench/RESULTS.md run 64).
+  // 32 registers per thread (lowerSsd's register-state form: t128 q32 p32 and t256 q32 p64 were the
+  // fastest, bench/RESULTS.md run 68), then at most 64.
   const stateRegs = (Pt: number): number => (nextPow2(Pt) * wholeN) / T;
-  if (registerState && sched.nTile === undefined) order.unshift(...pts.filter((Pt) => stateRegs(Pt) <= 64).map((Pt): [number, number] => [Pt, wholeN]));
+  if (registerState && sched.nTile === undefined) {
+    order.unshift(...[32, 64].flatMap((r) => pts.filter((Pt) => stateRegs(Pt) <= r && (r === 32 || stateRegs(Pt) > 32)).map((Pt): [number, number] => [Pt, wholeN])));
+  }
   const tried: string[] = [];
   for (const [Pt, Nt] of order) {
     const f = chunkFragments(QR, T, Pt, Nt, N, caps.matrixUnits);
@@ -167,6 +173,20 @@ export function chooseSsdTiles(P: number, N: number, sched: SsdSchedule, caps: S
   throw new SsdLoweringError(`no tiling of chunk ${Q} × P ${P} × N ${N} over ${T} threads fits ${caps.sharedBytes} bytes of workgroup memory (tried ${tried.slice(0, 6).join('; ')}${tried.length > 6 ? '; ...' : ''}); use a smaller chunk or fewer threads`);
 }
 
+/**
+ * Registers per thread for the register-state form: the accumulators plus
+ * 40 for the rest of the kernel (it keeps no second copy of the update's
+ * accumulators), or more where the blocks that workgroup memory lets share
+ * an SM leave more. Run 68 (bf16, t128 q32 p32, 43.5 KB: 5 blocks per SM):
+ * at +64 the kernel took 121 registers, 4 blocks, 1.158 ms; at +40, 96
+ * registers, 5 blocks (one wave at the standard shape), 0.907 ms; at +24,
+ * 72 registers with 200 bytes of spills, 1.144 ms.
+ */
+function registerStateBudget(accumulators: number, T: number, sharedBytes: number, caps: SsdCaps): number {
+  const blocks = caps.residentSharedBytes ? Math.max(1, Math.floor(caps.residentSharedBytes / Math.max(1, sharedBytes))) : 1;
+  return Math.min(255, Math.max(64, accumulators + 40, Math.floor(65536 / (T * blocks))));
+}
+
 /** The register-resident state's layout: tensor-core tiles where the target has them, else a thread grid. */
 function stateFragment(PtPad: number, NPad: number, T: number, matrixUnits: boolean): Fragment | undefined {
   try {
@@ -189,7 +209,8 @@ function doubleBuffered(em: SsdEmitter, tl: SsdTiles, caps: SsdCaps): 'bf16' | '
   if (!caps.asyncCopies || !ty || !tl.whole || em.prev || em.R !== 1 || Object.values(tl.strides).some((x) => x % 8 !== 0)) return undefined;
   const vx = loadVector(em, em.P, tl.Pt), vn = loadVector(em, em.N, tl.Nt);
   const ok = asyncCopyable(em, em.u, '$p', ty, vx) && asyncCopyable(em, em.c, '$n', ty, vn) && asyncCopyable(em, em.w, '$n', ty, vn);
-  return ok && tl.Pt === tl.PtPad ? ty : undefined;
+  // The next chunk's C and W are copied in after the staged outputs' barrier (outputVector > 1).
+  return ok && tl.Pt === tl.PtPad && outputVector(em, tl.Pt) > 1 ? ty : undefined;
 }
 
 /**
@@ -221,11 +242,11 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   const stageBytes = (PtPad: number): number => (R === 1 && outVector(PtPad) > 1 ? 4 * sched.chunk * ysStride(PtPad) : 0);
   // The second halves of double-buffered X, C and W (doubleBuffered), counted for every candidate;
   // where no candidate fits with them, the tiles are chosen again without (single buffers).
-  // The outputs' staged loads (z, …) take two X-sized tiles each.
+  // X's second half, and an X-sized tile per staged load of the outputs (z, …) besides x.
   const stagedTiles = (PtPad: number): number => (caps.narrowOperands ? stageableOutputLoads(em, caps.narrowOperands, loadVector(em, P, PtPad)).filter((x) => x.arr !== 'Xs').length : 0);
-  const secondHalves = (PtPad: number, NPad: number): number => (1 + 2 * stagedTiles(PtPad)) * operandBytes(sched.chunk * padded(PtPad, true), caps) + 2 * operandBytes(sched.chunk * padded(NPad, true), caps);
+  const secondHalves = (PtPad: number): number => (1 + stagedTiles(PtPad)) * operandBytes(sched.chunk * padded(PtPad, true), caps);
   const choose = (double: boolean): SsdTiles => chooseSsdTiles(P, N, sched, caps, RP,
-    (PtPad, NPad) => SsdSide.bytes(side.arrays(PtPad, NPad)) + (em.prev ? 4 * sched.chunk : 0) + stageBytes(PtPad) + (double ? secondHalves(PtPad, NPad) : 0), !em.prev);
+    (PtPad, NPad) => SsdSide.bytes(side.arrays(PtPad, NPad)) + (em.prev ? 4 * sched.chunk : 0) + stageBytes(PtPad) + (double ? secondHalves(PtPad) : 0), !em.prev);
   let tl: SsdTiles | undefined;
   if (caps.asyncCopies && caps.narrowOperands && !em.prev && R === 1) {
     try {
@@ -244,10 +265,13 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   const precision = operandPrecision(sp.used);
   if (caps.narrowOperands && (!caps.matrixUnits || caps.narrowOperands !== precision)) throw new SsdLoweringError(`internal: operands stored as ${caps.narrowOperands} need matrix units at that precision (${precision})`);
   const chunk: PStmt[] = [];
-  // Double-buffered asynchronous loads of X, C and W (whole staging, where the target copies
-  // asynchronously and the templates are plain loads): chunk c + 1's rows are on their way while
-  // chunk c computes, so the chunk walk no longer waits for memory once per chunk (run 65).
-  const half = { X: QR * ST.X, C: QR * ST.C, W: QR * ST.W };
+  // Asynchronous loads (whole staging, where the target copies asynchronously and the templates
+  // are plain loads), so the chunk walk no longer waits for memory once per chunk (run 65): X
+  // double-buffered, chunk c + 1's on its way while chunk c computes; C and W in one buffer, chunk
+  // c + 1's copied in once chunk c's last product has read them (the output pass's barrier); the
+  // outputs' other loads (z) in one buffer, chunk c's copied at its start, read at its end. Half
+  // the workgroup memory of doubling them all (run 68).
+  const half = { X: QR * ST.X };
   const cur = (n: number): PExpr => (dbl ? mul(v('cbuf'), i(n)) : i(0));
   const nextPass = (n: number) => ({ chunk: add(v('c0'), i(Q)), offset: mul(sub(i(1), v('cbuf')), i(n)), async: dbl });
   // Loads the outputs read per (step, p) (z, and x where it is u's), staged beside X the same way.
@@ -255,8 +279,7 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   const staged = dbl && V > 1 ? stageableOutputLoads(em, dbl, V) : [];
   if (dbl) {
     chunk.push(decl('cbuf', 'i32', imod(idiv(v('c0'), Q), 2)));
-    chunk.push(loadX(em, Q, T, Pt, PtPad, ST.X, true, nextPass(half.X)), ...loadStaged(em, staged, Q, T, Pt, PtPad, ST.X, nextPass(half.X)),
-      ...loadCW(em, i(0), Q, T, Nt, { C: ST.C, W: ST.W }, true, { C: nextPass(half.C), W: nextPass(half.W) }), { k: 'acommit' });
+    chunk.push(loadX(em, Q, T, Pt, PtPad, ST.X, true, nextPass(half.X)), ...loadStaged(em, staged, Q, T, Pt, PtPad, ST.X, { async: dbl }), { k: 'acommit' });
   }
 
   // 1. One load pass, no barrier inside: per-step log-decays and factors; X = u, the p factor of
@@ -295,8 +318,8 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   const rows16 = caps.matrixUnits && Nt % 8 === 0 && tl.Nu % 8 === 0 && Object.values(ST).every((x) => x % 8 === 0);
   const ld = rows16 ? { rows16 } : {};
   const n0 = tl.whole ? i(0) : v('n0');
-  const opC: MatOperand = { arr: 'Ct', base: cur(half.C), rowStride: ST.C, colStride: 1, kPairs, ...ld };
-  const opWt: MatOperand = { arr: 'Wt', base: cur(half.W), rowStride: 1, colStride: ST.W, kPairs, ...ld }; // B(k = n, col = j) = W[j][n]
+  const opC: MatOperand = { arr: 'Ct', base: i(0), rowStride: ST.C, colStride: 1, kPairs, ...ld };
+  const opWt: MatOperand = { arr: 'Wt', base: i(0), rowStride: 1, colStride: ST.W, kPairs, ...ld }; // B(k = n, col = j) = W[j][n]
   const opSt: MatOperand = { arr: 'Ss', base: n0, rowStride: 1, colStride: ST.S, kPairs, ...ld }; // B(k = n, col = p) = S[p][n0 + n]
   const opXt: MatOperand = { arr: 'Xw', base: i(0), rowStride: 1, colStride: ST.X, ...ld }; // A(row = p, k = j) = X'[j][p]
   const opW: MatOperand = { arr: 'Wt', base: v('nu'), rowStride: ST.W, colStride: 1, ...ld }; // B(k = j, col = n) = W[j][nu + n]
@@ -323,7 +346,7 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   const updateLoop = st
     ? [
       ...fragElements(st).map((e): PStmt => assign(e.reg, mul(v(e.reg), v('chunkDecay')))),
-      { k: 'mma', id: 'mu', frag: st, a: opXt, b: { ...opW, base: cur(half.W) }, kLen: QR, precision } as PStmt,
+      { k: 'mma', id: 'mu', frag: st, a: opXt, b: { ...opW, base: i(0) }, kLen: QR, precision } as PStmt,
       ...stateCopy(st, ST.S),
     ]
     : [loop('nu', i(0), i(Nt), i(tl.Nu), update)];
@@ -345,7 +368,11 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   });
 
   // 5. Outputs per (step, p).
-  chunk.push(...storeOutputs(em, frags.Y, Pt, Q, T, ysStride(PtPad), V, staged.length ? { loads: staged, stride: ST.X, offset: cur(half.X) } : undefined));
+  // The next chunk's C and W, once every warp is past this chunk's products (storeOutputs' barrier).
+  const nextCW: PStmt[] = dbl ? [...loadCW(em, i(0), Q, T, Nt, { C: ST.C, W: ST.W }, true, { C: { chunk: add(v('c0'), i(Q)), async: dbl }, W: { chunk: add(v('c0'), i(Q)), async: dbl } }), { k: 'acommit' }] : [];
+  // This chunk's staged loads (and the next chunk's X) are in before the outputs' barrier.
+  if (staged.length) chunk.push({ k: 'await', pending: 0 });
+  chunk.push(...storeOutputs(em, frags.Y, Pt, Q, T, ysStride(PtPad), V, staged.length ? { loads: staged, stride: ST.X, offset: (arr) => (arr === 'Xs' ? cur(half.X) : i(0)) } : undefined, nextCW));
   // Everyone is done with cs, X, M and the state before the next chunk overwrites them.
   chunk.push(barrier);
 
@@ -392,20 +419,21 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
     ...side.init(),
     // The first chunk's asynchronous loads, into the first halves (the chunk walk waits for them).
     ...(steps ? [...steps.carries, ...steps.prologue] : []),
-    ...(dbl ? [loadX(em, Q, T, Pt, PtPad, ST.X, true, { chunk: i(0), async: dbl }), ...loadStaged(em, staged, Q, T, Pt, PtPad, ST.X, { chunk: i(0), async: dbl }), ...loadCW(em, i(0), Q, T, Nt, { C: ST.C, W: ST.W }, true, { C: { chunk: i(0), async: dbl }, W: { chunk: i(0), async: dbl } }), { k: 'acommit' } as PStmt] : []),
+    ...(dbl ? [loadX(em, Q, T, Pt, PtPad, ST.X, true, { chunk: i(0), async: dbl }), ...loadCW(em, i(0), Q, T, Nt, { C: ST.C, W: ST.W }, true, { C: { chunk: i(0), async: dbl }, W: { chunk: i(0), async: dbl } }), { k: 'acommit' } as PStmt] : []),
     barrier,
     loop('c0', i(0), L, i(Q), chunk),
     ...final,
     ...side.finals(),
   ];
   // The grid may hold a few workgroups past the end (spread over x and y): they do nothing.
-  const body: PStmt[] = [when(lt(GROUP, mul(rows.count, i(NPT))), rowBody)];
+  // Work-sharing loops with a static trip count say so (plan/static-trips.ts).
+  const body: PStmt[] = staticTrips([when(lt(GROUP, mul(rows.count, i(NPT))), rowBody)], T);
 
   const shared = [
-    ...chunkArrays(tl, caps, ['X', 'Xw', 'C', 'W', st ? 'Sop' : 'S', 'M'], !!em.prev, dbl ? ['X', 'C', 'W'] : []),
+    ...chunkArrays(tl, caps, ['X', 'Xw', 'C', 'W', st ? 'Sop' : 'S', 'M'], !!em.prev, dbl ? ['X'] : []),
     ...side.arrays(PtPad, NPad),
     ...(R > 1 || V > 1 ? [{ name: 'Ys', ty: 'f32' as const, size: QR * ysStride(PtPad) }] : []),
-    ...staged.filter((x) => x.arr !== 'Xs').map((x): SharedArray => ({ name: x.arr, ty: 'f32', size: 2 * QR * ST.X, narrow: dbl! })),
+    ...staged.filter((x) => x.arr !== 'Xs').map((x): SharedArray => ({ name: x.arr, ty: 'f32', size: QR * ST.X, narrow: dbl! })),
   ];
   const { buffers, params } = programBindings(sp);
   const accumulators = fragSize(frags.G) + fragSize(frags.Y) + (st ? fragSize(st) : fragSize(frags.U));
@@ -420,9 +448,7 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
     // Workgroups = rows × (P / Pt): a "row" of the grid is one (parallel…, p) recurrence.
     grid: { groupsFromDims: [...rows.dims, form.pDim], rowsPerGroup: Pt },
     helpers: em.helpers,
-    // The register state needs no second copy of the update's accumulators (the U product's, read
-    // beside the state tile): its budget is the accumulators plus the rest of the kernel's working set.
-    registerBudget: Math.min(255, Math.max(64, st ? accumulators + 64 : 2 * accumulators + 48)),
+    registerBudget: st ? registerStateBudget(accumulators, T, tl.sharedBytes, caps) : Math.min(255, Math.max(64, 2 * accumulators + 48)),
     elem: Object.fromEntries(buffers.map((b) => [b.name, b.elem])),
   };
 }
