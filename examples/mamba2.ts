@@ -46,7 +46,7 @@ export default program({
   },
   // threads/items/rows serve the generic chunked scan (forced with --lowering diagonal-scan);
   // chunk and threads serve the SSD lowering.
-  // First candidates are the defaults: the best measured on the H100 (bench/RESULTS.md run 12).
+  // First candidates are the defaults: the best measured on the H100 (bench/RESULTS.md runs 12, 70: t128 q32).
   schedule: { threads: [128, 256, 64], items: [4, 2], chunk: [32, 16, 64, 128] },
   checkDims: { batch: 2, seqlen: 300, nheads: 4, headdim: 16, ngroups: 2, dstate: 16 },
 });

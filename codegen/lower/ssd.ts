@@ -145,7 +145,9 @@ export function chooseSsdTiles(P: number, N: number, sched: SsdSchedule, caps: S
   // 32 registers per thread (lowerSsd's register-state form: t128 q32 p32 and t256 q32 p64 were the
   // fastest, bench/RESULTS.md run 68), then at most 64.
   const stateRegs = (Pt: number): number => (nextPow2(Pt) * wholeN) / T;
-  if (registerState && sched.nTile === undefined) {
+  // Only with matrix units: in f32 (scalar products) whole-N staging needs 4-byte operand tiles, and the
+  // order below (N tiles first) stayed the faster (run 69: f32 t256 q64 fell to P tiles of 8, 14.8 ms).
+  if (registerState && caps.matrixUnits && sched.nTile === undefined) {
     order.unshift(...[32, 64].flatMap((r) => pts.filter((Pt) => stateRegs(Pt) <= r && (r === 32 || stateRegs(Pt) > 32)).map((Pt): [number, number] => [Pt, wholeN])));
   }
   const tried: string[] = [];
