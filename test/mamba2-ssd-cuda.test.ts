@@ -87,6 +87,8 @@ describe('Mamba-2 SSD kernels for CUDA', () => {
       expect(src.source).toContain(c.dtype !== 'f32' && c.schedule.nTile !== 16 ? `${elem}* Ss = ` : 'float* Ss = ');
       // 16-bit operands reach the tensor cores through ldmatrix (rows 16-byte aligned: padded strides).
       if (c.dtype !== 'f32') expect(src.source).toMatch(/ldmatrix\.sync\.aligned\.m8n8\.x4\.shared\.b16 [^\n]*&Ct\[/);
+      // X'ᵀ (the state update's A, stored step-major) through the transposing form.
+      if (c.dtype !== 'f32') expect(src.source).toMatch(/ldmatrix\.sync\.aligned\.m8n8\.x4\.trans\.shared\.b16 [^\n]*&Xw\[/);
       // Whole-N staging in 16 bits: X, C, W and z come in by cp.async, one chunk ahead (X double-buffered).
       const asyncLoads = c.dtype !== 'f32' && c.schedule.nTile !== 16;
       expect(src.source.includes('cp.async.cg.shared.global')).toBe(asyncLoads);
