@@ -430,8 +430,31 @@ export function loadCW(em: SsdEmitter, n0: PExpr, Q: number, T: number, Nt: numb
   ];
 }
 
-/** Inclusive cumulative sum of cs0 (Hillis–Steele, ping-pong with cs1), barrier after each round; the array holding the result. */
-export function cumulativeSum(Q: number, T: number): { stmts: PStmt[]; arr: string } {
+/**
+ * Inclusive cumulative sum of cs0, and the array holding it. Where the chunk
+ * fits the workgroup (Q ≤ T), one pass: thread j sums cs0[0..j] itself, in
+ * order, into cs1 — one barrier instead of log2 Q rounds of Hillis–Steele
+ * with a barrier each (cs0 ping-ponged with cs1). With `em` that pass also
+ * writes each step's state weight (stateWeight) into wq, from its own sums:
+ * the chunk's total, summed in the same order, is cs1[Q − 1] bit for bit.
+ */
+export function cumulativeSum(Q: number, T: number, em?: SsdEmitter): { stmts: PStmt[]; arr: string; weights?: string } {
+  if (Q <= T) {
+    const hv = sload('cs0', v('hk'));
+    const body: PStmt[] = [
+      decl('hs', 'f32', f(0), true),
+      decl('ht', 'f32', f(0), true),
+      loop('hk', i(0), i(Q), i(1), [assign('ht', add(v('ht'), hv)), when(le(v('hk'), v('hj')), [assign('hs', add(v('hs'), hv))])]),
+      sstore('cs1', v('hj'), v('hs')),
+    ];
+    if (em) {
+      // Step j + 1's cumulative value for the previous-step share (the last step's share is zero: sp1).
+      const next: PExpr = { k: 'select', c: lt(add(v('hj'), i(1)), i(Q)), a: add(v('hs'), sload('cs0', imin(add(v('hj'), i(1)), Q - 1))), b: v('hs') };
+      const w = mul(sload('sc', v('hj')), call('exp', sub(v('ht'), v('hs'))));
+      body.push(sstore('wq', v('hj'), em.prev ? add(w, mul(sload('sp1', v('hj')), call('exp', sub(v('ht'), next)))) : w));
+    }
+    return { stmts: [loop('hj', TID, i(Q), i(T), body), barrier], arr: 'cs1', ...(em ? { weights: 'wq' } : {}) };
+  }
   const stmts: PStmt[] = [];
   let arr = 'cs0';
   for (let off = 1; off < Q; off *= 2) {
@@ -464,8 +487,8 @@ export function scaleWForState(em: SsdEmitter, Q: number, T: number, Nt: number,
  * chunk: the fused form's state update is then X'ᵀ·W with W as loaded, and
  * the Q·Pt scalings replace Q·N of them, with one barrier less per N tile.
  */
-export function scaleXForState(em: SsdEmitter, Q: number, T: number, PtPad: number, sx: number, cs: (j: PExpr) => PExpr, srcOffset: PExpr = i(0)): PStmt {
-  return scaleRows(em, 'Xs', 'Xw', Q, T, PtPad, sx, cs, 'q', srcOffset);
+export function scaleXForState(em: SsdEmitter, Q: number, T: number, PtPad: number, sx: number, cs: (j: PExpr) => PExpr, srcOffset: PExpr = i(0), weights?: string): PStmt {
+  return scaleRows(em, 'Xs', 'Xw', Q, T, PtPad, sx, cs, 'q', srcOffset, weights);
 }
 
 /** What step j's input weighs in the state at the chunk's end (see scaleWForState). */
@@ -476,13 +499,14 @@ function stateWeight(em: SsdEmitter, Q: number, j: PExpr, cs: (j: PExpr) => PExp
 }
 
 /** dst[row][c] = src[row][c] · stateWeight(step of row) for the chunk's Q·R rows × `width` columns (stride `stride`). */
-function scaleRows(em: SsdEmitter, src: string, dst: string, Q: number, T: number, width: number, stride: number, cs: (j: PExpr) => PExpr, tag: string, srcOffset: PExpr = i(0)): PStmt {
+function scaleRows(em: SsdEmitter, src: string, dst: string, Q: number, T: number, width: number, stride: number, cs: (j: PExpr) => PExpr, tag: string, srcOffset: PExpr = i(0), weights?: string): PStmt {
   const e = `${tag}e`, row = `${tag}row`, j = `${tag}j`, at = `${tag}w`;
   return loop(e, TID, i(Q * em.RP * width), i(T), [
     decl(row, 'i32', idiv(v(e), width)),
     decl(j, 'i32', em.stepOf(v(row))),
     decl(at, 'i32', add(mul(v(row), i(stride)), imod(v(e), width))),
-    sstore(dst, v(at), mul(sload(src, srcOffset.k === 'lit' && srcOffset.v === 0 ? v(at) : add(srcOffset, v(at))), stateWeight(em, Q, v(j), cs))),
+    // The weights the cumulative sum's pass computed once per step (cumulativeSum), else per element.
+    sstore(dst, v(at), mul(sload(src, srcOffset.k === 'lit' && srcOffset.v === 0 ? v(at) : add(srcOffset, v(at))), weights ? sload(weights, v(j)) : stateWeight(em, Q, v(j), cs))),
   ]);
 }
 

@@ -248,7 +248,7 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   const stagedTiles = (PtPad: number): number => (caps.narrowOperands ? stageableOutputLoads(em, caps.narrowOperands, loadVector(em, P, PtPad)).filter((x) => x.arr !== 'Xs').length : 0);
   const secondHalves = (PtPad: number): number => (1 + stagedTiles(PtPad)) * operandBytes(sched.chunk * padded(PtPad, true), caps);
   const choose = (double: boolean): SsdTiles => chooseSsdTiles(P, N, sched, caps, RP,
-    (PtPad, NPad) => SsdSide.bytes(side.arrays(PtPad, NPad)) + (em.prev ? 4 * sched.chunk : 0) + stageBytes(PtPad) + (double ? secondHalves(PtPad) : 0), !em.prev);
+    (PtPad, NPad) => SsdSide.bytes(side.arrays(PtPad, NPad)) + (em.prev ? 4 * sched.chunk : 0) + (sched.chunk <= sched.threads ? 4 * sched.chunk : 0) + stageBytes(PtPad) + (double ? secondHalves(PtPad) : 0), !em.prev);
   let tl: SsdTiles | undefined;
   if (caps.asyncCopies && caps.narrowOperands && !em.prev && R === 1) {
     try {
@@ -303,12 +303,12 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   if (em.prev && Q === 1) chunk.push(barrier);
 
   // 2. Inclusive cumulative sum of the log-decays.
-  const scan = cumulativeSum(Q, T);
+  const scan = cumulativeSum(Q, T, em);
   chunk.push(...scan.stmts);
   const cs = (j: PExpr): PExpr => sload(scan.arr, j);
   chunk.push(decl('csLast', 'f32', cs(i(Q - 1))), decl('chunkDecay', 'f32', call('exp', v('csLast'))));
   // X' for the state update (read after the next barrier, by the update passes).
-  chunk.push(scaleXForState(em, Q, T, PtPad, ST.X, cs, cur(half.X)));
+  chunk.push(scaleXForState(em, Q, T, PtPad, ST.X, cs, cur(half.X), scan.weights));
   chunk.push(...clearFragment(frags.G), ...clearFragment(frags.Y));
 
   // 3. Per N tile (whole staging: one, already loaded): G += C·Wᵀ, Y += C·Sᵀ (the state before
@@ -349,7 +349,7 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
     ? [
       ...fragElements(st).map((e): PStmt => assign(e.reg, mul(v(e.reg), v('chunkDecay')))),
       { k: 'mma', id: 'mu', frag: st, a: opXt, b: { ...opW, base: i(0) }, kLen: QR, precision } as PStmt,
-      ...stateCopy(st, ST.S),
+      ...stateCopy(st, ST.S, !!caps.narrowOperands),
     ]
     : [loop('nu', i(0), i(Nt), i(tl.Nu), update)];
   if (tl.whole) {
@@ -384,7 +384,7 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   const init: PStmt[] = [];
   if (st) {
     init.push(...stateInit(em, st, Pt));
-    init.push(...stateCopy(st, ST.S));
+    init.push(...stateCopy(st, ST.S, !!caps.narrowOperands));
   } else {
     const given = sp.variant.initStates.includes(sv.name);
     const p = add(v('p0'), v('iP')), ok = and(lt(v('iP'), i(Pt)), lt(v('iN'), i(N)));
@@ -435,6 +435,7 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
     ...chunkArrays(tl, caps, ['X', 'Xw', 'C', 'W', st ? 'Sop' : 'S', 'M'], !!em.prev, dbl ? ['X'] : []),
     ...side.arrays(PtPad, NPad),
     ...(R > 1 || V > 1 ? [{ name: 'Ys', ty: 'f32' as const, size: QR * ysStride(PtPad) }] : []),
+    ...(scan.weights ? [{ name: scan.weights, ty: 'f32' as const, size: Q }] : []),
     ...staged.filter((x) => x.arr !== 'Xs').map((x): SharedArray => ({ name: x.arr, ty: 'f32', size: QR * ST.X, narrow: dbl! })),
   ];
   const { buffers, params } = programBindings(sp);
@@ -465,7 +466,17 @@ function stateInit(em: SsdEmitter, st: Fragment, Pt: number): PStmt[] {
   ]);
 }
 
-/** The register state's copy in workgroup memory (Ss, stride sS), the operand of the next chunk's C·Sᵀ: each element by its owner. */
-function stateCopy(st: Fragment, sS: number): PStmt[] {
-  return fragElements(st).flatMap((e) => owning(e, [sstore('Ss', add(mul(e.row, i(sS)), e.col), v(e.reg))]));
+/**
+ * The register state's copy in workgroup memory (Ss, stride sS), the operand
+ * of the next chunk's C·Sᵀ: each element by its owner. Narrow, a tensor-core
+ * fragment's two adjacent columns (elements 2m, 2m + 1: columns 2q, 2q + 1)
+ * go as one packed 32-bit store.
+ */
+function stateCopy(st: Fragment, sS: number, narrow: boolean): PStmt[] {
+  const els = fragElements(st);
+  const at = (k: number): PExpr => add(mul(els[k]!.row, i(sS)), els[k]!.col);
+  if (narrow && st.layout.k === 'mma16x8' && sS % 2 === 0) {
+    return els.flatMap((e, k): PStmt[] => (k % 2 === 0 ? [{ k: 'svstore', arr: 'Ss', index: at(k), values: [v(e.reg), v(els[k + 1]!.reg)] }] : []));
+  }
+  return els.flatMap((e, k) => owning(e, [sstore('Ss', at(k), v(e.reg))]));
 }

@@ -59,10 +59,10 @@ export const cudaDialect: Dialect = {
     store: (ty, arr, index, value) => `${arr}[${index}] = ${ty === 'bf16' ? '__float2bfloat16_rn' : '__float2half_rn'}(${value});`,
     vstore: (ty, arr, index, values, pad) => {
       const vt = VEC_WORDS[values.length / 2];
-      if (!vt || values.length < 4) return undefined;
+      if (!vt || values.length < 2 || values.length % 2) return undefined;
       const pack = ty === 'bf16' ? 'sf_pack_bf16' : 'sf_pack_f16';
       const words = Array.from({ length: values.length / 2 }, (_, w) => `${pack}(${values[2 * w]}, ${values[2 * w + 1]})`);
-      return `${pad}*reinterpret_cast<${vt}*>(${arr} + (${index})) = make_${vt}(${words.join(', ')});\n`;
+      return `${pad}*reinterpret_cast<${vt}*>(${arr} + (${index})) = ${words.length === 1 ? words[0] : `make_${vt}(${words.join(', ')})`};\n`;
     },
   },
   ty: (t) => TY[t],

@@ -59,7 +59,7 @@ export interface Dialect {
     bytes(s: SharedArray): number;
     load(ty: 'bf16' | 'f16', arr: string, index: string): string;
     store(ty: 'bf16' | 'f16', arr: string, index: string, value: string): string;
-    /** 4 or 8 consecutive elements from f32 values in one 8/16-byte store (index a multiple of the count), or undefined for element stores. */
+    /** 2, 4 or 8 consecutive elements from f32 values in one 4/8/16-byte store (index a multiple of the count), or undefined for element stores. */
     vstore?(ty: 'bf16' | 'f16', arr: string, index: string, values: string[], pad: string): string | undefined;
   };
 }
