@@ -21,7 +21,7 @@ import type { SharedArray } from '../plan/ast.js';
 import { Hoister, newScope, type Scope } from './hoist.js';
 import { clampIndex, condExpr, dimEnv, indexExpr, offsetOf, loadOf } from './index-math.js';
 import { vectorizeItemLoads, vectorizeItemStores, type AlignedLoads } from './vectorize-loads.js';
-import { exprChildren, mapExprChildren, stmtVars } from '../plan/walk.js';
+import { exprChildren, exprVars, mapExprChildren, stmtVars } from '../plan/walk.js';
 
 export class SsdLoweringError extends LoweringError {}
 
@@ -570,13 +570,16 @@ function replaceStaged(x: PExpr, staged: StagedLoad[]): PExpr {
 
 /**
  * The loads of the output templates that can be staged (distinct plain
- * loads of `ty` tensors along $p, V-aligned: asyncCopyable), each with its
+ * loads of `ty` tensors along $p that vary with the step, V-aligned:
+ * asyncCopyable), each with its
  * array: u's own load is in Xs already; the others get Os0, Os1, ….
  */
 export function stageableOutputLoads(em: SsdEmitter, ty: 'bf16' | 'f16', V: number): StagedLoad[] {
   const out: StagedLoad[] = [];
   const visit = (x: PExpr): void => {
-    if (x.k === 'load' && asyncCopyable(em, x, '$p', ty, V) && !out.some((st) => JSON.stringify(st.tmpl) === JSON.stringify(x))) {
+    // Only loads that vary with the step: one that does not (D_hp[h][p]) is the same for every row of the tile.
+    const perStep = x.k === 'load' && exprVars(x.index).has('$t');
+    if (x.k === 'load' && perStep && asyncCopyable(em, x, '$p', ty, V) && !out.some((st) => JSON.stringify(st.tmpl) === JSON.stringify(x))) {
       const isU = JSON.stringify(x) === JSON.stringify(em.u);
       out.push({ tmpl: x, arr: isU ? 'Xs' : `Os${out.filter((st) => st.arr !== 'Xs').length}` });
     }
@@ -615,16 +618,30 @@ export function storeOutputs(em: SsdEmitter, Y: Fragment, Pt: number, Q: number,
     }
     return out;
   }
-  for (const e of fragElements(Y)) out.push(...owning(e, [sstore('Ys', add(mul(e.row, i(sy)), e.col), v(e.reg))]));
+  const els = fragElements(Y);
+  const yAt = (k: number): PExpr => add(mul(els[k]!.row, i(sy)), els[k]!.col);
+  // A tensor-core fragment's elements 2m, 2m + 1 are adjacent columns: one 8-byte store (sy even).
+  if (Y.layout.k === 'mma16x8' && sy % 2 === 0) els.forEach((e, k) => { if (k % 2 === 0) out.push({ k: 'svstore', arr: 'Ys', index: yAt(k), values: [v(e.reg), v(els[k + 1]!.reg)] }); });
+  else els.forEach((e, k) => out.push(...owning(e, [sstore('Ys', yAt(k), v(e.reg))])));
   // `afterBarrier`: what the caller starts once every thread is past everything before the outputs.
   out.push(barrier, ...afterBarrier);
   const groups = Pt / V;
   const items = Array.from({ length: V }, (_, k) => `op${k}`);
-  const readout = (r: number, k: number): PExpr => sload('Ys', add(add(mul(add(mul(v('oj'), i(em.RP)), i(r)), i(sy)), v('oc')), i(k)));
+  const rowAt = (r: number): PExpr => add(mul(add(mul(v('oj'), i(em.RP)), i(r)), i(sy)), v('oc'));
+  // A thread's V readouts of a row in 16-byte reads where rows are 16-byte aligned (sy, oc multiples of 4).
+  const wide = V % 4 === 0 && sy % 4 === 0;
+  const yReads: PStmt[] = wide
+    ? Array.from({ length: em.R }, (_, r) => Array.from({ length: V / 4 }, (_, g): PStmt => ({ k: 'svload', arr: 'Ys', index: add(rowAt(r), i(4 * g)), names: [0, 1, 2, 3].map((j) => `ys${r}_${4 * g + j}`) }))).flat()
+    : [];
+  const readout = (r: number, k: number): PExpr => (wide ? v(`ys${r}_${k}`) : sload('Ys', add(rowAt(r), i(k))));
   const readouts = (k: number): Record<string, PExpr> => (em.R === 1 ? { $r: readout(0, k) } : Object.fromEntries(Array.from({ length: em.R }, (_, r) => [`$r${r}`, readout(r, k)])));
-  // A staged load of item k: its tile's element (row oj, column oc + k) in the current buffer.
-  const tileAt = (arr: string, k: number): PExpr => sload(arr, add(staged!.offset(arr), add(add(mul(v('oj'), i(staged!.stride)), v('oc')), i(k))));
-  const stagedAt = (k: number): Record<string, PExpr> => Object.fromEntries((staged?.loads ?? []).map((st, n) => [stagedKey(n), tileAt(st.arr, k)]));
+  // A staged load of item k: its tile's element (row oj, column oc + k) in the current buffer; where
+  // the tile's rows are 16-byte aligned (stride a multiple of 8 narrow elements), V of them in one read.
+  const tileRow = (arr: string): PExpr => add(staged!.offset(arr), add(mul(v('oj'), i(staged!.stride)), v('oc')));
+  const wideTiles = staged !== undefined && V >= 4 && staged.stride % V === 0;
+  const tileReads: PStmt[] = wideTiles ? staged!.loads.map((st, n): PStmt => ({ k: 'svload', arr: st.arr, index: tileRow(st.arr), names: items.map((_, k) => `stg${n}_${k}`) })) : [];
+  const tileAt = (arr: string, n: number, k: number): PExpr => (wideTiles ? v(`stg${n}_${k}`) : sload(arr, add(tileRow(arr), i(k))));
+  const stagedAt = (k: number): Record<string, PExpr> => Object.fromEntries((staged?.loads ?? []).map((st, n) => [stagedKey(n), tileAt(st.arr, n, k)]));
   let body = items.flatMap((op, k) => storesAt(em, tj(v('oj')), v(op), { ...readouts(k), ...stagedAt(k) }, staged?.loads));
   if (V > 1) {
     // p is the last index of every tensor read or written here, of a static length V divides, and oc a multiple of V: aligned.
@@ -637,7 +654,7 @@ export function storeOutputs(em: SsdEmitter, Y: Fragment, Pt: number, Q: number,
     decl('oj', 'i32', idiv(v('oe'), groups)),
     decl('oc', 'i32', mul(imod(v('oe'), groups), i(V))),
     ...items.flatMap((op, k) => (k === 0 || used.includes(`"name":"${op}"`) ? [decl(op, 'i32', add(add(v('p0'), v('oc')), i(k)))] : [])),
-    when(lt(tj(v('oj')), em.L), body),
+    when(lt(tj(v('oj')), em.L), [...yReads, ...tileReads, ...body]),
   ]));
   return out;
 }

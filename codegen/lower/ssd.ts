@@ -225,8 +225,10 @@ function outputVector(em: SsdEmitter, Pt: number): number {
   return V >= 4 ? V : 1;
 }
 
-/** Row stride of the staged readouts (odd: threads reading down a column hit different banks). */
-const ysStride = (PtPad: number): number => PtPad + 1;
+/** Row stride of the staged readouts. */
+// PtPad + 8: a tensor-core fragment's pair stores (8 bytes, rows g = 0…7) fill two wavefronts, the
+// minimum, and rows stay 16-byte aligned for the output pass's 4-wide reads (storeOutputs).
+const ysStride = (PtPad: number): number => PtPad + 8;
 
 /** The narrowest element type among the tensors the kernel reads: what matrix units may round operands to. */
 export function operandPrecision(used: TensorIR[]): 'f32' | 'bf16' | 'f16' {

@@ -57,6 +57,16 @@ export const cudaDialect: Dialect = {
     bytes: narrowBytes,
     load: (ty, arr, index) => (ty === 'bf16' ? `__bfloat162float(${arr}[${index}])` : `__half2float(${arr}[${index}])`),
     store: (ty, arr, index, value) => `${arr}[${index}] = ${ty === 'bf16' ? '__float2bfloat16_rn' : '__float2half_rn'}(${value});`,
+    vload: (ty, arr, index, names, pad) => {
+      const vt = VEC_WORDS[names.length / 2];
+      if (!vt || names.length < 2 || names.length % 2) return undefined;
+      const word = (w: number): string => (names.length === 2 ? 'vv' : `vv.${WORD_FIELD[w]}`);
+      const unpack = names.map((n, j) => {
+        const w = word(j >> 1), hi = (j & 1) === 1;
+        return ty === 'bf16' ? `${n} = __uint_as_float(${hi ? `${w} & 0xffff0000u` : `${w} << 16`});` : `${n} = __half2float(__ushort_as_half((unsigned short)(${hi ? `${w} >> 16` : `${w} & 0xffffu`})));`;
+      });
+      return [`${pad}float ${names.join(', ')};`, `${pad}{`, `${pad}  const ${vt} vv = *reinterpret_cast<const ${vt}*>(${arr} + (${index}));`, ...unpack.map((u) => `${pad}  ${u}`), `${pad}}`].join('\n') + '\n';
+    },
     vstore: (ty, arr, index, values, pad) => {
       const vt = VEC_WORDS[values.length / 2];
       if (!vt || values.length < 2 || values.length % 2) return undefined;

@@ -60,6 +60,8 @@ export interface Dialect {
     load(ty: 'bf16' | 'f16', arr: string, index: string): string;
     store(ty: 'bf16' | 'f16', arr: string, index: string, value: string): string;
     /** 2, 4 or 8 consecutive elements from f32 values in one 4/8/16-byte store (index a multiple of the count), or undefined for element stores. */
+    /** The same, loading: f32 variables `names` from one 4/8/16-byte load, or undefined for element loads. */
+    vload?(ty: 'bf16' | 'f16', arr: string, index: string, names: string[], pad: string): string | undefined;
     vstore?(ty: 'bf16' | 'f16', arr: string, index: string, values: string[], pad: string): string | undefined;
   };
 }

@@ -47,6 +47,10 @@ function printStmt(s: PStmt, d: Dialect, plan: KernelPlan, depth: number): strin
     }
     case 'svload': {
       const at = (j: number): string => (j === 0 ? e(s.index) : `(${e(s.index)} + ${j})`);
+      const narrow = plan.shared.find((a) => a.name === s.arr)?.narrow;
+      if (narrow && d.narrowShared) {
+        return d.narrowShared.vload?.(narrow, s.arr, e(s.index), s.names, pad) ?? s.names.map((n, j) => `${pad}${d.decl(n, 'f32', d.narrowShared!.load(narrow, s.arr, at(j)), false)}\n`).join('');
+      }
       return d.sharedVector?.load(s.arr, e(s.index), s.names, pad) ?? s.names.map((n, j) => `${pad}${d.decl(n, 'f32', sharedAt(s.arr, at(j), d), false)}\n`).join('');
     }
     case 'svstore': {
