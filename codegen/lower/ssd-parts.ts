@@ -487,8 +487,8 @@ export function scaleWForState(em: SsdEmitter, Q: number, T: number, Nt: number,
  * chunk: the fused form's state update is then X'ᵀ·W with W as loaded, and
  * the Q·Pt scalings replace Q·N of them, with one barrier less per N tile.
  */
-export function scaleXForState(em: SsdEmitter, Q: number, T: number, PtPad: number, sx: number, cs: (j: PExpr) => PExpr, srcOffset: PExpr = i(0), weights?: string): PStmt {
-  return scaleRows(em, 'Xs', 'Xw', Q, T, PtPad, sx, cs, 'q', srcOffset, weights);
+export function scaleXForState(em: SsdEmitter, Q: number, T: number, PtPad: number, sx: number, cs: (j: PExpr) => PExpr, srcOffset: PExpr = i(0), weights?: string, V = 1): PStmt {
+  return scaleRows(em, 'Xs', 'Xw', Q, T, PtPad, sx, cs, 'q', srcOffset, weights, V);
 }
 
 /** What step j's input weighs in the state at the chunk's end (see scaleWForState). */
@@ -499,14 +499,26 @@ function stateWeight(em: SsdEmitter, Q: number, j: PExpr, cs: (j: PExpr) => PExp
 }
 
 /** dst[row][c] = src[row][c] · stateWeight(step of row) for the chunk's Q·R rows × `width` columns (stride `stride`). */
-function scaleRows(em: SsdEmitter, src: string, dst: string, Q: number, T: number, width: number, stride: number, cs: (j: PExpr) => PExpr, tag: string, srcOffset: PExpr = i(0), weights?: string): PStmt {
+function scaleRows(em: SsdEmitter, src: string, dst: string, Q: number, T: number, width: number, stride: number, cs: (j: PExpr) => PExpr, tag: string, srcOffset: PExpr = i(0), weights?: string, V = 1): PStmt {
   const e = `${tag}e`, row = `${tag}row`, j = `${tag}j`, at = `${tag}w`;
+  const from = (x: PExpr): PExpr => (srcOffset.k === 'lit' && srcOffset.v === 0 ? x : add(srcOffset, x));
+  if (V > 1 && weights && width % V === 0 && stride % V === 0) {
+    // V consecutive columns per thread: one 16-byte read, one weight, one 16-byte write.
+    const groups = width / V, names = Array.from({ length: V }, (_, k) => `${tag}x${k}`);
+    return loop(e, TID, i(Q * em.RP * groups), i(T), [
+      decl(row, 'i32', idiv(v(e), groups)),
+      decl(at, 'i32', add(mul(v(row), i(stride)), mul(imod(v(e), groups), i(V)))),
+      decl(`${tag}q`, 'f32', sload(weights, em.stepOf(v(row)))),
+      { k: 'svload', arr: src, index: from(v(at)), names },
+      { k: 'svstore', arr: dst, index: v(at), values: names.map((n) => mul(v(n), v(`${tag}q`))) },
+    ]);
+  }
   return loop(e, TID, i(Q * em.RP * width), i(T), [
     decl(row, 'i32', idiv(v(e), width)),
     decl(j, 'i32', em.stepOf(v(row))),
     decl(at, 'i32', add(mul(v(row), i(stride)), imod(v(e), width))),
     // The weights the cumulative sum's pass computed once per step (cumulativeSum), else per element.
-    sstore(dst, v(at), mul(sload(src, srcOffset.k === 'lit' && srcOffset.v === 0 ? v(at) : add(srcOffset, v(at))), weights ? sload(weights, v(j)) : stateWeight(em, Q, v(j), cs))),
+    sstore(dst, v(at), mul(sload(src, from(v(at))), weights ? sload(weights, v(j)) : stateWeight(em, Q, v(j), cs))),
   ]);
 }
 
@@ -518,9 +530,13 @@ const imin = (a: PExpr, b: number): PExpr => ({ k: 'imin', a, b: i(b) });
  * previous-step term plus [j < i]·exp(cs_i − cs_{j+1})·s1_{j+1} (step j's
  * input as step j + 1's previous-step input).
  */
-export function decayMask(em: SsdEmitter, G: Fragment, sm: number, cs: (j: PExpr) => PExpr): PStmt[] {
+export function decayMask(em: SsdEmitter, G: Fragment, sm: number, cs: (j: PExpr) => PExpr, pairs = false): PStmt[] {
   const mask: PStmt[] = [];
-  for (const [k, e] of fragElements(G).entries()) {
+  const els = fragElements(G);
+  // Narrow Ms and a tensor-core fragment: elements 2m, 2m + 1 (adjacent columns) go as one packed store.
+  const packed = pairs && G.layout.k === 'mma16x8' && sm % 2 === 0;
+  const at = (k: number): PExpr => add(mul(els[k]!.row, i(sm)), els[k]!.col);
+  for (const [k, e] of els.entries()) {
     const m = `gm${k}`;
     const si = em.stepOf(e.row), sj = em.stepOf(e.col);
     const later: PStmt[] = em.prev
@@ -529,7 +545,7 @@ export function decayMask(em: SsdEmitter, G: Fragment, sm: number, cs: (j: PExpr
     mask.push(
       decl(m, 'f32', f(0), true),
       when(le(sj, si), [assign(m, mul(mul(v(e.reg), call('exp', sub(cs(si), cs(sj)))), sload('sc', sj))), ...later]),
-      ...owning(e, [sstore('Ms', add(mul(e.row, i(sm)), e.col), v(m))]),
+      ...(packed ? (k % 2 === 1 ? [{ k: 'svstore', arr: 'Ms', index: at(k - 1), values: [v(`gm${k - 1}`), v(m)] } as PStmt] : []) : owning(e, [sstore('Ms', at(k), v(m))])),
     );
   }
   return mask;

@@ -310,7 +310,9 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   const cs = (j: PExpr): PExpr => sload(scan.arr, j);
   chunk.push(decl('csLast', 'f32', cs(i(Q - 1))), decl('chunkDecay', 'f32', call('exp', v('csLast'))));
   // X' for the state update (read after the next barrier, by the update passes).
-  chunk.push(scaleXForState(em, Q, T, PtPad, ST.X, cs, cur(half.X), scan.weights));
+  // 16-byte rows where the operands are 16-bit and the tiles' rows 16-byte aligned (the same facts ldmatrix needs).
+  const wideRows = !!caps.narrowOperands && caps.matrixUnits && Object.values(ST).every((x) => x % 8 === 0);
+  chunk.push(scaleXForState(em, Q, T, PtPad, ST.X, cs, cur(half.X), scan.weights, wideRows ? 8 : 1));
   chunk.push(...clearFragment(frags.G), ...clearFragment(frags.Y));
 
   // 3. Per N tile (whole staging: one, already loaded): G += C·Wᵀ, Y += C·Sᵀ (the state before
@@ -335,7 +337,7 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
     barrier,
   ];
   // 4 (first half). The causal decay mask, M = G ∘ [j ≤ i]·exp(cs_i − cs_j)·s_j.
-  const mask = decayMask(em, frags.G, ST.M, cs);
+  const mask = decayMask(em, frags.G, ST.M, cs, !!caps.narrowOperands);
   const update: PStmt[] = [
     ...clearFragment(frags.U),
     // bf16 operands here too: each chunk's contribution carries ~1e-3 relative rounding, added in fp32, not compounded.
