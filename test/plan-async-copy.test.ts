@@ -61,6 +61,33 @@ describe('asynchronous copies in the plan', () => {
 /** out[e] = e for e < total, spread over the workgroup as lowerings do. */
 const body = (total: number): PStmt[] => [{ k: 'for', v: 'e', from: TID, to: i(total), step: i(T), body: [{ k: 'store', buf: 'out', index: v('e'), value: { k: 'cast', ty: 'f32', a: v('e') } }] }];
 
+describe('CUDA shared arrays', () => {
+  const offsets = (src: string): [string, number][] => [...src.matchAll(/(\w+)\* (\w+) = reinterpret_cast<\w+\*>\(sf_smem \+ (\d+)\)/g)].map((m) => [m[2]!, Number(m[3])]);
+
+  it('each start 16-byte aligned, whatever the sizes before them (an f32 array of 13 elements, a narrow one of 3)', () => {
+    const shared: KernelPlan['shared'] = [{ name: 'a', ty: 'f32', size: 13 }, { name: 'b', ty: 'f32', size: 3, narrow: 'bf16' }, { name: 'c', ty: 'f32', size: 8 }];
+    const body: PStmt[] = [{ k: 'svstore', arr: 'c', index: i(0), values: [v('x'), v('x')] }];
+    const k = renderCuda(plan('aligned', [decl('x', 'f32', { k: 'lit', ty: 'f32', v: 1 }), ...body], shared));
+    expect(offsets(k.source)).toEqual([['a', 0], ['b', 64], ['c', 80]]);
+    // The bytes the launcher reserves include the padding.
+    expect(k.sharedBytes).toBe(112);
+  });
+
+  it('in the Mamba-3 MIMO chunked kernel, whose side-state arrays have odd sizes (its float2 stores of Y faulted, run 73)', async () => {
+    const { loadProgram } = await import('../dsl/load.ts');
+    const { specializeFor } = await import('../runtime/program-runner.ts');
+    const { compileKernel } = await import('../codegen/compile.ts');
+    const p = await loadProgram(new URL('../examples/mamba3_mimo.ts', import.meta.url).pathname);
+    const STATES = ['angle', 'S', 'kprev', 'vprev'];
+    const sp = specializeFor(p, { present: ['D', 'Z'], flags: {}, initStates: STATES, finalStates: STATES }, { batch: 2, seqlen: 300, nheads: 4, nheads_qk: 2, headdim: 12, dstate: 10, angles: 3, rank: 3 }, 'bf16');
+    const src = compileKernel(sp, 'cuda', { threads: 128, items: 1, chunk: 16, lowering: 'ssd' }, { subgroups: true, subgroupSize: 32, sharedBytes: 227 * 1024 }).kernel.source;
+    expect(src).toContain('reinterpret_cast<float2*>(Ys');
+    const offs = offsets(src);
+    expect(offs.length).toBeGreaterThan(10);
+    for (const [name, off] of offs) expect(off % 16, name).toBe(0);
+  });
+});
+
 describe('static trip counts', () => {
   it('rewrite a loop of total = k·T into k fixed iterations, one of total ≤ T into an if, and leave the rest', () => {
     const [a] = staticTrips(body(4 * T), T);

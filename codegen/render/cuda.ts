@@ -47,14 +47,20 @@ const TY: Record<Ty, string> = { f32: 'float', i32: 'int', bool: 'bool' };
 const ELEM: Record<ElemType, string> = { f32: 'float', f16: '__half', bf16: '__nv_bfloat16', u32: 'unsigned', i32: 'int' };
 
 const NARROW = { bf16: '__nv_bfloat16', f16: '__half' } as const;
-/** Bytes of a narrow shared array, rounded up to 16 so that the arrays after it keep their alignment. */
-const narrowBytes = (s: SharedArray): number => Math.ceil((2 * s.size) / 16) * 16;
+/**
+ * Bytes of a shared array as carved: every array rounded up to 16 bytes, so
+ * that each starts 16-byte aligned (8- and 16-byte vector accesses, ldmatrix
+ * and cp.async need it: an f32 array of odd size before one accessed as
+ * float2 faulted, run 73).
+ */
+const arrayBytes = (s: SharedArray): number => Math.ceil(((s.narrow ? 2 : 4) * s.size) / 16) * 16;
 
 export const cudaDialect: Dialect = {
   target: 'cuda',
   mma: cudaMma,
+  sharedArrayBytes: arrayBytes,
   narrowShared: {
-    bytes: narrowBytes,
+    bytes: arrayBytes,
     load: (ty, arr, index) => (ty === 'bf16' ? `__bfloat162float(${arr}[${index}])` : `__half2float(${arr}[${index}])`),
     store: (ty, arr, index, value) => `${arr}[${index}] = ${ty === 'bf16' ? '__float2bfloat16_rn' : '__float2half_rn'}(${value});`,
     vload: (ty, arr, index, names, pad) => {
@@ -142,7 +148,7 @@ export const cudaDialect: Dialect = {
     const carve = plan.shared.map((s) => {
       const t = s.narrow ? NARROW[s.narrow] : TY[s.ty];
       const line = `  ${t}* ${s.name} = reinterpret_cast<${t}*>(sf_smem + ${off});`;
-      off += s.narrow ? narrowBytes(s) : 4 * s.size;
+      off += arrayBytes(s);
       return line;
     });
     const smem = plan.shared.length ? `  extern __shared__ __align__(16) unsigned char sf_smem[];\n${carve.join('\n')}\n` : '';

@@ -30,6 +30,8 @@ export interface Dialect {
     load(arr: string, index: string, names: string[], pad: string): string | undefined;
     store(arr: string, index: string, values: string[], pad: string): string | undefined;
   };
+  /** Bytes an array takes in workgroup memory as the target lays it out (alignment padding included), where it differs from its elements' bytes. */
+  sharedArrayBytes?(s: SharedArray): number;
   barrier(): string;
   /**
    * Asynchronous copies (plan acopy, acommit, await): a copy of `bytes`

@@ -9,7 +9,7 @@ import { expandMma } from '../plan/fragment.js';
 
 export function renderPlan(plan: KernelPlan, d: Dialect): RenderedKernel {
   const body = printBlock(plan.body, d, plan, 1);
-  const sharedBytes = plan.shared.reduce((a, s) => a + (s.narrow && d.narrowShared ? d.narrowShared.bytes(s) : 4 * s.size), 0);
+  const sharedBytes = plan.shared.reduce((a, s) => a + (d.sharedArrayBytes?.(s) ?? (s.narrow && d.narrowShared ? d.narrowShared.bytes(s) : 4 * s.size)), 0);
   return {
     target: d.target,
     entry: plan.name,
