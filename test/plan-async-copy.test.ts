@@ -88,6 +88,25 @@ describe('CUDA shared arrays', () => {
   });
 });
 
+describe('storeFragment', () => {
+  it('stores a tensor-core fragment in 2-wide pairs of adjacent columns, and a thread grid element by element, by owners', async () => {
+    const { gridFragment, mmaFragment, storeFragment, fragElements } = await import('../codegen/plan/fragment.ts');
+    const mma = mmaFragment('y', 32, 32, 128)!;
+    const at = (e: { row: PExpr; col: PExpr }): PExpr => add(mul(e.row, i(40)), e.col);
+    const paired = storeFragment(mma, 'Ys', at, (e) => v(e.reg), true);
+    expect(paired).toHaveLength(fragElements(mma).length / 2);
+    expect(paired.every((s) => s.k === 'svstore' && s.values.length === 2)).toBe(true);
+    // The pair's first element is column 2q: the second is the next column of the same row.
+    const els = fragElements(mma);
+    expect(JSON.stringify(els[1]!.row)).toBe(JSON.stringify(els[0]!.row));
+    expect(storeFragment(mma, 'Ys', at, (e) => v(e.reg), false).every((s) => s.k === 'sstore')).toBe(true);
+    // 64 elements over 128 threads: the copies past 64 own nothing, so their stores are guarded.
+    const grid = gridFragment('g', 8, 8, 128);
+    const stores = storeFragment(grid, 'Ys', at, (e) => v(e.reg), true);
+    expect(stores.every((s) => s.k === 'if')).toBe(true);
+  });
+});
+
 describe('static trip counts', () => {
   it('rewrite a loop of total = k·T into k fixed iterations, one of total ≤ T into an if, and leave the rest', () => {
     const [a] = staticTrips(body(4 * T), T);

@@ -8,7 +8,7 @@
 
 import type { Expr, SpecializedProgram } from '../../dsl/ir.js';
 import { READOUT, RANK, type SsdForm } from '../analysis/ssd.js';
-import { FragmentError, fragElements, gridFragment, mmaFragment, type FragElement } from '../plan/fragment.js';
+import { FragmentError, fragElements, gridFragment, mmaFragment, storeFragment, type FragElement } from '../plan/fragment.js';
 import {
   add, assign, barrier, call, decl, f, i, loop, lt, mul, sub, v, when, TID,
   type Fragment, type PExpr, type PFn, type PStmt, type Ty,
@@ -532,11 +532,7 @@ const imin = (a: PExpr, b: number): PExpr => ({ k: 'imin', a, b: i(b) });
  */
 export function decayMask(em: SsdEmitter, G: Fragment, sm: number, cs: (j: PExpr) => PExpr, pairs = false): PStmt[] {
   const mask: PStmt[] = [];
-  const els = fragElements(G);
-  // Narrow Ms and a tensor-core fragment: elements 2m, 2m + 1 (adjacent columns) go as one packed store.
-  const packed = pairs && G.layout.k === 'mma16x8' && sm % 2 === 0;
-  const at = (k: number): PExpr => add(mul(els[k]!.row, i(sm)), els[k]!.col);
-  for (const [k, e] of els.entries()) {
+  for (const [k, e] of fragElements(G).entries()) {
     const m = `gm${k}`;
     const si = em.stepOf(e.row), sj = em.stepOf(e.col);
     const later: PStmt[] = em.prev
@@ -545,10 +541,10 @@ export function decayMask(em: SsdEmitter, G: Fragment, sm: number, cs: (j: PExpr
     mask.push(
       decl(m, 'f32', f(0), true),
       when(le(sj, si), [assign(m, mul(mul(v(e.reg), call('exp', sub(cs(si), cs(sj)))), sload('sc', sj))), ...later]),
-      ...(packed ? (k % 2 === 1 ? [{ k: 'svstore', arr: 'Ms', index: at(k - 1), values: [v(`gm${k - 1}`), v(m)] } as PStmt] : []) : owning(e, [sstore('Ms', at(k), v(m))])),
     );
   }
-  return mask;
+  // Narrow Ms: a tensor-core fragment's adjacent columns as one packed store.
+  return [...mask, ...storeFragment(G, 'Ms', (e) => add(mul(e.row, i(sm)), e.col), (_, k) => v(`gm${k}`), pairs && sm % 2 === 0)];
 }
 
 /** Stores of every output at step t = c0 + j and p = p0 + pl, the readouts given (one per rank) as $r / $r0… substitutions. */
@@ -634,11 +630,8 @@ export function storeOutputs(em: SsdEmitter, Y: Fragment, Pt: number, Q: number,
     }
     return out;
   }
-  const els = fragElements(Y);
-  const yAt = (k: number): PExpr => add(mul(els[k]!.row, i(sy)), els[k]!.col);
-  // A tensor-core fragment's elements 2m, 2m + 1 are adjacent columns: one 8-byte store (sy even).
-  if (Y.layout.k === 'mma16x8' && sy % 2 === 0) els.forEach((e, k) => { if (k % 2 === 0) out.push({ k: 'svstore', arr: 'Ys', index: yAt(k), values: [v(e.reg), v(els[k + 1]!.reg)] }); });
-  else els.forEach((e, k) => out.push(...owning(e, [sstore('Ys', yAt(k), v(e.reg))])));
+  // A tensor-core fragment's adjacent columns as one 8-byte store (sy even).
+  out.push(...storeFragment(Y, 'Ys', (e) => add(mul(e.row, i(sy)), e.col), (e) => v(e.reg), sy % 2 === 0));
   // `afterBarrier`: what the caller starts once every thread is past everything before the outputs.
   out.push(barrier, ...afterBarrier);
   const groups = Pt / V;

@@ -26,7 +26,7 @@ import type { SpecializedProgram, TensorIR } from '../../dsl/ir.js';
 import type { SsdEmitter } from './ssd-parts.js';
 import type { SsdForm } from '../analysis/ssd.js';
 import { staticTrips } from '../plan/static-trips.js';
-import { clearFragment, fragElements, fragSize, FragmentError, gridFragment, mmaFragment, zeroFragment } from '../plan/fragment.js';
+import { clearFragment, fragElements, fragSize, FragmentError, gridFragment, mmaFragment, storeFragment, zeroFragment } from '../plan/fragment.js';
 import {
   add, assign, barrier, call, decl, f, i, loop, lt, mul, sub, v, when, GROUP, TID,
   type Fragment, type KernelPlan, type MatOperand, type PExpr, type PStmt, type SharedArray,
@@ -472,15 +472,8 @@ function stateInit(em: SsdEmitter, st: Fragment, Pt: number): PStmt[] {
 
 /**
  * The register state's copy in workgroup memory (Ss, stride sS), the operand
- * of the next chunk's C·Sᵀ: each element by its owner. Narrow, a tensor-core
- * fragment's two adjacent columns (elements 2m, 2m + 1: columns 2q, 2q + 1)
- * go as one packed 32-bit store.
+ * of the next chunk's C·Sᵀ: each element by its owner; narrow, as packed pairs.
  */
 function stateCopy(st: Fragment, sS: number, narrow: boolean): PStmt[] {
-  const els = fragElements(st);
-  const at = (k: number): PExpr => add(mul(els[k]!.row, i(sS)), els[k]!.col);
-  if (narrow && st.layout.k === 'mma16x8' && sS % 2 === 0) {
-    return els.flatMap((e, k): PStmt[] => (k % 2 === 0 ? [{ k: 'svstore', arr: 'Ss', index: at(k), values: [v(e.reg), v(els[k + 1]!.reg)] }] : []));
-  }
-  return els.flatMap((e, k) => owning(e, [sstore('Ss', at(k), v(e.reg))]));
+  return storeFragment(st, 'Ss', (e) => add(mul(e.row, i(sS)), e.col), (e) => v(e.reg), narrow && sS % 2 === 0);
 }

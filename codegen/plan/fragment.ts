@@ -109,6 +109,24 @@ export function mmaFragment(name: string, rows: number, cols: number, threads: n
 
 export class FragmentError extends Error {}
 
+/**
+ * Stores of a fragment's elements into workgroup array `arr`, element e (the
+ * k-th) at at(e) with value(e, k), each by its owner. With `pairs`, an mma16x8
+ * fragment's elements 2m and 2m + 1 (adjacent columns 2q, 2q + 1) go as one
+ * 2-wide svstore (8 bytes f32, 4 bytes narrow): the caller vouches that at()
+ * of an even element is even (an even row stride).
+ */
+export function storeFragment(fr: Fragment, arr: string, at: (e: FragElement) => PExpr, value: (e: FragElement, k: number) => PExpr, pairs: boolean): PStmt[] {
+  const els = fragElements(fr);
+  if (pairs && fr.layout.k === 'mma16x8') {
+    return els.flatMap((e, k): PStmt[] => (k % 2 === 0 ? [{ k: 'svstore', arr, index: at(e), values: [value(e, k), value(els[k + 1]!, k + 1)] }] : []));
+  }
+  return els.flatMap((e, k): PStmt[] => {
+    const st: PStmt = { k: 'sstore', arr, index: at(e), value: value(e, k) };
+    return e.owned ? [{ k: 'if', c: e.owned, then: [st], else: [] }] : [st];
+  });
+}
+
 /** Declares a fragment's registers, zeroed. */
 export function zeroFragment(fr: Fragment): PStmt[] {
   return fragElements(fr).map((e) => decl(e.reg, 'f32', f(0), true));
