@@ -200,8 +200,9 @@ function stateFragment(PtPad: number, NPad: number, T: number, matrixUnits: bool
 }
 
 /**
- * The narrow type X, C and W are copied in asynchronously, double-buffered,
- * or undefined: where the target copies asynchronously, N is staged whole
+ * The narrow type X, C, W and the outputs' staged loads are copied in
+ * asynchronously (X double-buffered), or undefined: where the target copies
+ * asynchronously, N is staged whole
  * (one load pass per chunk), R = 1, there is no previous-step term, and
  * u, c and w are plain loads of tensors of the operands' type whose rows a
  * 16/8-byte copy covers (ssd-parts.ts asyncCopyable).
@@ -244,9 +245,9 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   // Outputs of V consecutive p per thread, staged through workgroup memory (storeOutputs), where a P tile holds whole vectors.
   const outVector = (Pt: number): number => (R === 1 ? outputVector(em, Pt) : 1);
   const stageBytes = (PtPad: number): number => (R === 1 && outVector(PtPad) > 1 ? 4 * sched.chunk * ysStride(PtPad) : 0);
-  // The second halves of double-buffered X, C and W (doubleBuffered), counted for every candidate;
-  // where no candidate fits with them, the tiles are chosen again without (single buffers).
-  // X's second half, and an X-sized tile per staged load of the outputs (z, …) besides x.
+  // With asynchronous loads (doubleBuffered): X's second half and an X-sized tile per staged load
+  // of the outputs besides x (z), counted for every candidate; where no candidate fits with them,
+  // the tiles are chosen again without.
   const stagedTiles = (PtPad: number): number => (caps.narrowOperands ? stageableOutputLoads(em, caps.narrowOperands, loadVector(em, P, PtPad)).filter((x) => x.arr !== 'Xs').length : 0);
   const secondHalves = (PtPad: number): number => (1 + stagedTiles(PtPad)) * operandBytes(sched.chunk * padded(PtPad, true), caps);
   const choose = (double: boolean): SsdTiles => chooseSsdTiles(P, N, sched, caps, RP,
@@ -269,6 +270,8 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   const precision = operandPrecision(sp.used);
   if (caps.narrowOperands && (!caps.matrixUnits || caps.narrowOperands !== precision)) throw new SsdLoweringError(`internal: operands stored as ${caps.narrowOperands} need matrix units at that precision (${precision})`);
   const chunk: PStmt[] = [];
+  // Strides and tile bases (buffer halves, N tiles, update passes) are multiples of 8 with matrix units: ldmatrix rows.
+  const rows16 = caps.matrixUnits && Nt % 8 === 0 && tl.Nu % 8 === 0 && Object.values(ST).every((x) => x % 8 === 0);
   // Asynchronous loads (whole staging, where the target copies asynchronously and the templates
   // are plain loads), so the chunk walk no longer waits for memory once per chunk (run 65): X
   // double-buffered, chunk c + 1's on its way while chunk c computes; C and W in one buffer, chunk
@@ -286,9 +289,10 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
     chunk.push(loadX(em, Q, T, Pt, PtPad, ST.X, true, nextPass(half.X)), ...loadStaged(em, staged, Q, T, Pt, PtPad, ST.X, { async: dbl }), { k: 'acommit' });
   }
 
-  // 1. One load pass, no barrier inside: per-step log-decays and factors; X = u, the p factor of
-  //    the input term, unscaled (the step factor s_j is folded into M's columns and W's decay
-  //    below); with whole staging also C and W for all of N. Zero past the sequence, P and N.
+  // 1. One load pass, no barrier inside (with asynchronous loads: the copies issued above, waited
+  //    for here): per-step log-decays and factors; X = u, the p factor of the input term, unscaled
+  //    (the step factor s_j is folded into M's columns and W's decay below); with whole staging
+  //    also C and W for all of N. Zero past the sequence, P and N.
   // 0. The side states' values over the chunk (scans), before anything reads them.
   chunk.push(...side.chunkStart());
   // With asynchronous loads, the step factors' loads go one chunk ahead too (in registers).
@@ -309,10 +313,9 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   chunk.push(...scan.stmts);
   const cs = (j: PExpr): PExpr => sload(scan.arr, j);
   chunk.push(decl('csLast', 'f32', cs(i(Q - 1))), decl('chunkDecay', 'f32', call('exp', v('csLast'))));
-  // X' for the state update (read after the next barrier, by the update passes).
-  // 16-byte rows where the operands are 16-bit and the tiles' rows 16-byte aligned (the same facts ldmatrix needs).
-  const wideRows = !!caps.narrowOperands && caps.matrixUnits && Object.values(ST).every((x) => x % 8 === 0);
-  chunk.push(scaleXForState(em, Q, T, PtPad, ST.X, cs, cur(half.X), scan.weights, wideRows ? 8 : 1));
+  // X' for the state update (read after the next barrier, by the update passes), 16 bytes at a time
+  // where the operands are 16-bit and their rows 16-byte aligned (rows16, as ldmatrix needs).
+  chunk.push(scaleXForState(em, Q, T, PtPad, ST.X, cs, cur(half.X), scan.weights, rows16 && caps.narrowOperands ? 8 : 1));
   chunk.push(...clearFragment(frags.G), ...clearFragment(frags.Y));
 
   // 3. Per N tile (whole staging: one, already loaded): G += C·Wᵀ, Y += C·Sᵀ (the state before
@@ -320,8 +323,6 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   // in passes of Nu columns.
   // With matrix units every array has even strides and sizes (padded()), so pairs along a contiguous k are 8-byte aligned.
   const kPairs = caps.matrixUnits && Q % 2 === 0 && Nt % 2 === 0 && Object.values(ST).every((x) => x % 2 === 0);
-  // Strides and tile bases (buffer halves, N tiles, update passes) are multiples of 8 with matrix units: ldmatrix rows.
-  const rows16 = caps.matrixUnits && Nt % 8 === 0 && tl.Nu % 8 === 0 && Object.values(ST).every((x) => x % 8 === 0);
   const ld = rows16 ? { rows16 } : {};
   const n0 = tl.whole ? i(0) : v('n0');
   const opC: MatOperand = { arr: 'Ct', base: i(0), rowStride: ST.C, colStride: 1, kPairs, ...ld };
