@@ -4,11 +4,13 @@
 //
 // One fused kernel. A workgroup owns one row of the parallel axes and a tile
 // of Pt elements of the state's P axis; it walks the scan axis in chunks of
-// Q steps, holding its Pt × N slice of the state in workgroup memory the
-// whole time, so the sequential state passing between chunks costs nothing
-// but the walk itself. Per chunk:
+// Q steps, holding its Pt × N slice of the state the whole time (in
+// registers, as an accumulator fragment, when all of N is staged per chunk;
+// else in workgroup memory), so the sequential state passing between chunks
+// costs nothing but the walk itself. Per chunk:
 //   1. per-step log-decays ld_j and factors s_j; cs = inclusive cumulative
-//      sum of ld over the chunk (Hillis–Steele in workgroup memory);
+//      sum of ld over the chunk (one pass where Q ≤ threads, with each
+//      step's state weight; else Hillis–Steele in workgroup memory);
 //   2. X[j][p] = u_j[p] for the chunk (Q × Pt), and X' = X with rows scaled
 //      by s_j·exp(cs_last − cs_j), what step j weighs in the chunk's end state;
 //   3. over tiles of N: C and W (Q × Nt) into workgroup memory;
@@ -18,7 +20,9 @@
 //      Y = diag(exp(cs))·Y + M·X;
 //   5. y = f(Y) per (step, p), stored.
 // Matrix products are `mma` plan statements (plan/fragment.ts): scalar loops
-// on every target, tensor cores on CUDA for bf16/f16 tensors. Steps past the
+// on every target, tensor cores on CUDA for bf16/f16 tensors. Where the
+// target copies asynchronously, the chunk's inputs arrive one chunk ahead
+// (doubleBuffered). Steps past the
 // end of the sequence load as zero and decay by exp(0), so the last chunk may
 // be partial and the carried state stays exact.
 
