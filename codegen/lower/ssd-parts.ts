@@ -15,6 +15,7 @@ import {
 } from '../plan/ast.js';
 import type { KernelBinding, KernelParam } from '../../runtime/backend.js';
 import { LoweringError } from './diagonal-scan.js';
+import { elemBytesOf } from './diagonal-templates.js';
 export { programBindings } from './program-bindings.js';
 import type { ChunkTileBase, SsdCaps } from './ssd.js';
 import type { SharedArray } from '../plan/ast.js';
@@ -252,7 +253,7 @@ export function loadStepFactors(em: SsdEmitter, Q: number, T: number): PStmt {
 
 /**
  * How many consecutive columns one thread loads per pass over a chunk tile
- * (`width` columns of row stride `stride` in workgroup memory): the widest
+ * of `width` columns along an axis of static length `axisLen`: the widest
  * vector (16 bytes of the narrowest tensor read, 8 elements of bf16) that
  * divides the tile width and the axis' static length, so a group never
  * straddles the axis end and its global address is a multiple of its width
@@ -303,7 +304,7 @@ export interface TilePass {
 export function asyncCopyable(em: SsdEmitter, tmpl: PExpr, colKey: string, dtype: 'bf16' | 'f16', V: number): boolean {
   if (tmpl.k !== 'load' || tmpl.index.k !== 'bin' || tmpl.index.op !== '+') return false;
   const { a, b } = tmpl.index;
-  if (b.k !== 'var' || b.name !== colKey || stmtVars([decl('_', 'i32', a)]).has(colKey)) return false;
+  if (b.k !== 'var' || b.name !== colKey || exprVars(a).has(colKey)) return false;
   const t = em.sp.used.find((x) => x.name === tmpl.buf);
   const last = t ? em.sp.staticDims[t.shape[t.shape.length - 1]!] : undefined;
   return t?.dtype === dtype && last !== undefined && last % V === 0 && 2 * V >= 8 && 2 * V <= 16;
@@ -350,8 +351,7 @@ function loadRows(em: SsdEmitter, Q: number, T: number, width: number, V: number
   });
   const regs = dsts.map((_, k) => cols.map((_, j) => `${tag}v${k}_${j}`));
   const aligned: AlignedLoads = { eligible: () => true, widths: new Map() };
-  const elemBytes = (buf: string): number => (em.sp.used.find((t) => t.name === buf)?.dtype === 'f32' ? 4 : 2);
-  const loads = V > 1 ? vectorizeItemLoads(decls, cols, V, elemBytes, aligned) : decls;
+  const loads = V > 1 ? vectorizeItemLoads(decls, cols, V, (buf) => elemBytesOf(em.sp, buf), aligned) : decls;
   // Column variables a vector load absorbed are not declared (nvcc warns of unused ones).
   const used = stmtVars(loads);
   return loop(e, TID, i(Q * em.RP * groups), i(T), [
@@ -654,7 +654,7 @@ export function storeOutputs(em: SsdEmitter, Y: Fragment, Pt: number, Q: number,
   let body = items.flatMap((op, k) => storesAt(em, tj(v('oj')), v(op), { ...readouts(k), ...stagedAt(k) }, staged?.loads));
   if (V > 1) {
     // p is the last index of every tensor read or written here, of a static length V divides, and oc a multiple of V: aligned.
-    const elemBytes = (buf: string): number => ([...em.sp.used, ...em.sp.written].find((t) => t.name === buf)?.dtype === 'f32' ? 4 : 2);
+    const elemBytes = (buf: string): number => elemBytesOf(em.sp, buf);
     const aligned: AlignedLoads = { eligible: () => true, widths: new Map() };
     body = vectorizeItemStores(vectorizeItemLoads(body, items, V, elemBytes, aligned), items, V, elemBytes, aligned);
   }
