@@ -60,7 +60,6 @@ export const cudaDialect: Dialect = {
   mma: cudaMma,
   sharedArrayBytes: arrayBytes,
   narrowShared: {
-    bytes: arrayBytes,
     load: (ty, arr, index) => (ty === 'bf16' ? `__bfloat162float(${arr}[${index}])` : `__half2float(${arr}[${index}])`),
     store: (ty, arr, index, value) => `${arr}[${index}] = ${ty === 'bf16' ? '__float2bfloat16_rn' : '__float2half_rn'}(${value});`,
     vload: (ty, arr, index, names, pad) => {

@@ -54,16 +54,16 @@ export interface Dialect {
    */
   mma?(s: MmaStmt, e: (x: PExpr) => string, pad: string, shared: SharedArray[]): string | undefined;
   /**
-   * Workgroup arrays marked `narrow` stored in that type (bytes, element
-   * load as f32, store from f32); without it they print as f32 arrays.
+   * Workgroup arrays marked `narrow` stored in that type (element load as
+   * f32, store from f32; their bytes through sharedArrayBytes); without it
+   * they print as f32 arrays.
    */
   narrowShared?: {
-    bytes(s: SharedArray): number;
     load(ty: 'bf16' | 'f16', arr: string, index: string): string;
     store(ty: 'bf16' | 'f16', arr: string, index: string, value: string): string;
-    /** 2, 4 or 8 consecutive elements from f32 values in one 4/8/16-byte store (index a multiple of the count), or undefined for element stores. */
-    /** The same, loading: f32 variables `names` from one 4/8/16-byte load, or undefined for element loads. */
+    /** f32 variables `names` from 2, 4 or 8 consecutive elements in one 4/8/16-byte load (index a multiple of the count), or undefined for element loads. */
     vload?(ty: 'bf16' | 'f16', arr: string, index: string, names: string[], pad: string): string | undefined;
+    /** 2, 4 or 8 consecutive elements from f32 values in one 4/8/16-byte store (index a multiple of the count), or undefined for element stores. */
     vstore?(ty: 'bf16' | 'f16', arr: string, index: string, values: string[], pad: string): string | undefined;
   };
 }

@@ -9,7 +9,8 @@ import { expandMma } from '../plan/fragment.js';
 
 export function renderPlan(plan: KernelPlan, d: Dialect): RenderedKernel {
   const body = printBlock(plan.body, d, plan, 1);
-  const sharedBytes = plan.shared.reduce((a, s) => a + (d.sharedArrayBytes?.(s) ?? (s.narrow && d.narrowShared ? d.narrowShared.bytes(s) : 4 * s.size)), 0);
+  // Narrow arrays exist only where the dialect stores them so, and then lays them out itself.
+  const sharedBytes = plan.shared.reduce((a, s) => a + (d.sharedArrayBytes?.(s) ?? 4 * s.size), 0);
   return {
     target: d.target,
     entry: plan.name,
@@ -47,7 +48,7 @@ function printStmt(s: PStmt, d: Dialect, plan: KernelPlan, depth: number): strin
     }
     case 'svload': {
       const at = (j: number): string => (j === 0 ? e(s.index) : `(${e(s.index)} + ${j})`);
-      const narrow = plan.shared.find((a) => a.name === s.arr)?.narrow;
+      const narrow = narrowType(plan, s.arr);
       if (narrow && d.narrowShared) {
         return d.narrowShared.vload?.(narrow, s.arr, e(s.index), s.names, pad) ?? s.names.map((n, j) => `${pad}${d.decl(n, 'f32', d.narrowShared!.load(narrow, s.arr, at(j)), false)}\n`).join('');
       }
@@ -56,7 +57,7 @@ function printStmt(s: PStmt, d: Dialect, plan: KernelPlan, depth: number): strin
     case 'svstore': {
       const at = (j: number): string => (j === 0 ? e(s.index) : `(${e(s.index)} + ${j})`);
       const values = s.values.map(e);
-      const narrow = plan.shared.find((a) => a.name === s.arr)?.narrow;
+      const narrow = narrowType(plan, s.arr);
       // A narrow array where the target stores it narrow: its own packed store (or element stores).
       if (narrow && d.narrowShared) {
         return d.narrowShared.vstore?.(narrow, s.arr, e(s.index), values, pad) ?? values.map((x, j) => `${pad}${d.narrowShared!.store(narrow, s.arr, at(j), x)}\n`).join('');
@@ -66,7 +67,7 @@ function printStmt(s: PStmt, d: Dialect, plan: KernelPlan, depth: number): strin
     case 'acopy': {
       const elem = plan.elem[s.buf]!;
       const bytes = s.count * (elem === 'f32' ? 4 : 2);
-      const narrow = plan.shared.find((a) => a.name === s.arr)?.narrow;
+      const narrow = narrowType(plan, s.arr);
       // A raw copy needs the array to hold the buffer's type as the target stores it (a packed buffer is f32: no).
       const raw = d.asyncCopy && (narrow && d.narrowShared ? elem === narrow : elem === 'f32' && !narrow);
       if (raw) return `${pad}${d.asyncCopy!.copy(s.arr, e(s.index), s.buf, e(s.src), bytes, e(s.valid), pad)}\n`;
@@ -117,7 +118,12 @@ function sharedAt(arr: string, index: string, d: Dialect): string {
 
 /** The dialect's narrow spelling of a workgroup array marked narrow, where it has one. */
 function narrowOf(plan: KernelPlan, arr: string, d: Dialect): { load(arr: string, index: string): string; store(arr: string, index: string, value: string): string } | undefined {
-  const ty = plan.shared.find((s) => s.name === arr)?.narrow;
+  const ty = narrowType(plan, arr);
   const n = d.narrowShared;
   return ty && n ? { load: (a, i) => n.load(ty, a, i), store: (a, i, x) => n.store(ty, a, i, x) } : undefined;
+}
+
+/** The type a workgroup array marked narrow may be stored in, or undefined. */
+function narrowType(plan: KernelPlan, arr: string): 'bf16' | 'f16' | undefined {
+  return plan.shared.find((s) => s.name === arr)?.narrow;
 }
