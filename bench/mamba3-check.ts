@@ -8,7 +8,7 @@
 // Every output and all four final states are compared, outputs
 // poisoned with NaN; one reference per shape, variant and dtype serves every
 // schedule and backend. Run on the GPU host:
-//   bash .gpu/enter tsx bench/mamba3-check.ts [--lowerings=ssd,sequential]
+//   bash .gpu/enter tsx bench/mamba3-check.ts [--lowerings=ssd,sequential] [--backends=cuda] [--dtypes=bf16] [--programs=mamba3_mimo]
 import path from 'node:path';
 import { loadProgram } from '../dsl/load.js';
 import type { DType } from '../dsl/decl.js';
@@ -25,7 +25,7 @@ import { LoweringError } from '../codegen/lower/diagonal-scan.js';
 const STATES = ['angle', 'S', 'kprev', 'vprev'];
 const t0 = Date.now();
 const programs: Program[] = [];
-for (const f of ['mamba3_siso', 'mamba3_mimo']) programs.push(await loadProgram(path.resolve(import.meta.dirname, `../examples/${f}.ts`)));
+for (const f of listArg('programs') ?? ['mamba3_siso', 'mamba3_mimo']) programs.push(await loadProgram(path.resolve(import.meta.dirname, `../examples/${f}.ts`)));
 
 const BENCH = { headdim: 64, dstate: 128, angles: 32, rank: 4 };
 const lowerings = listArg('lowerings') ?? ['ssd', 'sequential'];
@@ -64,10 +64,14 @@ async function check(runner: ProgramRunner, dims: Record<string, number>, full: 
   return { ok, kernel: prep.info.kernel.entry, text: parts.join(', ') };
 }
 
-const backends: { name: BackendName; dtypes: DType[] }[] = [
+// --backends=cuda and --dtypes=bf16 narrow a run (as bench/mamba2-check.ts does), --programs=mamba3_mimo too.
+const onlyBackends = listArg('backends'), onlyDtypes = listArg('dtypes');
+const backends: { name: BackendName; dtypes: DType[] }[] = ([
   { name: 'cuda', dtypes: ['f32', 'bf16'] },
   { name: 'webgpu', dtypes: ['f32'] },
-];
+] as { name: BackendName; dtypes: DType[] }[])
+  .filter((b) => !onlyBackends || onlyBackends.includes(b.name))
+  .map((b) => ({ ...b, dtypes: b.dtypes.filter((d) => !onlyDtypes || onlyDtypes.includes(d)) }));
 let failed = 0, passed = 0;
 await forEachBackend(backends, async (backend, { name, dtypes }) => {
   console.log(`== ${name}: ${backend.deviceName}`);
