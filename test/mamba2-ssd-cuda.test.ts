@@ -111,4 +111,13 @@ describe('Mamba-2 SSD kernels for CUDA', () => {
       expect(r.registers * c.schedule.threads, r.log).toBeLessThanOrEqual(65536);
     }, 120_000);
   }
+
+  it('chooses its tiles again without the double-buffer reserve where those tiles cannot use it (whole N in 40 KB, loads synchronous)', () => {
+    const sp = specializeFor(p, defaultVariant(p), STANDARD, 'bf16');
+    const k = compileKernel(sp, 'cuda', { threads: 128, items: 4, chunk: 32, headTile: 32, lowering: 'ssd' }, { subgroups: true, sharedBytes: 40 * 1024 }).kernel;
+    // With the reserve only N tiles of 16 fitted (state in f32 shared memory); without it, whole N fits.
+    expect(k.source).toContain('__nv_bfloat16* Ss = ');
+    expect(k.source).not.toContain('cp.async');
+    expect(k.sharedBytes).toBeLessThanOrEqual(40 * 1024);
+  });
 });

@@ -256,16 +256,17 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   const secondHalves = (PtPad: number): number => (1 + stagedTiles(PtPad)) * operandBytes(sched.chunk * padded(PtPad, true), caps);
   const choose = (double: boolean): SsdTiles => chooseSsdTiles(P, N, sched, caps, RP,
     (PtPad, NPad) => SsdSide.bytes(side.arrays(PtPad, NPad)) + (em.prev ? 4 * sched.chunk : 0) + (sched.chunk <= sched.threads ? 4 * sched.chunk : 0) + stageBytes(PtPad) + (double ? secondHalves(PtPad) : 0), !em.prev);
-  let tl: SsdTiles | undefined;
+  let reserved: SsdTiles | undefined;
   if (caps.asyncCopies && caps.narrowOperands && !em.prev && R === 1) {
     try {
-      tl = choose(true);
+      reserved = choose(true);
     } catch (e) {
       if (!(e instanceof SsdLoweringError)) throw e;
     }
   }
-  const dbl = tl ? doubleBuffered(em, tl, caps) : undefined;
-  tl ??= choose(false);
+  const dbl = reserved ? doubleBuffered(em, reserved, caps) : undefined;
+  // Where the tiles chosen with the reserve cannot use it, they are chosen again without it.
+  const tl = dbl ? reserved! : choose(false);
   const st = tl.state;
   const { Q, QR, T, Pt, PtPad, Nt, NPad, strides: ST, frags } = tl;
   // Matrix units skip tiles above the diagonal; rows are (step, rank), so that holds tile-wise when R divides the 16-row tiles.
