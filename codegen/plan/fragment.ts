@@ -68,6 +68,11 @@ export function mmaTiles(fr: Fragment): { tileRows: PExpr[]; tileCols: PExpr[]; 
   return { tileRows, tileCols, acc: (ti, tj, e) => `${fr.name}_${(ti * nJ + tj) * 4 + e}` };
 }
 
+/** For ldmatrix: the 8×8 matrix whose row a lane addresses (lane / 8), and that row (lane % 8). */
+export function ldmatrixLane(): { matrix: PExpr; row: PExpr } {
+  return { matrix: div(LANE, 8), row: mod(LANE, 8) };
+}
+
 /** Lane-dependent offsets inside one m16n8k16 step: groupID (lane / 4) and 2·(lane % 4). */
 export function mmaLane(): { group: PExpr; pair: PExpr } {
   return { group: div(LANE, 4), pair: mul(mod(LANE, 4), i(2)) };

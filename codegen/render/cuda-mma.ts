@@ -15,8 +15,8 @@
 // outputLower skips tiles above the diagonal, aLower the k steps past a
 // tile row's last row.
 
-import { add, i, lt, mul, v, TID, type MatOperand, type MmaStmt, type PExpr, type SharedArray } from '../plan/ast.js';
-import { mmaLane, mmaTiles, operandAt } from '../plan/fragment.js';
+import { add, bin, i, lt, mul, v, type MatOperand, type MmaStmt, type PExpr, type SharedArray } from '../plan/ast.js';
+import { ldmatrixLane, mmaLane, mmaTiles, operandAt } from '../plan/fragment.js';
 
 export const MMA_HELPERS = [
   '__device__ __forceinline__ unsigned sf_pack_bf16(float lo, float hi) { __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi); return *reinterpret_cast<unsigned*>(&v); }',
@@ -62,7 +62,7 @@ export function cudaMma(s: MmaStmt, e: (x: PExpr) => string, pad: string, shared
       const pair = tj + 1 < tileCols.length;
       const regs = [`${s.id}_b${tj}_0`, `${s.id}_b${tj}_1`, ...(pair ? [`${s.id}_b${tj + 1}_0`, `${s.id}_b${tj + 1}_1`] : [])];
       // Lane l names row l % 8 of matrix l / 8: matrix m is column tile tj + m / 2, k half m % 2.
-      const m = div(LANE, 8), row = mod(LANE, 8);
+      const { matrix: m, row } = ldmatrixLane();
       const col = add(pair ? select(lt(m, i(2)), tileCols[tj]!, tileCols[tj + 1]!) : tileCols[tj]!, s.b.rowStride === 1 ? row : i(0));
       const kAt = add(kk, add(mul(mod(m, 2), i(8)), s.b.rowStride === 1 ? i(0) : row));
       lines.push(...ldmatrix(regs, s.b.arr, e(operandIndex(s.b, kAt, col)), s.b.rowStride !== 1, p1));
@@ -79,7 +79,7 @@ export function cudaMma(s: MmaStmt, e: (x: PExpr) => string, pad: string, shared
     const r = add(r0, group), r8 = add(r0, add(group, i(8)));
     if (ldA) {
       // Matrix m = l / 8 is rows 8·(m % 2) … and k half m / 2; stored along k (colStride 1) lane l names row l % 8, transposed its k.
-      const m = div(LANE, 8), row = mod(LANE, 8);
+      const { matrix: m, row } = ldmatrixLane();
       const rAt = add(r0, add(mul(mod(m, 2), i(8)), s.a.colStride === 1 ? row : i(0)));
       const kAt = add(kk, add(mul(div(m, 2), i(8)), s.a.colStride === 1 ? i(0) : row));
       body.push(...ldmatrix([0, 1, 2, 3].map((n) => `${s.id}_a${ti}_${n}`), s.a.arr, e(operandIndex(s.a, rAt, kAt)), s.a.colStride !== 1, p2));
@@ -100,10 +100,9 @@ export function cudaMma(s: MmaStmt, e: (x: PExpr) => string, pad: string, shared
   return `${pad}for (int ${s.id}_kk = 0; ${s.id}_kk < ${s.kLen}; ${s.id}_kk += 16) {\n${lines.join('\n')}\n${pad}}\n`;
 }
 
-const div = (a: PExpr, b: number): PExpr => ({ k: 'bin', op: '/', a, b: i(b) });
-const mod = (a: PExpr, b: number): PExpr => ({ k: 'bin', op: '%', a, b: i(b) });
+const div = (a: PExpr, b: number): PExpr => bin('/', a, i(b));
+const mod = (a: PExpr, b: number): PExpr => bin('%', a, i(b));
 const select = (c: PExpr, a: PExpr, b: PExpr): PExpr => ({ k: 'select', c, a, b });
-const LANE = mod(TID, 32);
 
 /** An operand ldmatrix can load (MatOperand.rows16): one unit stride, the other a multiple of 8. */
 function ldmatrixable(op: MatOperand): boolean {

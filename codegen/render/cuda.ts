@@ -66,10 +66,7 @@ export const cudaDialect: Dialect = {
       const vt = VEC_WORDS[names.length / 2];
       if (!vt || names.length < 2 || names.length % 2) return undefined;
       const word = (w: number): string => (names.length === 2 ? 'vv' : `vv.${WORD_FIELD[w]}`);
-      const unpack = names.map((n, j) => {
-        const w = word(j >> 1), hi = (j & 1) === 1;
-        return ty === 'bf16' ? `${n} = __uint_as_float(${hi ? `${w} & 0xffff0000u` : `${w} << 16`});` : `${n} = __half2float(__ushort_as_half((unsigned short)(${hi ? `${w} >> 16` : `${w} & 0xffffu`})));`;
-      });
+      const unpack = names.map((n, j) => `${n} = ${halfOfWord(ty, word(j >> 1), (j & 1) === 1)};`);
       return [`${pad}float ${names.join(', ')};`, `${pad}{`, `${pad}  const ${vt} vv = *reinterpret_cast<const ${vt}*>(${arr} + (${index}));`, ...unpack.map((u) => `${pad}  ${u}`), `${pad}}`].join('\n') + '\n';
     },
     vstore: (ty, arr, index, values, pad) => {
@@ -166,6 +163,12 @@ export function renderCuda(plan: KernelPlan): RenderedKernel {
   return renderPlan(plan, cudaDialect);
 }
 
+/** The f32 value of the low or high 16-bit half of a 32-bit word holding two bf16/f16 elements. */
+function halfOfWord(ty: 'bf16' | 'f16', w: string, hi: boolean): string {
+  if (ty === 'bf16') return `__uint_as_float(${hi ? `${w} & 0xffff0000u` : `${w} << 16`})`;
+  return `__half2float(__ushort_as_half((unsigned short)(${hi ? `${w} >> 16` : `${w} & 0xffffu`})))`;
+}
+
 // 8- and 16-byte vector types by width in 32-bit words, and how an element comes out of its word.
 const VEC_WORDS: Record<number, string> = { 1: 'unsigned', 2: 'uint2', 4: 'uint4' };
 const WORD_FIELD = ['x', 'y', 'z', 'w'];
@@ -211,9 +214,7 @@ function cudaVectorLoad(buf: string, elem: ElemType, index: string, names: strin
   const word = (w: number): string => (words === 1 ? 'vv' : `vv.${WORD_FIELD[w]}`);
   const unpack = names.map((n, j) => {
     if (bytes === 4) return `${n} = __uint_as_float(${word(j)});`;
-    const w = word(j >> 1), hi = (j & 1) === 1;
-    if (elem === 'bf16') return `${n} = __uint_as_float(${hi ? `${w} & 0xffff0000u` : `${w} << 16`});`;
-    return `${n} = __half2float(__ushort_as_half((unsigned short)(${hi ? `${w} >> 16` : `${w} & 0xffffu`})));`;
+    return `${n} = ${halfOfWord(elem as 'bf16' | 'f16', word(j >> 1), (j & 1) === 1)};`;
   });
   const scalar = names.map((n, j) => `${n} = ${cudaDialect.load(buf, elem, j === 0 ? 'vi' : `vi + ${j}`)};`);
   if (aligned) {
