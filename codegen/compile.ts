@@ -48,6 +48,12 @@ export interface Schedule {
    * the form too: a row per thread); 0 or absent, through workgroup memory.
    */
   shuffle?: number;
+  /** State-lanes form with shuffle 1: chunks per tile fill (default 1; lower/state-lanes.ts). */
+  tileChunks?: number;
+  /** State-lanes form with shuffle 1: chunks ahead whose step inputs are prefetched into L2 (default 0, none; CUDA only). */
+  prefetch?: number;
+  /** State-lanes form with shuffle 1: 1, the row's partials summed by reduce-scatter instead of a butterfly per step. */
+  scatter?: number;
   /** Unroll factor of the state loop (diagonal scan, barrier-free form); default by heuristic. */
   unroll?: number;
   /** SSD: steps per chunk (default: the program's first chunk candidate that fits the target's workgroup memory). */
@@ -185,14 +191,14 @@ function chooseScanLowering(sp: SpecializedProgram): { lowering: LoweringName; n
 }
 
 export function defaultSchedule(sp: SpecializedProgram): Schedule {
-  return { threads: sp.schedule.threads[0]!, items: sp.schedule.items[0]!, rows: sp.schedule.rows[0]!, rowBlock: sp.schedule.rowBlock[0]!, lanes: sp.schedule.lanes[0]!, shuffle: sp.schedule.shuffle[0]! };
+  return { threads: sp.schedule.threads[0]!, items: sp.schedule.items[0]!, rows: sp.schedule.rows[0]!, rowBlock: sp.schedule.rowBlock[0]!, lanes: sp.schedule.lanes[0]!, shuffle: sp.schedule.shuffle[0]!, tileChunks: sp.schedule.tileChunks[0]!, prefetch: sp.schedule.prefetch[0]!, scatter: sp.schedule.scatter[0]! };
 }
 
 export function kernelName(sp: SpecializedProgram, sched: Schedule, lowering: LoweringName = 'diagonal-scan'): string {
   const h = createHash('sha256').update(variantKey(sp.variant)).digest('hex').slice(0, 8);
   if (lowering === 'sequential') return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_seq_t${sched.threads}${sched.headTile !== undefined ? `p${sched.headTile}` : ''}`;
   if (lowering === 'ssd') return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_ssd${sched.ssdForm === 'chunked' ? 'c' : ''}_t${sched.threads}q${sched.chunk ?? sp.schedule.chunk[0]}${sched.headTile !== undefined ? `p${sched.headTile}` : ''}${sched.nTile !== undefined ? `n${sched.nTile}` : ''}`;
-  if (isStateLanes(sched)) return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_l${sched.lanes ?? 1}i${sched.items}${(sched.rows ?? 1) > 1 ? `r${sched.rows}` : ''}${(sched.rowBlock ?? 1) > 1 ? `k${sched.rowBlock}` : ''}${sched.shuffle ? 's' : ''}`;
+  if (isStateLanes(sched)) return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_l${sched.lanes ?? 1}i${sched.items}${(sched.rows ?? 1) > 1 ? `r${sched.rows}` : ''}${(sched.rowBlock ?? 1) > 1 ? `k${sched.rowBlock}` : ''}${sched.shuffle ? shuffleKnobsTag(sched) : ''}${sched.shuffle ? 's' : ''}`;
   return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_t${sched.threads}i${sched.items}${(sched.rows ?? 1) > 1 ? `r${sched.rows}` : ''}${(sched.rowBlock ?? 1) > 1 ? `k${sched.rowBlock}` : ''}${sched.unroll !== undefined ? `u${sched.unroll}` : ''}`;
 }
 
@@ -252,9 +258,59 @@ function diagonalPlan(program: SpecializedProgram, sp: SpecializedProgram, targe
   if (isStateLanes(sched)) {
     const budget = target === 'cuda' ? Math.min(caps.sharedBytes ?? Infinity, 48 * 1024) : (caps.sharedBytes ?? 16 * 1024);
     const shuffleLanes = target === 'cuda' ? 32 : caps.subgroups ? (caps.subgroupSize ?? MIN_WGSL_SUBGROUP) : 1;
-    return lowerStateLanes(program, { lanes: sched.lanes ?? 1, items: sched.items, rows: sched.rows ?? 1, rowBlock: sched.rowBlock ?? 1, shuffle: !!sched.shuffle }, name, budget, shuffleLanes);
+    const sh = ignoreNewKnobs(sched);
+    return lowerStateLanes(program, { lanes: sh.lanes ?? 1, items: sh.items, rows: sh.rows ?? 1, rowBlock: sh.rowBlock ?? 1, shuffle: !!sh.shuffle, tileChunks: sh.tileChunks, prefetch: sh.prefetch, scatter: !!sh.scatter }, name, budget, shuffleLanes);
   }
   return lowerDiagonalScan(program, { ...sched, rows: sched.rows ?? 1 }, { subgroups: caps.subgroups, lanes: target === 'cuda' ? 32 : caps.subgroupSize }, name);
+}
+
+/** The kernel-name part of the shuffle form's knobs (m tileChunks, f prefetch, x scatter), each where it changes the kernel. */
+function shuffleKnobsTag(sched: Schedule): string {
+  const c = { ...sched, shuffle: 1 };
+  const k = ignoreNewKnobs(c);
+  return `${(k.tileChunks ?? 1) > 1 ? `m${k.tileChunks}` : ''}${(k.prefetch ?? 0) > 0 ? `f${k.prefetch}` : ''}${k.scatter ? 'x' : ''}`;
+}
+
+/** tileChunks, prefetch and scatter where the diagonal scan's form reads them (state lanes with shuffles; scatter with lanes > 1), else their defaults. */
+function ignoreNewKnobs(sched: Schedule): Schedule {
+  const shuffled = isStateLanes(sched) && !!sched.shuffle;
+  return {
+    ...sched,
+    tileChunks: shuffled ? (sched.tileChunks ?? 1) : 1,
+    prefetch: shuffled ? (sched.prefetch ?? 0) : 0,
+    scatter: shuffled && (sched.lanes ?? 1) > 1 ? (sched.scatter ?? 0) : 0,
+  };
+}
+
+/**
+ * The schedule with the knobs its lowering ignores at their defaults: two
+ * schedules with the same canonical form render the same kernel, so the
+ * tuner renders one of them (runtime/tune/search.ts screen). Conservative:
+ * only what is known ignored — the shuffle form's tileChunks, prefetch and
+ * scatter outside it (and for the other lowerings), and `threads` in the
+ * state-lanes form (it sizes workgroups by lanes × rows).
+ */
+export function canonicalSchedule(sp: SpecializedProgram, sched: Schedule): Schedule {
+  const base = ignoreNewKnobs(sched);
+  const lowering = loweringOf(sp, sched.lowering);
+  if (lowering === undefined) return base; // no lowering takes it: compileKernel will say why
+  return lowering === 'diagonal-scan' && isStateLanes(sched) ? { ...base, threads: 1 } : lowering === 'diagonal-scan' ? base : { ...sched, tileChunks: 1, prefetch: 0, scatter: 0 };
+}
+
+const loweringMemo = new WeakMap<SpecializedProgram, Map<string, LoweringName | undefined>>();
+/** chooseLowering's pick, remembered per program (the tuner asks once per point of its space). */
+function loweringOf(sp: SpecializedProgram, force?: LoweringName): LoweringName | undefined {
+  let memo = loweringMemo.get(sp);
+  if (!memo) loweringMemo.set(sp, (memo = new Map()));
+  const key = force ?? '';
+  if (!memo.has(key)) {
+    try {
+      memo.set(key, chooseLowering(sp, force).lowering);
+    } catch {
+      memo.set(key, undefined);
+    }
+  }
+  return memo.get(key);
 }
 
 /** The state-lanes form: lanes > 1, or shuffle 1 (which allows one lane per row). */

@@ -84,6 +84,24 @@ export interface ScheduleSpec {
    * with `shuffle` 1 is the form with a whole row in one thread.
    */
   shuffle?: Knob;
+  /**
+   * State-lanes form with `shuffle` 1: chunks per fill of the staged tiles
+   * (default 1). Longer tile spans fill and wait at a barrier less often
+   * without adding registers per lane.
+   */
+  tileChunks?: Knob;
+  /**
+   * State-lanes form with `shuffle` 1: chunks ahead whose step inputs each
+   * chunk asks the L2 cache to fetch (default 0, none; CUDA only, a hint
+   * elsewhere ignored).
+   */
+  prefetch?: Knob;
+  /**
+   * State-lanes form with `shuffle` 1: 1, a row's partial sums are added by
+   * reduce-scatter (lanes − 1 shuffles per lanes steps) instead of a
+   * butterfly per step; needs lanes to divide items.
+   */
+  scatter?: Knob;
   /** Chunk length for matrix-form lowerings (SSD). */
   chunk?: Knob;
 }

@@ -43,6 +43,12 @@ export default program({
   // CUDA (1.26 ms against 2.95 for the default) and on WebGPU (1.42 ms against 4.39): bench/RESULTS.md
   // runs 48–55. The default stays the chunked scan: it runs on every adapter (lanes > 1 need subgroups)
   // and the state-lanes forms lose at few rows and long sequences (run 33); `scanforge tune` finds them.
-  schedule: { threads: [32, 64, 128, 256], items: [8, 4, 2, 1, 16], rows: [1, 2, 4, 8, 16, 32, 64], rowBlock: [1, 2, 4], lanes: [1, 8, 16, 4, 2], shuffle: [0, 1] },
+  // With shuffles, tileChunks (tiles over several chunks), prefetch (the next chunk's inputs into L2)
+  // and scatter (reduce-scatter sums) took CUDA fp32 to 1.049 ms with l4i4r16k2, 4 chunks per tile
+  // (runs 75–77).
+  schedule: {
+    threads: [32, 64, 128, 256], items: [8, 4, 2, 1, 16], rows: [1, 2, 4, 8, 16, 32, 64], rowBlock: [1, 2, 4], lanes: [1, 8, 16, 4, 2], shuffle: [0, 1],
+    tileChunks: [1, 2, 4], prefetch: [0, 1], scatter: [0, 1],
+  },
   checkDims: { batch: 2, dim: 6, seqlen: 1000, dstate: 16, ngroups: 2 },
 });

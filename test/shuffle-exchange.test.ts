@@ -24,7 +24,9 @@ const ex = useExample('mamba1', GPU_TIMEOUT);
 
 const caseOf = caseFrom({ present: ['D', 'z', 'delta_bias'], initStates: ['h'], finalStates: ['h'], seed: 1, dims: { batch: 2, dim: 6, seqlen: 100, dstate: 16, ngroups: 2 } });
 const one = (items: number, rows: number, rowBlock = 1): Schedule => ({ threads: 1, lanes: 1, shuffle: 1, items, rows, rowBlock });
-const label = (s: Schedule): string => `l${s.lanes}i${s.items}${(s.rows ?? 1) > 1 ? `r${s.rows}` : ''}${(s.rowBlock ?? 1) > 1 ? `k${s.rowBlock}` : ''}s`;
+const label = (s: Schedule): string => `l${s.lanes}i${s.items}${(s.rows ?? 1) > 1 ? `r${s.rows}` : ''}${(s.rowBlock ?? 1) > 1 ? `k${s.rowBlock}` : ''}${(s.tileChunks ?? 1) > 1 ? `m${s.tileChunks}` : ''}${(s.prefetch ?? 0) > 0 ? `f${s.prefetch}` : ''}s`;
+/** tileChunks M: the tiles span M chunks (one fill and barrier per M chunks); prefetch: a hint WGSL drops (the plan keeps it). */
+const span = (items: number, rows: number, M: number, rowBlock = 1): Schedule => ({ ...one(items, rows, rowBlock), tileChunks: M, prefetch: 1 });
 const text = (x: unknown): string => JSON.stringify(x);
 
 describe('one lane per row (shuffle 1) on the CPU adapter vs the float64 reference', () => {
@@ -54,6 +56,12 @@ describe('one lane per row (shuffle 1) on the CPU adapter vs the float64 referen
     { name: 'rowBlock 3, dim 8 in 2 groups: blocks of 3 rows straddle groups', schedule: one(2, 2, 3), spec: { dims: { batch: 2, dim: 8, ngroups: 2, seqlen: 61 } } },
     { name: 'rowBlock 2, seqlen 4097: no vector access in any chunk', schedule: one(4, 4, 2), spec: { dims: { batch: 1, dim: 8, ngroups: 1, seqlen: 4097 } } },
     { name: 'rowBlock 2, no optional input, no state', schedule: one(4, 2, 2), spec: { present: [], initStates: [], finalStates: [], dims: { dim: 8, ngroups: 1, seqlen: 150 } } },
+    // tileChunks: the tiles of one fill serve several chunks; the last span may end in a full chunk, a short one, or both.
+    { name: 'tileChunks 4, seqlen 90: the last span holds two full chunks and a short one', schedule: span(4, 4, 4), spec: { dims: { dim: 8, ngroups: 1, seqlen: 90 } } },
+    { name: 'tileChunks 2, rows straddle groups: uniform and general workgroups', schedule: span(8, 2, 2), spec: { dims: { seqlen: 1000 } } },
+    { name: 'tileChunks 3 (not a power of two), rowBlock 2, batch 3, dim 5: rows past the end', schedule: span(4, 2, 3, 2), spec: { dims: { batch: 3, dim: 5, ngroups: 1, seqlen: 77 } } },
+    { name: 'tileChunks 4, seqlen 4097: no vector access, the last span one step', schedule: span(4, 8, 4), spec: { dims: { batch: 1, dim: 8, ngroups: 1, seqlen: 4097 } } },
+    { name: 'tileChunks 2, seqlen 5: one short chunk', schedule: span(4, 4, 2), spec: { dims: { dim: 8, ngroups: 1, seqlen: 5 } } },
   ];
   itPassesEach(() => ex.runner, caseOf, cases, label, ({ spec, schedule }) => 5 * (schedule.items ?? 1) + (spec.dims?.seqlen ?? 0), GPU_TIMEOUT);
 
@@ -111,6 +119,47 @@ describe('the knob', () => {
     const tileReads = /reinterpret_cast<const float4\*>\(tileu/g;
     expect(count(k2.kernel.source, tileReads)).toBe(count(k1.kernel.source, tileReads));
     expect(count(k2.kernel.source, /__shfl_xor_sync/g)).toBe(2 * count(k1.kernel.source, /__shfl_xor_sync/g));
+  });
+
+  it('tileChunks M: tiles span M chunks, filled (and waited for) only by the chunk that starts a span', () => {
+    const plan = (M: number): ReturnType<typeof compileKernel>['plan'] => compileKernel(sp(), 'wgsl', { ...one(8, 4), tileChunks: M }, { subgroups: false, sharedBytes: 32 * 1024 }).plan;
+    const m1 = plan(1), m4 = plan(4);
+    expect(m1.shared.find((a) => a.name === 'tileu0')!.size).toBe(2 * 16 * (8 + 4));
+    expect(m4.shared.find((a) => a.name === 'tileu0')!.size).toBe(2 * 16 * (32 + 4));
+    const branch = uniformBranch(m4.body)!;
+    // The fills and the barrier sit under "this chunk starts a span", in the full and the last chunk's copies.
+    const gated = (text(branch.then).match(/"c":\{"k":"bin","op":"==","a":\{"k":"bin","op":"%","a":\{"k":"var","name":"c0"\},"b":\{"k":"lit","ty":"i32","v":32\}\}/g) ?? []).length;
+    expect(gated).toBe(4);
+    expect(text(uniformBranch(m1.body)!.then)).not.toMatch(/"v":32\}\},"b":\{"k":"lit","ty":"i32","v":0\}/);
+    expect(() => compileKernel(sp(), 'wgsl', { threads: 32, items: 4, tileChunks: 2 }, { subgroups: false })).not.toThrow(); // the chunked scan ignores it
+    // Without shuffles the form refills its arrays every chunk: tileChunks is ignored (the tuner renders such points once).
+    const noShuffle = { threads: 1, items: 4, lanes: 4, rows: 16 };
+    expect(compileKernel(sp(), 'cuda', { ...noShuffle, tileChunks: 2, prefetch: 1, scatter: 1 }, { subgroups: true }).kernel.source).toBe(compileKernel(sp(), 'cuda', noShuffle, { subgroups: true }).kernel.source);
+    expect(() => compileKernel(sp(), 'cuda', { ...one(4, 4), tileChunks: 1.5 }, { subgroups: true })).toThrow('tileChunks must be a positive integer, got 1.5');
+  });
+
+  it('prefetch 1 (CUDA): each full chunk asks L2 for the next chunk\'s u, delta and z, and reads them with 256-byte L2 fetches', () => {
+    const src = compileKernel(sp(), 'cuda', { threads: 1, items: 4, lanes: 4, rows: 16, rowBlock: 2, shuffle: 1, tileChunks: 4, prefetch: 1 }, { subgroups: true }).kernel.source;
+    for (const buf of ['u', 'delta', 'z']) {
+      expect(src, buf).toMatch(new RegExp(`prefetch\\.global\\.L2 \\[%0\\];" :: "l"\\(${buf} \\+ \\(\\(\\(\\w+ \\+ tsa0\\) \\+ 16\\)\\)\\)`));
+      expect(src, buf).toMatch(new RegExp(`ld\\.global\\.nc\\.L2::256B\\.v4\\.u32 \\{%0, %1, %2, %3\\}, \\[%4\\];" : .* : "l"\\(${buf} \\+ `));
+    }
+    // Only where the chunk ahead lies inside the sequence.
+    expect(src).toMatch(/if \(\(\(c0 \+ 32\) <= seqlen\)\) \{\n\s+asm volatile\("prefetch/);
+    const plain = compileKernel(sp(), 'cuda', { threads: 1, items: 4, lanes: 4, rows: 16, rowBlock: 2, shuffle: 1, tileChunks: 4 }, { subgroups: true }).kernel.source;
+    expect(plain).not.toMatch(/prefetch|L2::256B/);
+  });
+
+  it('scatter 1: the sums by reduce-scatter (3 shuffles per 4 steps and lane, not 8), only where lanes divide items', () => {
+    const count = (src: string): number => (src.match(/__shfl_xor_sync/g) ?? []).length;
+    const base = { threads: 1, items: 4, lanes: 4, rows: 16, shuffle: 1 };
+    const butterfly = compileKernel(sp(), 'cuda', base, { subgroups: true }).kernel.source;
+    const scatter = compileKernel(sp(), 'cuda', { ...base, scatter: 1 }, { subgroups: true }).kernel.source;
+    expect(compileKernel(sp(), 'cuda', { ...base, scatter: 1 }, { subgroups: true }).kernel.entry).toMatch(/_l4i4r16xs$/);
+    // Per chunk copy (full and last, uniform and general): 16 steps × 2 butterfly shuffles, against 4 × 3 and 3 to regroup.
+    expect(count(butterfly)).toBe(4 * 16 * 2);
+    expect(count(scatter)).toBe(4 * (4 * 3 + 3));
+    expect(() => compileKernel(sp(), 'cuda', { threads: 1, items: 2, lanes: 4, rows: 16, shuffle: 1, scatter: 1 }, { subgroups: true })).toThrow('scatter needs lanes (4) to divide items (2)');
   });
 
   it('lanes 1 with shuffle 0 is the chunked scan; with shuffle 1 the state-lanes form, one lane per row', () => {

@@ -17,6 +17,9 @@
 #   no-lds     upper bound only (wrong numbers): the B/C tile reads from shared memory replaced by constants
 #   no-bcast   upper bound only (wrong numbers): the step values' lane shuffles replaced by the lane's own value
 #   no-xor     upper bound only (wrong numbers): the partial sums' butterfly shuffles dropped
+#   no-pf      the L2 prefetches of the next chunk's inputs dropped (kernels built with prefetch 1)
+#   l2-256     u, delta and z read with ld.global.nc.L2::256B (the L2 fetches 256-byte blocks: the next chunks ride along)
+#   l2-256-nopf  l2-256 and no-pf
 #   minblocksN the kernel's __launch_bounds__ asking for N resident blocks (its register cap) instead
 # Pass --variants=a,b,... to choose (default: all of the above but minblocksN), and --profile to only
 # launch each variant once at the standard shape (under Nsight Compute; nothing checked or timed).
@@ -40,6 +43,11 @@ __device__ __forceinline__ float sf_exp2p(float x) {
   p = fmaf(p, f, 0.6931469440460205f);
   p = fmaf(p, f, 1.0000001192092896f);
   return __int_as_float(__float_as_int(p) + (__float_as_int(r) << 23));
+}
+__device__ __forceinline__ uint4 pv_ldg256(const uint4* p) {
+  uint4 r;
+  asm volatile("ld.global.nc.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p));
+  return r;
 }
 // log1p(t)/t on [0, 1], degree 8 (rel. error 6.4e-8).
 __device__ __forceinline__ float sf_log1p01(float t) {
@@ -94,6 +102,10 @@ def variant(src, name):
         src = re.sub(r'__shfl_sync\(0xffffffffu, (\w+), \d+, \d+\)', r'\1', src)
     if name == 'no-xor':
         src = re.sub(r'__shfl_xor_sync\(0xffffffffu, (\w+), \d+\)', r'0.0f', src)
+    if name in ('no-pf', 'l2-256-nopf'):
+        src = re.sub(r'^.*prefetch\.global\.L2.*$\n', '', src, flags=re.M)
+    if name in ('l2-256', 'l2-256-nopf'):
+        src = re.sub(r'__ldg\(reinterpret_cast<const uint4\*>\(((?:u|delta|z) \+)', r'pv_ldg256(reinterpret_cast<const uint4*>(\1', src)
     if name.startswith('minblocks'):
         src = re.sub(r'__launch_bounds__\((\d+), \d+\)', r'__launch_bounds__(\1, ' + name[len('minblocks'):] + ')', src)
     if name == 'no-exp':
@@ -102,7 +114,7 @@ def variant(src, name):
 
 
 NAMES = ['base', 'silu-rcp', 'gates', 'gates+p1', 'gates+p2', 'no-gates', 'no-exp', 'no-lds', 'no-bcast', 'no-xor']
-EXACT = {'base', 'silu-rcp', 'gates', 'gates+p1', 'gates+p2'} | {f'minblocks{n}' for n in range(1, 33)}
+EXACT = {'base', 'silu-rcp', 'gates', 'gates+p1', 'gates+p2', 'no-pf', 'l2-256', 'l2-256-nopf'} | {f'minblocks{n}' for n in range(1, 33)}
 
 
 def sass_counts(src, entry, out_dir):

@@ -68,6 +68,10 @@ export function packBindings(plan: KernelPlan, maxBuffers: number, preference: r
         const src = expr(s.src), rest = { index: expr(s.index), valid: expr(s.valid) };
         return isMember.has(s.buf) ? { ...s, ...rest, buf: PACKED_BINDING, src: { k: 'bin', op: '+', a: { k: 'param', name: packOffsetParam(s.buf) }, b: src } } : { ...s, ...rest, src };
       }
+      case 'prefetch': {
+        const index = expr(s.index);
+        return isMember.has(s.buf) ? { ...s, buf: PACKED_BINDING, index: { k: 'bin', op: '+', a: { k: 'param', name: packOffsetParam(s.buf) }, b: index } } : { ...s, index };
+      }
       case 'vload': {
         // The packed copy's alignment is whatever the offset makes it: the vload checks it at run time.
         const index = expr(s.index);

@@ -72,6 +72,12 @@ export interface ShuffleChunkInput {
   rowsAligned: (buf: string, w: number) => PExpr;
   /** The workgroup's tile fills for this chunk (none without tiles): a barrier follows them. */
   fills: PStmt[];
+  /** With tiles spanning several chunks: the chunks that fill them (and pass the barrier); absent, every chunk. */
+  fillNow?: PExpr;
+  /** Chunks ahead whose step inputs a full chunk asks the L2 cache to fetch (0: none). */
+  prefetch: number;
+  /** Sum the partials by reduce-scatter (scatterReduce) instead of a butterfly per step; needs lanes | W and lanes | items. */
+  scatter: boolean;
 }
 
 /** The chunk's phases A, B and C: full chunks in the first branch, the last (guarded) chunk in the second. */
@@ -126,6 +132,9 @@ export function shuffleChunk(x: ShuffleChunkInput): PStmt {
     // ---- B: unrolled groups of W steps; each group's names live in a block of its own ----
     const b = guarded ? x.tail : x.full;
     const sums: PStmt[] = copies.flatMap((j) => x.accNames.flatMap((_, k) => itemsOf.map((ic) => decl(cn(`o${k}_${ic}`, j), 'f32', f(0), true))));
+    const scatter = x.scatter && S > 1;
+    // With reduce-scatter, q{k}_g holds the sum of step S·g + lane until the chunk's end regroups them.
+    const scattered: PStmt[] = scatter ? copies.flatMap((j) => x.accNames.flatMap((_, k) => itemsOf.map((g) => decl(cn(`q${k}_${g}`, j), 'f32', f(0), true)))) : [];
     const used = stmtVars(b.body);
     const groups: PStmt[] = Array.from({ length: TB / W }, (_, gi) => {
       const sk = gi * W;
@@ -140,7 +149,10 @@ export function shuffleChunk(x: ShuffleChunkInput): PStmt {
         return [decl(d.name, d.ty, fromOwner(v(sv(q, st % IA)), Math.floor(st / IA), S, d.ty))];
       })));
       // The row's sum of each step in every lane; the lane that owns the step keeps it for phase C.
-      const reduce = subs.flatMap((w) => copies.flatMap((j) => x.accNames.flatMap((_, k) => {
+      const reduce = scatter ? copies.flatMap((j) => x.accNames.flatMap((_, k) => Array.from({ length: W / S }, (_, r) => {
+        const first = sk + S * r;
+        return scatterReduce(Array.from({ length: S }, (_, m) => cn(`part${k}_${S * r + m}`, j)), cn(`q${k}_${first / S}`, j), `${cn(`rs${k}`, j)}_${r}`);
+      }).flat())) : subs.flatMap((w) => copies.flatMap((j) => x.accNames.flatMap((_, k) => {
         const st = sk + w, own = cn(`o${k}_${st % IA}`, j), part = cn(`part${k}_${w}`, j);
         const out: PStmt[] = [];
         for (let m = 1; m < S; m *= 2) out.push(assign(part, add(v(part), { k: 'shuffle', mode: 'xor', a: v(part), b: i(m) })));
@@ -176,11 +188,16 @@ export function shuffleChunk(x: ShuffleChunkInput): PStmt {
     if (!guarded) for (const j of copies) c.push(when(v(cn('rowOk', j)), vectorizeItemStores(stores[j]!, itemsOf.map(tsa), IA, x.elemBytes, alignedLoads)));
     // Every global load of A and C is issued first, then the tile fills, then A's arithmetic: the
     // latencies overlap each other and the barrier (few warps per SM hide little; RESULTS run 50).
-    const va = vec(a), vc = vec(c);
+    // With prefetch, the step inputs stream: their loads have the L2 fetch 256 bytes (the next chunks' too).
+    const streamed = (xs: PStmt[]): PStmt[] => (x.prefetch > 0 ? xs.map((s) => (s.k === 'vload' && x.contiguous.has(s.buf) ? { ...s, l2Bytes: 256 } : s)) : xs);
+    const va = streamed(vec(a)), vc = streamed(vec(c));
     const early = loadsFirst([...va, ...vc]);
     const fromC = new Set(vc);
     const restA = early.rest.filter((s) => !fromC.has(s)), restC = early.rest.filter((s) => fromC.has(s));
-    return [...steps, ...early.loads, ...x.fills, ...restA, ...(x.fills.length ? [barrier] : []), ...sums, ...groups, ...restC];
+    const onFill = (xs: PStmt[]): PStmt[] => (x.fillNow && xs.length ? [when(x.fillNow, xs)] : xs);
+    const ahead = guarded ? [] : prefetchAhead(early.loads, x.prefetch, TB, L, x.contiguous);
+    const regroup = scatter ? copies.flatMap((j) => x.accNames.flatMap((_, k) => regroupSums(S, IA, (g) => cn(`q${k}_${g}`, j), (ic) => cn(`o${k}_${ic}`, j), cn(`rg${k}`, j)))) : [];
+    return [...steps, ...early.loads, ...ahead, ...onFill(x.fills), ...restA, ...onFill(x.fills.length ? [barrier] : []), ...sums, ...scattered, ...groups, ...regroup, ...restC];
   };
 
   const fullVersion = version(false), tailVersion = version(true);
@@ -189,6 +206,84 @@ export function shuffleChunk(x: ShuffleChunkInput): PStmt {
   const unique = [...new Map(conds.map((c) => [JSON.stringify(c), c])).values()];
   const full = unique.reduce((acc, c): PExpr => ({ k: 'bin', op: '&&', a: acc, b: c }), { k: 'bin', op: '<=', a: add(v('c0'), i(TB)), b: L } as PExpr);
   return when(full, fullVersion, tailVersion);
+}
+
+const laneBit = (h: number): PExpr => ({ k: 'bin', op: '!=', a: { k: 'bin', op: '%', a: { k: 'bin', op: '/', a: v('lane'), b: i(h) }, b: i(2) }, b: i(0) });
+/** This lane is the one whose partner in round d (lane ^ d) is r. */
+const partnerIs = (d: number, r: number): PExpr => ({ k: 'bin', op: '==', a: v('lane'), b: i(r ^ d) });
+const sel = (c: PExpr, a: PExpr, b: PExpr): PExpr => ({ k: 'select', c, a, b });
+
+/**
+ * Reduce-scatter of S partials (parts[m]: this lane's share of step m of S
+ * consecutive steps) over the S lanes of a row: recursive halving, where at
+ * lane bit h each lane sends the half of its values the other side keeps and
+ * adds what it receives to its own half; the sum of step `lane` ends in
+ * `into`. S − 1 shuffles for S steps where a butterfly per step takes
+ * S·log2 S: the shuffles, the tile reads and the step-value broadcasts share
+ * the L1 data pipe, which bounds the kernel (RESULTS runs 58, 77).
+ */
+export function scatterReduce(parts: string[], into: string, tag: string): PStmt[] {
+  const out: PStmt[] = [];
+  let vals = parts.map((p) => v(p) as PExpr);
+  for (let h = parts.length / 2; h >= 1; h /= 2) {
+    const next: PExpr[] = [];
+    for (let m = 0; m < h; m++) {
+      const send = `${tag}s${h}_${m}`, keep = `${tag}k${h}_${m}`;
+      const sum = `${tag}a${h}_${m}`;
+      out.push(
+        decl(send, 'f32', sel(laneBit(h), vals[m]!, vals[m + h]!)),
+        decl(keep, 'f32', sel(laneBit(h), vals[m + h]!, vals[m]!)),
+        decl(sum, 'f32', add(v(keep), { k: 'shuffle', mode: 'xor', a: v(send), b: i(h) })),
+      );
+      next.push(v(sum));
+    }
+    vals = next;
+  }
+  out.push(assign(into, vals[0]!));
+  return out;
+}
+
+/**
+ * After reduce-scatter lane ℓ holds the sums of steps S·g + ℓ (q(g), g <
+ * items); phase C wants lane ℓ's own steps items·ℓ + i (o(i)). Step items·ℓ + i
+ * is lane i % S's q((items / S)·ℓ + ⌊i / S⌋): in round d each lane sends its
+ * partner ℓ ^ d the values that partner wants (chosen by lane) and files what
+ * it receives by its partner's lane: S − 1 shuffles per items / S values.
+ */
+export function regroupSums(S: number, IA: number, q: (g: number) => string, o: (i: number) => string, tag: string): PStmt[] {
+  const out: PStmt[] = [];
+  const per = IA / S;
+  for (let d = 0; d < S; d++) {
+    for (let c = 0; c < per; c++) {
+      // What partner r wants from this lane: q(per·r + c), chosen by r = lane ^ d.
+      let pick: PExpr = v(q(per * (S - 1) + c));
+      for (let r = S - 2; r >= 0; r--) pick = sel(partnerIs(d, r), v(q(per * r + c)), pick);
+      const got = `${tag}_${d}_${c}`;
+      out.push(decl(got, 'f32', d === 0 ? pick : { k: 'shuffle', mode: 'xor', a: pick, b: i(d) }));
+      // It is step items·ℓ + S·c + (lane ^ d) of this lane.
+      for (let m = 0; m < S; m++) out.push(assign(o(S * c + m), sel(partnerIs(d, m), v(got), v(o(S * c + m)))));
+    }
+  }
+  return out;
+}
+
+/**
+ * L2 prefetches of the step inputs `ahead` chunks on: one per tensor read
+ * contiguously along the scan axis (its first vector load; the lane's other
+ * loads of it share the line), where that chunk lies inside the axis.
+ * Why: at 16 warps per SM the chunk's loads are issued together and then
+ * wait a DRAM round trip; from L2 they wait a fraction of it.
+ */
+function prefetchAhead(loads: PStmt[], ahead: number, TB: number, L: PExpr, contiguous: Set<string>): PStmt[] {
+  if (ahead < 1) return [];
+  const seen = new Set<string>();
+  const hints: PStmt[] = [];
+  for (const s of loads) {
+    if (s.k !== 'vload' || !contiguous.has(s.buf) || seen.has(s.buf)) continue;
+    seen.add(s.buf);
+    hints.push({ k: 'prefetch', buf: s.buf, index: add(s.index, i(ahead * TB)) });
+  }
+  return hints.length ? [when({ k: 'bin', op: '<=', a: add(v('c0'), i((ahead + 1) * TB)), b: L }, hints)] : [];
 }
 
 /**

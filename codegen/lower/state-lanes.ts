@@ -53,6 +53,19 @@ export interface StateLanesSchedule {
    * (double-buffered tiles), none without tiles.
    */
   shuffle?: boolean;
+  /**
+   * With `shuffle`: chunks per tile fill (default 1). The tiles cover
+   * tileChunks × lanes × items steps, so the fill and its barrier come once
+   * per that many chunks, while what a lane holds in registers (its items'
+   * step values and sums) stays that of one chunk: few items per lane with
+   * rowBlock 2 fit 128 registers, and the long tile span keeps their per-step
+   * overhead that of many items (RESULTS run 75).
+   */
+  tileChunks?: number;
+  /** With `shuffle`: chunks ahead whose step inputs each full chunk prefetches into L2 (default 0, none). */
+  prefetch?: number;
+  /** With `shuffle` and lanes > 1: the partials' sums by reduce-scatter (shuffle-exchange.ts scatterReduce); needs lanes | 4 and lanes | items. */
+  scatter?: boolean;
 }
 
 /** `shuffleLanes`: the lanes a subgroup shuffle reaches on the target (1: no subgroups). */
@@ -65,6 +78,10 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
   if (!Number.isInteger(R) || R < 1) throw new LoweringError(`rows must be a positive integer, got ${R}`);
   if (!Number.isInteger(K) || K < 1) throw new LoweringError(`rowBlock must be a positive integer, got ${K}`);
   const SH = sched.shuffle === true;
+  const M = sched.tileChunks ?? 1;
+  if (!Number.isInteger(M) || M < 1) throw new LoweringError(`tileChunks must be a positive integer, got ${M}`);
+  if (SH && sched.scatter && S > 1 && (W_OF(S * IA) % S !== 0 || IA % S !== 0)) throw new LoweringError(`scatter needs lanes (${S}) to divide items (${IA}) and the ${W_OF(S * IA)}-step groups`);
+  if (M > 1 && !SH) throw new LoweringError(`tileChunks ${M} needs shuffle 1 (the workgroup-memory exchange refills its arrays every chunk)`);
   if (SH && S > shuffleLanes) {
     throw new LoweringError(shuffleLanes === 1 ? `lanes ${S} with shuffle 1 need subgroup shuffles, which this target lacks (use lanes 1, or shuffle 0)`
       : `lanes ${S} with shuffle 1 exceed the ${shuffleLanes} lanes a subgroup shuffle reaches on this target`);
@@ -74,11 +91,13 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
   if (S > N) throw new LoweringError(`lanes (${S}) exceed the ${N} state elements (${stateDim})`);
   const E = Math.ceil(N / S);
   const TB = S * IA;
+  // Steps a tile fill covers (TB without tileChunks).
+  const TT = TB * M;
   // Phase B takes W steps at a time, with one 8/16-byte access per array where the target has them.
-  const W = TB % 4 === 0 ? 4 : TB % 2 === 0 ? 2 : 1;
+  const W = W_OF(TB);
   // Row stride of the [element or lane][step] arrays: rows stay W-aligned for the vector accesses; the
   // 4-word shift (1 without vectors) puts the rows that 8 lanes read at once on distinct banks.
-  const P = W > 1 ? TB + 4 : TB + 1;
+  const P = W > 1 ? TT + 4 : TT + 1;
   // Per-slot strides of the partials (K copies of S rows of P) and of the staged step values (K × TB):
   // the 32 / S slots of a warp start S banks apart, so a warp's reads and writes of them (one word per
   // lane, or one broadcast 16-byte word per slot) meet no bank twice (2- and 4-way conflicts otherwise, run 31).
@@ -243,9 +262,9 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
     for (const t of tiles.values()) {
       const fill = newScope(T_BIT | N_BIT, rowScope, `_f${t.name}`, new Map([['$n', v('fe')], ['$t', v('ft')]]));
       const value = hoister.emit(t.load, fill);
-      const scalar = loop('fq', TID, i(N * TB), i(S * R), [
-        decl('fe', 'i32', { k: 'bin', op: '/', a: v('fq'), b: i(TB) }),
-        decl('fj', 'i32', { k: 'bin', op: '%', a: v('fq'), b: i(TB) }),
+      const scalar = loop('fq', TID, i(N * TT), i(S * R), [
+        decl('fe', 'i32', { k: 'bin', op: '/', a: v('fq'), b: i(TT) }),
+        decl('fj', 'i32', { k: 'bin', op: '%', a: v('fq'), b: i(TT) }),
         decl('ft', 'i32', { k: 'imin', a: add(v('c0'), v('fj')), b: sub1(L) }),
         ...fill.decls,
         { k: 'sstore', arr: t.name, index: tileAt(add(mul(v('fe'), i(P)), v('fj'))), value },
@@ -256,9 +275,9 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
         const vfill = newScope(T_BIT | N_BIT, rowScope, `_v${t.name}`, new Map([['$n', v('fe')], ['$t', v('ft')]]));
         const at = t.load.k === 'load' ? hoister.emit(t.load.index, vfill, 'i32') : i(0);
         const names = [0, 1, 2, 3].map((j) => `fv${j}`);
-        vectorFills.push(loop('fq', TID, i((N * TB) / 4), i(S * R), [
-          decl('fe', 'i32', { k: 'bin', op: '/', a: v('fq'), b: i(TB / 4) }),
-          decl('fj', 'i32', mul({ k: 'bin', op: '%', a: v('fq'), b: i(TB / 4) }, i(4))),
+        vectorFills.push(loop('fq', TID, i((N * TT) / 4), i(S * R), [
+          decl('fe', 'i32', { k: 'bin', op: '/', a: v('fq'), b: i(TT / 4) }),
+          decl('fj', 'i32', mul({ k: 'bin', op: '%', a: v('fq'), b: i(TT / 4) }, i(4))),
           decl('ft', 'i32', add(v('c0'), v('fj'))),
           ...vfill.decls,
           { k: 'vload', buf, index: at, names, aligned: true },
@@ -271,16 +290,21 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
       }
       need(t.name, 'f32', (SH ? 2 : 1) * N * P);
     }
-    const fullAligned = [...vectorAligned.values()].reduce((a, c): PExpr => ({ k: 'bin', op: '&&', a, b: c }), { k: 'bin', op: '<=', a: add(v('c0'), i(TB)), b: L } as PExpr);
+    const fullAligned = [...vectorAligned.values()].reduce((a, c): PExpr => ({ k: 'bin', op: '&&', a, b: c }), { k: 'bin', op: '<=', a: add(v('c0'), i(TT)), b: L } as PExpr);
     const fills: PStmt[] = vectorAligned.size ? [when(fullAligned, vectorFills, scalarFills)] : scalarFills;
     if (SH) {
       const chunk = shuffleChunk({
         tag, lanes: S, items: IA, W, L, full, tail, usedInB, templates: tm, accNames: accs.map((a) => a.name), storeTensors: an.stores.map((s) => s.tensor.name),
         hoister, rowScope, rowBlock: K, rowCopies, aligned: [...vectorAligned.values()], elemBytes: (buf) => elemBytesOf(sp, buf), contiguous, rowsAligned: (buf, w) => rowsAlignedFor(sp, buf, w), fills: tiles.size ? fills : [],
+        prefetch: sched.prefetch ?? 0,
+        scatter: sched.scatter === true,
+        fillNow: M > 1 ? { k: 'bin', op: '==', a: { k: 'bin', op: '%', a: v('c0'), b: i(TT) }, b: i(0) } : undefined,
       });
-      const half: PExpr = mul({ k: 'bin', op: '%', a: { k: 'bin', op: '/', a: v('c0'), b: i(TB) }, b: i(2) }, i(N * P));
-      // The tiles of chunk c fill half c % 2: the barrier of chunk c + 1 orders every read of that half before chunk c + 2 refills it.
-      return [loop('c0', i(0), L, i(TB), [...(tiles.size ? [decl('tb', 'i32', half)] : []), chunk])];
+      const half: PExpr = mul({ k: 'bin', op: '%', a: { k: 'bin', op: '/', a: v('c0'), b: i(TT) }, b: i(2) }, i(N * P));
+      // The tiles of tile span c (tileChunks chunks) fill half c % 2: the barrier of span c + 1 orders every read of
+      // that half before span c + 2 refills it. `tb` also holds the chunk's offset in its span (0 when it fills).
+      const base = M > 1 ? add(half, { k: 'bin', op: '%', a: v('c0'), b: i(TT) }) : half;
+      return [loop('c0', i(0), L, i(TB), [...(tiles.size ? [decl('tb', 'i32', base)] : []), chunk])];
     }
     for (const st of staged) need(st.arr, st.d.ty, R * TS);
     accs.forEach((_, k) => need(`red${k}`, 'f32', R * RS));
@@ -396,6 +420,11 @@ function shuffleRegisterBudget(lanes: number, E: number, items: number): number 
   if (lanes === 2) return items <= 4 ? 128 : 168;
   if (lanes === 4) return items <= 2 ? 96 : 128;
   return E * items < 4 ? 64 : 96;
+}
+
+/** Steps per phase-B group of a chunk of TB steps: one 8/16-byte access per array where the target has them. */
+function W_OF(TB: number): number {
+  return TB % 4 === 0 ? 4 : TB % 2 === 0 ? 2 : 1;
 }
 
 /** for (v = 0; v < n; v++), asked to stay rolled. */

@@ -68,7 +68,12 @@ export type PStmt =
    * (a uniform condition it checked before choosing this code), so no
    * per-load check is printed.
    */
-  | { k: 'vload'; buf: string; index: PExpr; names: string[]; aligned?: boolean }
+  /**
+   * `l2Bytes` 256: a hint that the steps after these will be read soon (the
+   * next chunks of a stream): a target that can (CUDA ld.global.L2::256B)
+   * has the L2 cache fetch the 256 bytes around the access.
+   */
+  | { k: 'vload'; buf: string; index: PExpr; names: string[]; aligned?: boolean; l2Bytes?: 256 }
   /**
    * buf[index + j] = values[j] for consecutive j, converted as 'store' does:
    * one access where the target has vector stores and index is a multiple
@@ -96,6 +101,12 @@ export type PStmt =
    */
   | { k: 'acopy'; arr: string; index: PExpr; buf: string; src: PExpr; count: number; valid: PExpr }
   | { k: 'acommit' }
+  /**
+   * A hint: buf[index]'s line will be read soon; a target that can (CUDA
+   * prefetch.global.L2) starts bringing it into the L2 cache and goes on,
+   * others print nothing. index must lie inside the buffer.
+   */
+  | { k: 'prefetch'; buf: string; index: PExpr }
   /** Waits until at most `pending` groups of this thread's asynchronous copies are still in flight. */
   | { k: 'await'; pending: number }
   | MmaStmt;

@@ -51,6 +51,7 @@ export function stmtVars(stmts: PStmt[]): Set<string> {
       case 'vload': case 'svload': ex(s.index); break;
       case 'svstore': case 'vstore': ex(s.index); s.values.forEach(ex); break;
       case 'acopy': ex(s.index); ex(s.src); ex(s.valid); break;
+      case 'prefetch': ex(s.index); break;
       default: break;
     }
   };

@@ -20,7 +20,7 @@ export interface Dialect {
   /** A plan 'shuffle' (`width`: the lane group of mode 'lane', else 0). */
   shuffle(mode: ShuffleMode, a: string, b: string, width: number): string;
   /** A vector load of names.length elements (a plan 'vload'), or undefined to print element loads. */
-  vload?(buf: string, elem: ElemType, index: string, names: string[], pad: string, aligned: boolean): string | undefined;
+  vload?(buf: string, elem: ElemType, index: string, names: string[], pad: string, aligned: boolean, l2Bytes?: 256): string | undefined;
   /** A vector store of values.length elements (a plan 'vstore'), or undefined to print element stores. */
   vstore?(buf: string, elem: ElemType, index: string, values: string[], pad: string, aligned: boolean): string | undefined;
   /** The spelling of element `index` of workgroup array `arr` (a place: read or assigned), or undefined for `arr[index]`. */
@@ -44,6 +44,8 @@ export interface Dialect {
     commit(): string;
     wait(pending: number): string;
   };
+  /** A prefetch of buf[index]'s line into the L2 cache (plan 'prefetch'); without it, nothing is printed. */
+  prefetch?(buf: string, index: string): string;
   /** `unroll` > 1: ask the target compiler to unroll by that factor; 1: to keep the loop rolled; 0: its choice. */
   forLoop(v: string, from: string, to: string, step: string, unroll: number): string;
   /** Whole-kernel text around the printed body. */

@@ -38,7 +38,7 @@ function printStmt(s: PStmt, d: Dialect, plan: KernelPlan, depth: number): strin
     case 'vload': {
       const elem = plan.elem[s.buf]!;
       const at = (j: number): string => (j === 0 ? e(s.index) : `(${e(s.index)} + ${j})`);
-      return d.vload?.(s.buf, elem, e(s.index), s.names, pad, s.aligned === true) ?? s.names.map((n, j) => `${pad}${d.decl(n, 'f32', d.load(s.buf, elem, at(j)), false)}\n`).join('');
+      return d.vload?.(s.buf, elem, e(s.index), s.names, pad, s.aligned === true, s.l2Bytes) ?? s.names.map((n, j) => `${pad}${d.decl(n, 'f32', d.load(s.buf, elem, at(j)), false)}\n`).join('');
     }
     case 'vstore': {
       const elem = plan.elem[s.buf]!;
@@ -77,6 +77,7 @@ function printStmt(s: PStmt, d: Dialect, plan: KernelPlan, depth: number): strin
       const zero: PStmt[] = js.map((j) => ({ k: 'sstore', arr: s.arr, index: at(s.index, j), value: { k: 'lit', ty: 'f32', v: 0 } }));
       return printStmt({ k: 'if', c: s.valid, then: copy, else: zero }, d, plan, depth);
     }
+    case 'prefetch': return d.prefetch ? `${pad}${d.prefetch(s.buf, e(s.index))}\n` : '';
     case 'acommit': return d.asyncCopy ? `${pad}${d.asyncCopy.commit()}\n` : '';
     case 'await': return d.asyncCopy ? `${pad}${d.asyncCopy.wait(s.pending)}\n` : '';
     case 'comment': return `${pad}// ${s.text}\n`;
