@@ -141,11 +141,11 @@ describe('the knob', () => {
   it('prefetch 1 (CUDA): each full chunk asks L2 for the next chunk\'s u, delta and z, and reads them with 256-byte L2 fetches', () => {
     const src = compileKernel(sp(), 'cuda', { threads: 1, items: 4, lanes: 4, rows: 16, rowBlock: 2, shuffle: 1, tileChunks: 4, prefetch: 1 }, { subgroups: true }).kernel.source;
     for (const buf of ['u', 'delta', 'z']) {
-      expect(src, buf).toMatch(new RegExp(`prefetch\\.global\\.L2 \\[%0\\];" :: "l"\\(${buf} \\+ \\(\\(\\(\\w+ \\+ tsa0\\) \\+ 16\\)\\)\\)`));
+      expect(src, buf).toMatch(new RegExp(`prefetch\\.global\\.L2::evict_last \\[%0\\];" :: "l"\\(${buf} \\+ \\(\\(\\(\\w+ \\+ tsa0\\) \\+ 16\\)\\)\\)`));
       expect(src, buf).toMatch(new RegExp(`ld\\.global\\.nc\\.L2::256B\\.v4\\.u32 \\{%0, %1, %2, %3\\}, \\[%4\\];" : .* : "l"\\(${buf} \\+ `));
     }
     // Only where the chunk ahead lies inside the sequence.
-    expect(src).toMatch(/if \(\(\(c0 \+ 32\) <= seqlen\)\) \{\n\s+asm volatile\("prefetch/);
+    expect(src).toMatch(/if \(\(\(c0 \+ 32\) <= seqlen\)\) \{\n\s+asm volatile\("prefetch\.global\.L2::evict_last/);
     const plain = compileKernel(sp(), 'cuda', { threads: 1, items: 4, lanes: 4, rows: 16, rowBlock: 2, shuffle: 1, tileChunks: 4 }, { subgroups: true }).kernel.source;
     expect(plain).not.toMatch(/prefetch|L2::256B/);
   });

@@ -20,6 +20,10 @@
 #   no-pf      the L2 prefetches of the next chunk's inputs dropped (kernels built with prefetch 1)
 #   l2-256     u, delta and z read with ld.global.nc.L2::256B (the L2 fetches 256-byte blocks: the next chunks ride along)
 #   l2-256-nopf  l2-256 and no-pf
+#   l1-noalloc the 256-byte-fetch loads also skip L1 (ld.global.nc.L1::no_allocate.L2::256B)
+#   pf-last    the L2 prefetches with evict_last priority
+#   pf-plus2   a second prefetch, two chunks ahead, beside the one a chunk ahead
+#   pf2-only   the prefetch two chunks ahead instead of one
 #   minblocksN the kernel's __launch_bounds__ asking for N resident blocks (its register cap) instead
 # Pass --variants=a,b,... to choose (default: all of the above but minblocksN), and --profile to only
 # launch each variant once at the standard shape (under Nsight Compute; nothing checked or timed).
@@ -106,6 +110,16 @@ def variant(src, name):
         src = re.sub(r'^.*prefetch\.global\.L2.*$\n', '', src, flags=re.M)
     if name in ('l2-256', 'l2-256-nopf'):
         src = re.sub(r'__ldg\(reinterpret_cast<const uint4\*>\(((?:u|delta|z) \+)', r'pv_ldg256(reinterpret_cast<const uint4*>(\1', src)
+    if name == 'l1-noalloc':
+        src = src.replace('ld.global.nc.L2::256B', 'ld.global.nc.L1::no_allocate.L2::256B')
+    if name == 'pf-last':
+        src = src.replace('prefetch.global.L2 [', 'prefetch.global.L2::evict_last [')
+    if name in ('pf-plus2', 'pf2-only'):
+        def ahead(m):
+            line, step = m.group(0), int(m.group(2))
+            far = line.replace(f'+ {step})', f'+ {2 * step})')
+            return far if name == 'pf2-only' else line + '\n' + far
+        src = re.sub(r'^(.*prefetch\.global\.L2 .*\+ (\d+)\)\)\)\);)$', ahead, src, flags=re.M)
     if name.startswith('minblocks'):
         src = re.sub(r'__launch_bounds__\((\d+), \d+\)', r'__launch_bounds__(\1, ' + name[len('minblocks'):] + ')', src)
     if name == 'no-exp':
@@ -114,7 +128,7 @@ def variant(src, name):
 
 
 NAMES = ['base', 'silu-rcp', 'gates', 'gates+p1', 'gates+p2', 'no-gates', 'no-exp', 'no-lds', 'no-bcast', 'no-xor']
-EXACT = {'base', 'silu-rcp', 'gates', 'gates+p1', 'gates+p2', 'no-pf', 'l2-256', 'l2-256-nopf'} | {f'minblocks{n}' for n in range(1, 33)}
+EXACT = {'base', 'silu-rcp', 'gates', 'gates+p1', 'gates+p2', 'no-pf', 'l2-256', 'l2-256-nopf', 'l1-noalloc', 'pf-last', 'pf-plus2', 'pf2-only'} | {f'minblocks{n}' for n in range(1, 33)}
 
 
 def sass_counts(src, entry, out_dir):
