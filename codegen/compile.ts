@@ -258,7 +258,7 @@ function diagonalPlan(program: SpecializedProgram, sp: SpecializedProgram, targe
   if (isStateLanes(sched)) {
     const budget = target === 'cuda' ? Math.min(caps.sharedBytes ?? Infinity, 48 * 1024) : (caps.sharedBytes ?? 16 * 1024);
     const shuffleLanes = target === 'cuda' ? 32 : caps.subgroups ? (caps.subgroupSize ?? MIN_WGSL_SUBGROUP) : 1;
-    const sh = ignoreNewKnobs(sched);
+    const sh = effectiveShuffleKnobs(sched);
     return lowerStateLanes(program, { lanes: sh.lanes ?? 1, items: sh.items, rows: sh.rows ?? 1, rowBlock: sh.rowBlock ?? 1, shuffle: !!sh.shuffle, tileChunks: sh.tileChunks, prefetch: sh.prefetch, scatter: !!sh.scatter }, name, budget, shuffleLanes);
   }
   return lowerDiagonalScan(program, { ...sched, rows: sched.rows ?? 1 }, { subgroups: caps.subgroups, lanes: target === 'cuda' ? 32 : caps.subgroupSize }, name);
@@ -266,13 +266,12 @@ function diagonalPlan(program: SpecializedProgram, sp: SpecializedProgram, targe
 
 /** The kernel-name part of the shuffle form's knobs (m tileChunks, f prefetch, x scatter), each where it changes the kernel. */
 function shuffleKnobsTag(sched: Schedule): string {
-  const c = { ...sched, shuffle: 1 };
-  const k = ignoreNewKnobs(c);
+  const k = effectiveShuffleKnobs(sched);
   return `${(k.tileChunks ?? 1) > 1 ? `m${k.tileChunks}` : ''}${(k.prefetch ?? 0) > 0 ? `f${k.prefetch}` : ''}${k.scatter ? 'x' : ''}`;
 }
 
 /** tileChunks, prefetch and scatter where the diagonal scan's form reads them (state lanes with shuffles; scatter with lanes > 1), else their defaults. */
-function ignoreNewKnobs(sched: Schedule): Schedule {
+function effectiveShuffleKnobs(sched: Schedule): Schedule {
   const shuffled = isStateLanes(sched) && !!sched.shuffle;
   return {
     ...sched,
@@ -291,10 +290,11 @@ function ignoreNewKnobs(sched: Schedule): Schedule {
  * state-lanes form (it sizes workgroups by lanes × rows).
  */
 export function canonicalSchedule(sp: SpecializedProgram, sched: Schedule): Schedule {
-  const base = ignoreNewKnobs(sched);
+  const base = effectiveShuffleKnobs(sched);
   const lowering = loweringOf(sp, sched.lowering);
   if (lowering === undefined) return base; // no lowering takes it: compileKernel will say why
-  return lowering === 'diagonal-scan' && isStateLanes(sched) ? { ...base, threads: 1 } : lowering === 'diagonal-scan' ? base : { ...sched, tileChunks: 1, prefetch: 0, scatter: 0 };
+  if (lowering !== 'diagonal-scan') return { ...sched, tileChunks: 1, prefetch: 0, scatter: 0 };
+  return isStateLanes(sched) ? { ...base, threads: 1 } : base;
 }
 
 const loweringMemo = new WeakMap<SpecializedProgram, Map<string, LoweringName | undefined>>();

@@ -80,7 +80,7 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
   const SH = sched.shuffle === true;
   const M = sched.tileChunks ?? 1;
   if (!Number.isInteger(M) || M < 1) throw new LoweringError(`tileChunks must be a positive integer, got ${M}`);
-  if (SH && sched.scatter && S > 1 && (W_OF(S * IA) % S !== 0 || IA % S !== 0)) throw new LoweringError(`scatter needs lanes (${S}) to divide items (${IA}) and the ${W_OF(S * IA)}-step groups`);
+  if (SH && sched.scatter && S > 1 && (stepsPerGroup(S * IA) % S !== 0 || IA % S !== 0)) throw new LoweringError(`scatter needs lanes (${S}) to divide items (${IA}) and the ${stepsPerGroup(S * IA)}-step groups`);
   if (M > 1 && !SH) throw new LoweringError(`tileChunks ${M} needs shuffle 1 (the workgroup-memory exchange refills its arrays every chunk)`);
   if (SH && S > shuffleLanes) {
     throw new LoweringError(shuffleLanes === 1 ? `lanes ${S} with shuffle 1 need subgroup shuffles, which this target lacks (use lanes 1, or shuffle 0)`
@@ -94,7 +94,7 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
   // Steps a tile fill covers (TB without tileChunks).
   const TT = TB * M;
   // Phase B takes W steps at a time, with one 8/16-byte access per array where the target has them.
-  const W = W_OF(TB);
+  const W = stepsPerGroup(TB);
   // Row stride of the [element or lane][step] arrays: rows stay W-aligned for the vector accesses; the
   // 4-word shift (1 without vectors) puts the rows that 8 lanes read at once on distinct banks.
   const P = W > 1 ? TT + 4 : TT + 1;
@@ -423,7 +423,7 @@ function shuffleRegisterBudget(lanes: number, E: number, items: number): number 
 }
 
 /** Steps per phase-B group of a chunk of TB steps: one 8/16-byte access per array where the target has them. */
-function W_OF(TB: number): number {
+function stepsPerGroup(TB: number): number {
   return TB % 4 === 0 ? 4 : TB % 2 === 0 ? 2 : 1;
 }
 
