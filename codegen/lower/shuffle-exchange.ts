@@ -189,7 +189,7 @@ export function shuffleChunk(x: ShuffleChunkInput): PStmt {
     // Every global load of A and C is issued first, then the tile fills, then A's arithmetic: the
     // latencies overlap each other and the barrier (few warps per SM hide little; RESULTS run 50).
     // With prefetch, the step inputs stream: their loads have the L2 fetch 256 bytes (the next chunks' too).
-    const streamed = (xs: PStmt[]): PStmt[] => (x.prefetch > 0 ? xs.map((s) => (s.k === 'vload' && x.contiguous.has(s.buf) ? { ...s, l2Bytes: 256 } : s)) : xs);
+    const streamed = (xs: PStmt[]): PStmt[] => (x.prefetch > 0 ? xs.map((s) => (isStreamLoad(s, x.contiguous) ? { ...s, l2Bytes: 256 } : s)) : xs);
     const va = streamed(vec(a)), vc = streamed(vec(c));
     const early = loadsFirst([...va, ...vc]);
     const fromC = new Set(vc);
@@ -220,7 +220,7 @@ const sel = (c: PExpr, a: PExpr, b: PExpr): PExpr => ({ k: 'select', c, a, b });
  * adds what it receives to its own half; the sum of step `lane` ends in
  * `into`. S − 1 shuffles for S steps where a butterfly per step takes
  * S·log2 S: the shuffles, the tile reads and the step-value broadcasts share
- * the L1 data pipe, which bounds the kernel (RESULTS runs 58, 77).
+ * the L1 data pipe, which bounded the kernel (RESULTS run 58; −1 to −3%, run 77).
  */
 export function scatterReduce(parts: string[], into: string, tag: string): PStmt[] {
   const out: PStmt[] = [];
@@ -267,6 +267,11 @@ export function regroupSums(S: number, IA: number, q: (g: number) => string, o: 
   return out;
 }
 
+/** A vector load of a tensor read contiguously along the scan axis: a step input the chunks stream through. */
+function isStreamLoad(s: PStmt, contiguous: Set<string>): s is Extract<PStmt, { k: 'vload' }> {
+  return s.k === 'vload' && contiguous.has(s.buf);
+}
+
 /**
  * L2 prefetches of the step inputs `ahead` chunks on: one per tensor read
  * contiguously along the scan axis (its first vector load; the lane's other
@@ -279,7 +284,7 @@ function prefetchAhead(loads: PStmt[], ahead: number, TB: number, L: PExpr, cont
   const seen = new Set<string>();
   const hints: PStmt[] = [];
   for (const s of loads) {
-    if (s.k !== 'vload' || !contiguous.has(s.buf) || seen.has(s.buf)) continue;
+    if (!isStreamLoad(s, contiguous) || seen.has(s.buf)) continue;
     seen.add(s.buf);
     hints.push({ k: 'prefetch', buf: s.buf, index: add(s.index, i(ahead * TB)) });
   }

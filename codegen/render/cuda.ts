@@ -115,7 +115,8 @@ export const cudaDialect: Dialect = {
     },
   },
   barrier: () => '__syncthreads();',
-  // evict_last: the line stays until the chunk that asked for it reads it, not pushed out by the stream around it (RESULTS run 80: −2%).
+  // evict_last: the line stays until the chunk that asked for it reads it, not pushed out by the stream around it
+  // (RESULTS run 80: −2% in the CuPy harness; run 81: no change in the bench).
   prefetch: (buf, index) => `asm volatile("prefetch.global.L2::evict_last [%0];" :: "l"(${buf} + (${index})));`,
   asyncCopy: {
     // cp.async with a source size: 0 bytes read (and the rest zero-filled) where the copy is not valid,
@@ -205,7 +206,8 @@ function cudaVectorStore(buf: string, elem: ElemType, index: string, values: str
 /**
  * The read-only load __ldg makes, with the L2 cache told to fetch the
  * 256-byte block around it (PTX ld.global.nc.L2::256B): a stream's next
- * chunks arrive with this one (RESULTS run 78: 3.5% on Mamba-1 fp32).
+ * chunks arrive with this one (Mamba-1 fp32: −3.5% in the CuPy harness, run 78;
+ * −0.8% in the bench, run 79).
  */
 function ldgL2(words: number, ptr: string): string {
   const fields = words === 1 ? ['vv'] : Array.from({ length: words }, (_, w) => `vv.${WORD_FIELD[w]}`);
