@@ -137,20 +137,20 @@ export function table(rows: (string | number)[][]): string {
 
 /**
  * A schedule written as t32i4 / t32i4r4 / t32i4k4 / t32i8u2 (threads, items, rows, rowBlock, unroll; in that order),
- * or l16i2r16k2 / l2i8r64s / l4i4r32k2m2f1s (the state-lanes form: lanes, items, rows, rowBlock, tileChunks, prefetch; x: scatter 1; s: shuffle 1).
+ * or l16i2r16k2 / l2i8r64s / l4i4r32k2m2f1axs (the state-lanes form: lanes, items, rows, rowBlock, tileChunks, prefetch; a: stage 1; x: scatter 1; s: shuffle 1).
  */
-export interface BenchSchedule { threads: number; items: number; rows: number; rowBlock?: number; unroll?: number; lanes?: number; shuffle?: number; tileChunks?: number; prefetch?: number; scatter?: number }
+export interface BenchSchedule { threads: number; items: number; rows: number; rowBlock?: number; unroll?: number; lanes?: number; shuffle?: number; tileChunks?: number; prefetch?: number; scatter?: number; stage?: number }
 
 export function parseSchedule(s: string): BenchSchedule {
-  const l = /^l(\d+)i(\d+)(?:r(\d+))?(?:k(\d+))?(?:m(\d+))?(?:f(\d+))?(x?)(s?)$/.exec(s.trim());
-  if (l) return { threads: 1, lanes: Number(l[1]), items: Number(l[2]), rows: Number(l[3] ?? 1), ...(l[4] ? { rowBlock: Number(l[4]) } : {}), ...(l[5] ? { tileChunks: Number(l[5]) } : {}), ...(l[6] ? { prefetch: Number(l[6]) } : {}), ...(l[7] ? { scatter: 1 } : {}), ...(l[8] ? { shuffle: 1 } : {}) };
+  const l = /^l(\d+)i(\d+)(?:r(\d+))?(?:k(\d+))?(?:m(\d+))?(?:f(\d+))?(a?)(x?)(s?)$/.exec(s.trim());
+  if (l) return { threads: 1, lanes: Number(l[1]), items: Number(l[2]), rows: Number(l[3] ?? 1), ...(l[4] ? { rowBlock: Number(l[4]) } : {}), ...(l[5] ? { tileChunks: Number(l[5]) } : {}), ...(l[6] ? { prefetch: Number(l[6]) } : {}), ...(l[7] ? { stage: 1 } : {}), ...(l[8] ? { scatter: 1 } : {}), ...(l[9] ? { shuffle: 1 } : {}) };
   const m = /^t(\d+)i(\d+)(?:r(\d+))?(?:k(\d+))?(?:u(\d+))?$/.exec(s.trim());
-  if (!m) throw new Error(`schedule '${s}' is not of the form t32i4[r4][k2][u2] or l16i2[r16][k2][m2][f1][x][s]`);
+  if (!m) throw new Error(`schedule '${s}' is not of the form t32i4[r4][k2][u2] or l16i2[r16][k2][m2][f1][a][x][s]`);
   return { threads: Number(m[1]), items: Number(m[2]), rows: Number(m[3] ?? 1), ...(m[4] ? { rowBlock: Number(m[4]) } : {}), ...(m[5] ? { unroll: Number(m[5]) } : {}) };
 }
 
 export function scheduleLabel(s: BenchSchedule): string {
-  if ((s.lanes ?? 1) > 1 || s.shuffle) return `l${s.lanes ?? 1}i${s.items}r${s.rows}${(s.rowBlock ?? 1) > 1 ? `k${s.rowBlock}` : ''}${(s.tileChunks ?? 1) > 1 ? `m${s.tileChunks}` : ''}${(s.prefetch ?? 0) > 0 ? `f${s.prefetch}` : ''}${s.scatter ? 'x' : ''}${s.shuffle ? 's' : ''}`;
+  if ((s.lanes ?? 1) > 1 || s.shuffle) return `l${s.lanes ?? 1}i${s.items}r${s.rows}${(s.rowBlock ?? 1) > 1 ? `k${s.rowBlock}` : ''}${(s.tileChunks ?? 1) > 1 ? `m${s.tileChunks}` : ''}${(s.prefetch ?? 0) > 0 ? `f${s.prefetch}` : ''}${s.stage ? 'a' : ''}${s.scatter ? 'x' : ''}${s.shuffle ? 's' : ''}`;
   return `t${s.threads}i${s.items}r${s.rows}${(s.rowBlock ?? 1) > 1 ? `k${s.rowBlock}` : ''}${s.unroll !== undefined ? `u${s.unroll}` : ''}`;
 }
 

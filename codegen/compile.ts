@@ -54,6 +54,11 @@ export interface Schedule {
   prefetch?: number;
   /** State-lanes form with shuffle 1: 1, the row's partials summed by reduce-scatter instead of a butterfly per step. */
   scatter?: number;
+  /**
+   * State-lanes form with shuffle 1: 1, the next chunk's step inputs copied into workgroup memory a chunk
+   * ahead (CUDA cp.async; plain copies on WGSL) and the outputs stored as a stream (lower/shuffle-exchange.ts stageStreams).
+   */
+  stage?: number;
   /** Unroll factor of the state loop (diagonal scan, barrier-free form); default by heuristic. */
   unroll?: number;
   /** SSD: steps per chunk (default: the program's first chunk candidate that fits the target's workgroup memory). */
@@ -191,7 +196,7 @@ function chooseScanLowering(sp: SpecializedProgram): { lowering: LoweringName; n
 }
 
 export function defaultSchedule(sp: SpecializedProgram): Schedule {
-  return { threads: sp.schedule.threads[0]!, items: sp.schedule.items[0]!, rows: sp.schedule.rows[0]!, rowBlock: sp.schedule.rowBlock[0]!, lanes: sp.schedule.lanes[0]!, shuffle: sp.schedule.shuffle[0]!, tileChunks: sp.schedule.tileChunks[0]!, prefetch: sp.schedule.prefetch[0]!, scatter: sp.schedule.scatter[0]! };
+  return { threads: sp.schedule.threads[0]!, items: sp.schedule.items[0]!, rows: sp.schedule.rows[0]!, rowBlock: sp.schedule.rowBlock[0]!, lanes: sp.schedule.lanes[0]!, shuffle: sp.schedule.shuffle[0]!, tileChunks: sp.schedule.tileChunks[0]!, prefetch: sp.schedule.prefetch[0]!, scatter: sp.schedule.scatter[0]!, stage: sp.schedule.stage[0]! };
 }
 
 export function kernelName(sp: SpecializedProgram, sched: Schedule, lowering: LoweringName = 'diagonal-scan'): string {
@@ -259,18 +264,18 @@ function diagonalPlan(program: SpecializedProgram, sp: SpecializedProgram, targe
     const budget = target === 'cuda' ? Math.min(caps.sharedBytes ?? Infinity, 48 * 1024) : (caps.sharedBytes ?? 16 * 1024);
     const shuffleLanes = target === 'cuda' ? 32 : caps.subgroups ? (caps.subgroupSize ?? MIN_WGSL_SUBGROUP) : 1;
     const sh = effectiveShuffleKnobs(sched);
-    return lowerStateLanes(program, { lanes: sh.lanes ?? 1, items: sh.items, rows: sh.rows ?? 1, rowBlock: sh.rowBlock ?? 1, shuffle: !!sh.shuffle, tileChunks: sh.tileChunks, prefetch: sh.prefetch, scatter: !!sh.scatter }, name, budget, shuffleLanes);
+    return lowerStateLanes(program, { lanes: sh.lanes ?? 1, items: sh.items, rows: sh.rows ?? 1, rowBlock: sh.rowBlock ?? 1, shuffle: !!sh.shuffle, tileChunks: sh.tileChunks, prefetch: sh.prefetch, scatter: !!sh.scatter, stage: !!sh.stage }, name, budget, shuffleLanes);
   }
   return lowerDiagonalScan(program, { ...sched, rows: sched.rows ?? 1 }, { subgroups: caps.subgroups, lanes: target === 'cuda' ? 32 : caps.subgroupSize }, name);
 }
 
-/** The kernel-name part of the shuffle form's knobs (m tileChunks, f prefetch, x scatter), each where it changes the kernel. */
+/** The kernel-name part of the shuffle form's knobs (m tileChunks, f prefetch, a stage, x scatter), each where it changes the kernel. */
 function shuffleKnobsTag(sched: Schedule): string {
   const k = effectiveShuffleKnobs(sched);
-  return `${(k.tileChunks ?? 1) > 1 ? `m${k.tileChunks}` : ''}${(k.prefetch ?? 0) > 0 ? `f${k.prefetch}` : ''}${k.scatter ? 'x' : ''}`;
+  return `${(k.tileChunks ?? 1) > 1 ? `m${k.tileChunks}` : ''}${(k.prefetch ?? 0) > 0 ? `f${k.prefetch}` : ''}${k.stage ? 'a' : ''}${k.scatter ? 'x' : ''}`;
 }
 
-/** tileChunks, prefetch and scatter where the diagonal scan's form reads them (state lanes with shuffles; scatter with lanes > 1), else their defaults. */
+/** tileChunks, prefetch, stage and scatter where the diagonal scan's form reads them (state lanes with shuffles; scatter with lanes > 1), else their defaults. */
 function effectiveShuffleKnobs(sched: Schedule): Schedule {
   const shuffled = isStateLanes(sched) && !!sched.shuffle;
   return {
@@ -278,6 +283,7 @@ function effectiveShuffleKnobs(sched: Schedule): Schedule {
     tileChunks: shuffled ? (sched.tileChunks ?? 1) : 1,
     prefetch: shuffled ? (sched.prefetch ?? 0) : 0,
     scatter: shuffled && (sched.lanes ?? 1) > 1 ? (sched.scatter ?? 0) : 0,
+    stage: shuffled ? (sched.stage ?? 0) : 0,
   };
 }
 
@@ -285,15 +291,15 @@ function effectiveShuffleKnobs(sched: Schedule): Schedule {
  * The schedule with the knobs its lowering ignores at their defaults: two
  * schedules with the same canonical form render the same kernel, so the
  * tuner renders one of them (runtime/tune/search.ts screen). Conservative:
- * only what is known ignored — the shuffle form's tileChunks, prefetch and
- * scatter outside it (and for the other lowerings), and `threads` in the
+ * only what is known ignored — the shuffle form's tileChunks, prefetch,
+ * stage and scatter outside it (and for the other lowerings), and `threads` in the
  * state-lanes form (it sizes workgroups by lanes × rows).
  */
 export function canonicalSchedule(sp: SpecializedProgram, sched: Schedule): Schedule {
   const base = effectiveShuffleKnobs(sched);
   const lowering = loweringOf(sp, sched.lowering);
   if (lowering === undefined) return base; // no lowering takes it: compileKernel will say why
-  if (lowering !== 'diagonal-scan') return { ...sched, tileChunks: 1, prefetch: 0, scatter: 0 };
+  if (lowering !== 'diagonal-scan') return { ...sched, tileChunks: 1, prefetch: 0, scatter: 0, stage: 0 };
   return isStateLanes(sched) ? { ...base, threads: 1 } : base;
 }
 

@@ -102,6 +102,13 @@ export interface ScheduleSpec {
    * butterfly per step; needs lanes to divide items.
    */
   scatter?: Knob;
+  /**
+   * State-lanes form with `shuffle` 1: 1, each chunk's step inputs are
+   * copied into workgroup memory a chunk ahead (asynchronous copies on CUDA,
+   * plain copies elsewhere) and read there, and the outputs are stored as a
+   * stream the cache should not keep.
+   */
+  stage?: Knob;
   /** Chunk length for matrix-form lowerings (SSD). */
   chunk?: Knob;
 }

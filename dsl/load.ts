@@ -113,6 +113,7 @@ export function buildProgram(file: string, decl: ProgramDecl): Program {
       tileChunks: knob(s.schedule?.tileChunks, [1]),
       prefetch: knob(s.schedule?.prefetch, [0]),
       scatter: knob(s.schedule?.scatter, [0]),
+      stage: knob(s.schedule?.stage, [0]),
       chunk: knob(s.schedule?.chunk, [64]),
     },
     requires: s.requires ?? [],

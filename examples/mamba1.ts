@@ -45,10 +45,11 @@ export default program({
   // and the state-lanes forms lose at few rows and long sequences (run 33); `scanforge tune` finds them.
   // With shuffles, tileChunks (tiles over several chunks), prefetch (the next chunk's inputs into L2)
   // and scatter (reduce-scatter sums) took CUDA fp32 to 1.049 ms with l4i4r16k2, 4 chunks per tile
-  // (runs 75–77).
+  // (runs 75–77); stage (inputs copied into shared memory a chunk ahead, outputs stored as a stream)
+  // to 1.007 ms (run 85).
   schedule: {
     threads: [32, 64, 128, 256], items: [8, 4, 2, 1, 16], rows: [1, 2, 4, 8, 16, 32, 64], rowBlock: [1, 2, 4], lanes: [1, 8, 16, 4, 2], shuffle: [0, 1],
-    tileChunks: [1, 2, 4], prefetch: [0, 1], scatter: [0, 1],
+    tileChunks: [1, 2, 4], prefetch: [0, 1], scatter: [0, 1], stage: [0, 1],
   },
   checkDims: { batch: 2, dim: 6, seqlen: 1000, dstate: 16, ngroups: 2 },
 });

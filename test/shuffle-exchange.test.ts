@@ -24,9 +24,11 @@ const ex = useExample('mamba1', GPU_TIMEOUT);
 
 const caseOf = caseFrom({ present: ['D', 'z', 'delta_bias'], initStates: ['h'], finalStates: ['h'], seed: 1, dims: { batch: 2, dim: 6, seqlen: 100, dstate: 16, ngroups: 2 } });
 const one = (items: number, rows: number, rowBlock = 1): Schedule => ({ threads: 1, lanes: 1, shuffle: 1, items, rows, rowBlock });
-const label = (s: Schedule): string => `l${s.lanes}i${s.items}${(s.rows ?? 1) > 1 ? `r${s.rows}` : ''}${(s.rowBlock ?? 1) > 1 ? `k${s.rowBlock}` : ''}${(s.tileChunks ?? 1) > 1 ? `m${s.tileChunks}` : ''}${(s.prefetch ?? 0) > 0 ? `f${s.prefetch}` : ''}s`;
+const label = (s: Schedule): string => `l${s.lanes}i${s.items}${(s.rows ?? 1) > 1 ? `r${s.rows}` : ''}${(s.rowBlock ?? 1) > 1 ? `k${s.rowBlock}` : ''}${(s.tileChunks ?? 1) > 1 ? `m${s.tileChunks}` : ''}${(s.prefetch ?? 0) > 0 ? `f${s.prefetch}` : ''}${s.stage ? 'a' : ''}s`;
 /** tileChunks M: the tiles span M chunks (one fill and barrier per M chunks); prefetch: a hint WGSL drops (the plan keeps it). */
 const span = (items: number, rows: number, M: number, rowBlock = 1): Schedule => ({ ...one(items, rows, rowBlock), tileChunks: M, prefetch: 1 });
+/** stage 1: the step inputs copied into workgroup memory a chunk ahead (plain copies on WGSL, the same plan). */
+const staged = (s: Schedule): Schedule => ({ ...s, stage: 1 });
 const text = (x: unknown): string => JSON.stringify(x);
 
 describe('one lane per row (shuffle 1) on the CPU adapter vs the float64 reference', () => {
@@ -62,6 +64,15 @@ describe('one lane per row (shuffle 1) on the CPU adapter vs the float64 referen
     { name: 'tileChunks 3 (not a power of two), rowBlock 2, batch 3, dim 5: rows past the end', schedule: span(4, 2, 3, 2), spec: { dims: { batch: 3, dim: 5, ngroups: 1, seqlen: 77 } } },
     { name: 'tileChunks 4, seqlen 4097: no vector access, the last span one step', schedule: span(4, 8, 4), spec: { dims: { batch: 1, dim: 8, ngroups: 1, seqlen: 4097 } } },
     { name: 'tileChunks 2, seqlen 5: one short chunk', schedule: span(4, 4, 2), spec: { dims: { dim: 8, ngroups: 1, seqlen: 5 } } },
+    // stage: a full chunk reads its inputs where the chunk before copied them (the first copies its own); a copy
+    // for a chunk that is not full is never read.
+    { name: 'stage, tileChunks 2, seqlen 92: eleven full chunks, the copies for the short last one go unread', schedule: staged(span(8, 4, 2)), spec: { dims: { dim: 8, ngroups: 1, seqlen: 92 } } },
+    { name: 'stage, rows straddle groups: uniform and general workgroups', schedule: staged(one(8, 2)), spec: { dims: { seqlen: 1000 } } },
+    { name: 'stage, seqlen 8: one full chunk, which copies its own inputs', schedule: staged(one(8, 4)), spec: { dims: { dim: 8, ngroups: 1, seqlen: 8 } } },
+    { name: 'stage, seqlen 16: two full chunks, the second reads the first one\'s copies', schedule: staged(one(8, 4)), spec: { dims: { dim: 8, ngroups: 1, seqlen: 16 } } },
+    { name: 'stage, rowBlock 2, batch 3, dim 5: rows past the end copy clamped rows', schedule: staged(span(4, 2, 2, 2)), spec: { dims: { batch: 3, dim: 5, ngroups: 1, seqlen: 80 } } },
+    { name: 'stage, seqlen 4097: no chunk aligned, nothing staged', schedule: staged(span(4, 8, 4)), spec: { dims: { batch: 1, dim: 8, ngroups: 1, seqlen: 4097 } } },
+    { name: 'stage, items 6: loads whose alignment is checked at run time are not staged', schedule: staged(one(6, 4)), spec: { dims: { dim: 8, ngroups: 1, seqlen: 96 } } },
   ];
   itPassesEach(() => ex.runner, caseOf, cases, label, ({ spec, schedule }) => 5 * (schedule.items ?? 1) + (spec.dims?.seqlen ?? 0), GPU_TIMEOUT);
 
@@ -146,8 +157,40 @@ describe('the knob', () => {
     }
     // Only where the chunk ahead lies inside the sequence.
     expect(src).toMatch(/if \(\(\(c0 \+ 32\) <= seqlen\)\) \{\n\s+asm volatile\("prefetch\.global\.L2::evict_last/);
+    // The outputs stream past the lines fetched ahead (evicted first).
+    expect(src).toMatch(/__stcs\(reinterpret_cast<uint4\*>\(y \+ /);
     const plain = compileKernel(sp(), 'cuda', { threads: 1, items: 4, lanes: 4, rows: 16, rowBlock: 2, shuffle: 1, tileChunks: 4 }, { subgroups: true }).kernel.source;
-    expect(plain).not.toMatch(/prefetch|L2::256B/);
+    expect(plain).not.toMatch(/prefetch|L2::256B|__stcs/);
+  });
+
+  it('stage 1 (CUDA): u, delta and z by cp.async into per-thread slots a chunk ahead, read there; WGSL copies them in place', () => {
+    const sched = { threads: 1, items: 4, lanes: 4, rows: 16, rowBlock: 2, shuffle: 1, tileChunks: 4, prefetch: 1, scatter: 1 };
+    const base = compileKernel(sp(), 'cuda', sched, { subgroups: true });
+    const info = compileKernel(sp(), 'cuda', { ...sched, stage: 1 }, { subgroups: true });
+    expect(info.kernel.entry).toMatch(/_l4i4r16k2m4f1axs$/);
+    const src = info.kernel.source;
+    // Two rows × u, delta, z: six 16-byte slots per thread (64 threads).
+    expect(info.kernel.sharedBytes - base.kernel.sharedBytes).toBe(6 * 64 * 16);
+    for (const buf of ['u', 'delta', 'z']) {
+      // This chunk's (the first chunk only) and the next one's, valid where that chunk is full.
+      expect(src, buf).toMatch(new RegExp(`cp\\.async\\.cg\\.shared\\.global\\.L2::256B \\[%0\\], \\[%1\\], 16, %2;" :: "r"\\(\\(unsigned\\)__cvta_generic_to_shared\\(stg\\d \\+ \\(\\(\\(int\\)threadIdx\\.x \\* 4\\)\\)\\)\\), "l"\\(cv \\? ${buf} \\+ \\(\\(\\(\\w+ \\+ tsa0\\) \\+ 16\\)\\)`));
+      expect(src, buf).not.toMatch(new RegExp(`ld\\.global\\.nc\\.L2::256B\\.v4\\.u32 .* "l"\\(${buf} \\+ `));
+    }
+    expect(src).toMatch(/const bool cv = \(\(c0 \+ 32\) <= seqlen\);/);
+    expect(src).toMatch(/if \(\(c0 == 0\)\) \{\n(\s+\{\n\s+const bool cv = true;\n.*\n\s+\}\n){6}\s+asm volatile\("cp\.async\.commit_group;"/);
+    // Per chunk loop (uniform, general): the full chunk waits before its reads, the last chunk for what is in flight.
+    expect((src.match(/cp\.async\.wait_group 0;/g) ?? []).length).toBe(4);
+    expect((src.match(/reinterpret_cast<const float4\*>\(stg\d/g) ?? []).length).toBe(2 * 6);
+    expect(src).toMatch(/__stcs\(reinterpret_cast<uint4\*>\(y \+ /);
+    // bf16: 8-byte copies into narrow slots.
+    const bf = compileKernel(sp('bf16'), 'cuda', { ...sched, stage: 1 }, { subgroups: true });
+    expect(bf.kernel.source).toMatch(/cp\.async\.ca\.shared\.global\.L2::256B \[%0\], \[%1\], 8, %2;/);
+    expect(bf.kernel.sharedBytes - compileKernel(sp('bf16'), 'cuda', sched, { subgroups: true }).kernel.sharedBytes).toBe(6 * 64 * 8);
+    // WGSL has no asynchronous copies: the same plan copies at once (and runs on the CPU adapter above).
+    const wgsl = compileKernel(sp(), 'wgsl', { ...one(8, 4), stage: 1 }, { subgroups: false, sharedBytes: 32 * 1024 });
+    expect(wgsl.kernel.source).toMatch(/stg0\[/);
+    // 8 steps a lane: two 16-byte loads of each of u, delta and z, a slot each.
+    expect(wgsl.plan.shared.filter((a) => a.name.startsWith('stg'))).toHaveLength(6);
   });
 
   it('scatter 1: the sums by reduce-scatter (3 shuffles per 4 steps and lane, not 8), only where lanes divide items', () => {

@@ -27,7 +27,7 @@
 // here (run 52), at two lanes its registers spill at the budget that keeps
 // every row resident.
 
-import { add, assign, barrier, decl, f, i, lt, mul, v, when, type PExpr, type PStmt, type Ty } from '../plan/ast.js';
+import { add, assign, barrier, decl, f, i, lt, mul, v, when, TID, type PExpr, type PStmt, type Ty } from '../plan/ast.js';
 import { stmtVars } from '../plan/walk.js';
 import { chainOf, emitIn, newScope, type Hoister, type Scope } from './hoist.js';
 import { copyLevelBit, T_BIT, type Templates } from './diagonal-templates.js';
@@ -78,6 +78,19 @@ export interface ShuffleChunkInput {
   prefetch: number;
   /** Sum the partials by reduce-scatter (scatterReduce) instead of a butterfly per step; needs lanes | W and lanes | items. */
   scatter: boolean;
+  /**
+   * Stage the step inputs of the next full chunk in workgroup memory by
+   * asynchronous copies (each thread its own slots; plan acopy), read there
+   * at the chunk's start instead of from global memory (see stageStreams).
+   */
+  stage?: {
+    /** Threads of the workgroup (each owns one slot per streamed load). */
+    threads: number;
+    /** Declares a workgroup array (f32, stored narrow where the buffer is bf16/f16). */
+    need: (name: string, size: number, narrow: 'bf16' | 'f16' | undefined) => void;
+    /** The element type of a buffer. */
+    elemOf: (buf: string) => 'f32' | 'bf16' | 'f16';
+  };
 }
 
 /** The chunk's phases A, B and C: full chunks in the first branch, the last (guarded) chunk in the second. */
@@ -185,7 +198,9 @@ export function shuffleChunk(x: ShuffleChunkInput): PStmt {
       return out;
     });
     // A full chunk stores a lane's steps together: one vector store per output and row (16 bytes where they fit).
-    if (!guarded) for (const j of copies) c.push(when(v(cn('rowOk', j)), vectorizeItemStores(stores[j]!, itemsOf.map(tsa), IA, x.elemBytes, alignedLoads)));
+    // Where lines are held in L2 for later chunks (prefetched, or fetched 256 bytes at a time), the outputs stream past them.
+    const streamOut = (xs: PStmt[]): PStmt[] => (x.prefetch > 0 || x.stage ? xs.map((s) => (s.k === 'vstore' ? { ...s, stream: true } : s)) : xs);
+    if (!guarded) for (const j of copies) c.push(when(v(cn('rowOk', j)), streamOut(vectorizeItemStores(stores[j]!, itemsOf.map(tsa), IA, x.elemBytes, alignedLoads))));
     // Every global load of A and C is issued first, then the tile fills, then A's arithmetic: the
     // latencies overlap each other and the barrier (few warps per SM hide little; RESULTS run 50).
     // With prefetch, the step inputs stream: their loads have the L2 fetch 256 bytes (the next chunks' too).
@@ -195,9 +210,14 @@ export function shuffleChunk(x: ShuffleChunkInput): PStmt {
     const fromC = new Set(vc);
     const restA = early.rest.filter((s) => !fromC.has(s)), restC = early.rest.filter((s) => fromC.has(s));
     const onFill = (xs: PStmt[]): PStmt[] => (x.fillNow && xs.length ? [when(x.fillNow, xs)] : xs);
+    const staged = !guarded && x.stage ? stageStreams(early.loads, x.stage, IA, TB, L, x.contiguous, true) : undefined;
+    // Staged, the L2 prefetch reaches past the chunk the copies already ask for.
     const ahead = guarded ? [] : prefetchAhead(early.loads, x.prefetch, TB, L, x.contiguous);
     const regroup = scatter ? copies.flatMap((j) => x.accNames.flatMap((_, k) => regroupSums(S, IA, (g) => cn(`q${k}_${g}`, j), (ic) => cn(`o${k}_${ic}`, j), cn(`rg${k}`, j)))) : [];
-    return [...steps, ...early.loads, ...ahead, ...onFill(x.fills), ...restA, ...onFill(x.fills.length ? [barrier] : []), ...sums, ...scattered, ...groups, ...regroup, ...restC];
+    const loads = staged ? staged.loads : early.loads;
+    // A guarded chunk reads nothing staged; it waits for the copies in flight so none outlives the kernel.
+    const settle: PStmt[] = guarded && x.stage ? [{ k: 'await', pending: 0 }] : [];
+    return [...settle, ...steps, ...loads, ...ahead, ...onFill(x.fills), ...restA, ...(staged?.next ?? []), ...onFill(x.fills.length ? [barrier] : []), ...sums, ...scattered, ...groups, ...regroup, ...restC];
   };
 
   const fullVersion = version(false), tailVersion = version(true);
@@ -270,6 +290,41 @@ export function regroupSums(S: number, IA: number, q: (g: number) => string, o: 
 /** A vector load of a tensor read contiguously along the scan axis: a step input the chunks stream through. */
 function isStreamLoad(s: PStmt, contiguous: Set<string>): s is Extract<PStmt, { k: 'vload' }> {
   return s.k === 'vload' && contiguous.has(s.buf);
+}
+
+/**
+ * The step inputs' vector loads of a full chunk read from workgroup memory
+ * where the previous full chunk had them copied asynchronously (each thread
+ * copies and reads only its own slots: no barrier), and the copies of the
+ * next chunk's, issued once this chunk's arithmetic of phase A has consumed
+ * the slots (the reads came first in the thread's order and their values are
+ * used). The first chunk copies its own and waits. Why: a chunk's global
+ * loads, even L2 hits after the prefetch, stall the warp at the chunk's
+ * start; a copy issued a chunk ahead has landed by then, at no register
+ * cost (the registers of a load one chunk ahead spill at 128, run 52).
+ * The next chunk's copies are valid where it is full: then, and only then,
+ * it takes the full branch and reads them (its alignment conditions are
+ * this chunk's).
+ */
+function stageStreams(loads: PStmt[], st: NonNullable<ShuffleChunkInput['stage']>, IA: number, TB: number, L: PExpr, contiguous: Set<string>, wide: boolean): { loads: PStmt[]; next: PStmt[] } {
+  const own: PStmt[] = [], next: PStmt[] = [];
+  let q = 0;
+  const out = loads.map((s): PStmt => {
+    const elem = isStreamLoad(s, contiguous) ? st.elemOf(s.buf) : undefined;
+    const count = s.k === 'vload' ? s.names.length : 0;
+    // Copies move 8 or 16 bytes from an address they are aligned to: only the loads proven aligned qualify.
+    if (!elem || s.k !== 'vload' || !s.aligned || ![8, 16].includes(count * (elem === 'f32' ? 4 : 2))) return s;
+    const arr = `stg${q++}`;
+    const slot = mul(TID, i(count));
+    st.need(arr, st.threads * count, elem === 'f32' ? undefined : elem);
+    const hint = wide ? { l2Bytes: 256 as const } : {};
+    own.push({ k: 'acopy', arr, index: slot, buf: s.buf, src: s.index, count, valid: { k: 'lit', ty: 'bool', v: true }, ...hint });
+    next.push({ k: 'acopy', arr, index: slot, buf: s.buf, src: add(s.index, i(TB)), count, valid: { k: 'bin', op: '<=', a: add(v('c0'), i(2 * TB)), b: L }, ...hint });
+    return { k: 'svload', arr, index: slot, names: s.names };
+  });
+  if (!own.length) return { loads, next: [] };
+  const first = when({ k: 'bin', op: '==', a: v('c0'), b: i(0) }, [...own, { k: 'acommit' }]);
+  return { loads: [first, { k: 'await', pending: 0 }, ...out], next: [...next, { k: 'acommit' }] };
 }
 
 /**

@@ -66,6 +66,8 @@ export interface StateLanesSchedule {
   prefetch?: number;
   /** With `shuffle` and lanes > 1: the partials' sums by reduce-scatter (shuffle-exchange.ts scatterReduce); needs lanes | 4 and lanes | items. */
   scatter?: boolean;
+  /** With `shuffle`: the step inputs staged in workgroup memory a chunk ahead by asynchronous copies (shuffle-exchange.ts stageStreams). */
+  stage?: boolean;
 }
 
 /** `shuffleLanes`: the lanes a subgroup shuffle reaches on the target (1: no subgroups). */
@@ -133,6 +135,11 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
     else have.size = Math.max(have.size, size);
   };
   const hName = (s: number, e: number, j: number): string => cn(`h${s}_${e}`, j);
+  /** A staging array of the shuffle form (shuffle-exchange.ts stageStreams): f32, stored narrow for a bf16/f16 tensor. */
+  const needStage = (n: string, size: number, narrow: 'bf16' | 'f16' | undefined): void => {
+    need(n, 'f32', size);
+    if (narrow) shared.find((a) => a.name === n)!.narrow = narrow;
+  };
 
   /**
    * Operands read per (element, step) that every row of the workgroup reads
@@ -298,6 +305,7 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
         hoister, rowScope, rowBlock: K, rowCopies, aligned: [...vectorAligned.values()], elemBytes: (buf) => elemBytesOf(sp, buf), contiguous, rowsAligned: (buf, w) => rowsAlignedFor(sp, buf, w), fills: tiles.size ? fills : [],
         prefetch: sched.prefetch ?? 0,
         scatter: sched.scatter === true,
+        ...(sched.stage ? { stage: { threads: S * R, need: needStage, elemOf: (buf: string) => sp.used.find((t) => t.name === buf)!.dtype } } : {}),
         fillNow: M > 1 ? { k: 'bin', op: '==', a: { k: 'bin', op: '%', a: v('c0'), b: i(TT) }, b: i(0) } : undefined,
       });
       const half: PExpr = mul({ k: 'bin', op: '%', a: { k: 'bin', op: '/', a: v('c0'), b: i(TT) }, b: i(2) }, i(N * P));

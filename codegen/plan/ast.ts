@@ -79,8 +79,11 @@ export type PStmt =
    * one access where the target has vector stores and index is a multiple
    * of values.length (`aligned`: the lowering proved it under a uniform
    * condition; else checked at run time), element stores otherwise.
+   * `stream`: a hint that the kernel never reads these elements again and
+   * other lines held in the cache matter more (CUDA st.global.cs: evicted
+   * first); targets without it ignore it.
    */
-  | { k: 'vstore'; buf: string; index: PExpr; values: PExpr[]; aligned?: boolean }
+  | { k: 'vstore'; buf: string; index: PExpr; values: PExpr[]; aligned?: boolean; stream?: boolean }
   /**
    * Consecutive elements of an f32 workgroup array: names[j] = arr[index + j]
    * (svload) or arr[index + j] = values[j] (svstore), index a multiple of the
@@ -99,7 +102,8 @@ export type PStmt =
    * 'await' has waited for its group ('acommit' closes one) and a barrier
    * has followed. Others copy at once.
    */
-  | { k: 'acopy'; arr: string; index: PExpr; buf: string; src: PExpr; count: number; valid: PExpr }
+  /** `l2Bytes` 256: as vload's, the L2 cache fetches the 256 bytes around the source (CUDA cp.async …L2::256B). */
+  | { k: 'acopy'; arr: string; index: PExpr; buf: string; src: PExpr; count: number; valid: PExpr; l2Bytes?: 256 }
   | { k: 'acommit' }
   /**
    * A hint: buf[index]'s line will be read soon; a target that can (CUDA

@@ -100,7 +100,7 @@ export const cudaDialect: Dialect = {
   shuffle: (mode, a, b, width) => (mode === 'up' ? `__shfl_up_sync(0xffffffffu, ${a}, ${b})`
     : mode === 'xor' ? `__shfl_xor_sync(0xffffffffu, ${a}, ${b})` : `__shfl_sync(0xffffffffu, ${a}, ${b}, ${width})`),
   vload: cudaVectorLoad,
-  vstore: (buf, elem, index, values, pad, aligned) => cudaVectorStore(buf, elem, index, values, pad, aligned),
+  vstore: (buf, elem, index, values, pad, aligned, stream) => cudaVectorStore(buf, elem, index, values, pad, aligned, stream),
   sharedVector: {
     load: (arr, index, names, pad) => {
       const vt = F32_VEC[names.length];
@@ -121,10 +121,10 @@ export const cudaDialect: Dialect = {
   asyncCopy: {
     // cp.async with a source size: 0 bytes read (and the rest zero-filled) where the copy is not valid,
     // from the buffer's base then, so the address stays a real one.
-    copy: (arr, index, buf, src, bytes, valid, pad) => [
+    copy: (arr, index, buf, src, bytes, valid, pad, l2Bytes) => [
       '{',
       `${pad}  const bool cv = ${valid};`,
-      `${pad}  asm volatile("cp.async.${bytes === 16 ? 'cg' : 'ca'}.shared.global [%0], [%1], ${bytes}, %2;" :: "r"((unsigned)__cvta_generic_to_shared(${arr} + (${index}))), "l"(cv ? ${buf} + (${src}) : ${buf}), "r"(cv ? ${bytes} : 0));`,
+      `${pad}  asm volatile("cp.async.${bytes === 16 ? 'cg' : 'ca'}.shared.global${l2Bytes ? `.L2::${l2Bytes}B` : ''} [%0], [%1], ${bytes}, %2;" :: "r"((unsigned)__cvta_generic_to_shared(${arr} + (${index}))), "l"(cv ? ${buf} + (${src}) : ${buf}), "r"(cv ? ${bytes} : 0));`,
       `${pad}}`,
     ].join('\n'),
     commit: () => 'asm volatile("cp.async.commit_group;" ::: "memory");',
@@ -182,9 +182,11 @@ const F32_VEC: Record<number, string> = { 2: 'float2', 4: 'float4' };
  * words as they are; f16/bf16 rounded to nearest even and packed two per
  * word), element stores otherwise. A warp storing one element per thread
  * at rows apart writes a sector per element: run 50 measured Mamba-1 with
- * one thread per row 2× slower so.
+ * one thread per row 2× slower so. A `stream` store is __stcs (st.global.cs,
+ * evict first): Mamba-1's output must not push out the input lines fetched
+ * ahead (RESULTS run 85: −1%, −3% with staged inputs).
  */
-function cudaVectorStore(buf: string, elem: ElemType, index: string, values: string[], pad: string, aligned: boolean): string | undefined {
+function cudaVectorStore(buf: string, elem: ElemType, index: string, values: string[], pad: string, aligned: boolean, stream = false): string | undefined {
   const bytes = elem === 'f32' ? 4 : elem === 'f16' || elem === 'bf16' ? 2 : 0;
   const words = (bytes * values.length) / 4;
   if (!bytes || !VEC_WORDS[words] || !Number.isInteger(words) || values.length < 2) return undefined;
@@ -196,7 +198,7 @@ function cudaVectorStore(buf: string, elem: ElemType, index: string, values: str
   };
   const packed = Array.from({ length: words }, (_, w) => word(w));
   const value = words === 1 ? packed[0]! : `make_${vt}(${packed.join(', ')})`;
-  const vector = (at: string): string => `*reinterpret_cast<${vt}*>(${buf} + ${at}) = ${value};`;
+  const vector = (at: string): string => (stream ? `__stcs(reinterpret_cast<${vt}*>(${buf} + ${at}), ${value});` : `*reinterpret_cast<${vt}*>(${buf} + ${at}) = ${value};`);
   if (aligned) return `${pad}${vector(`(${index})`)}\n`;
   const scalar = values.map((x, j) => cudaDialect.store(buf, elem, j === 0 ? 'vi' : `vi + ${j}`, x));
   return [`${pad}{`, `${pad}  const int vi = ${index};`, `${pad}  if ((vi & ${values.length - 1}) == 0) {`, `${pad}    ${vector('vi')}`, `${pad}  } else {`,

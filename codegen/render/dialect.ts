@@ -22,7 +22,7 @@ export interface Dialect {
   /** A vector load of names.length elements (a plan 'vload'), or undefined to print element loads. */
   vload?(buf: string, elem: ElemType, index: string, names: string[], pad: string, aligned: boolean, l2Bytes?: 256): string | undefined;
   /** A vector store of values.length elements (a plan 'vstore'), or undefined to print element stores. */
-  vstore?(buf: string, elem: ElemType, index: string, values: string[], pad: string, aligned: boolean): string | undefined;
+  vstore?(buf: string, elem: ElemType, index: string, values: string[], pad: string, aligned: boolean, stream?: boolean): string | undefined;
   /** The spelling of element `index` of workgroup array `arr` (a place: read or assigned), or undefined for `arr[index]`. */
   sharedElem?(arr: string, index: string): string | undefined;
   /** One 8/16-byte access of 2 or 4 consecutive f32 workgroup-array elements (plan svload/svstore), or undefined for element accesses. */
@@ -40,7 +40,7 @@ export interface Dialect {
    * them, a copy is printed as loads and stores, and commit and wait as nothing.
    */
   asyncCopy?: {
-    copy(arr: string, index: string, buf: string, src: string, bytes: number, valid: string, pad: string): string;
+    copy(arr: string, index: string, buf: string, src: string, bytes: number, valid: string, pad: string, l2Bytes?: 256): string;
     commit(): string;
     wait(pending: number): string;
   };

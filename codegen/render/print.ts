@@ -44,7 +44,7 @@ function printStmt(s: PStmt, d: Dialect, plan: KernelPlan, depth: number): strin
       const elem = plan.elem[s.buf]!;
       const at = (j: number): string => (j === 0 ? e(s.index) : `(${e(s.index)} + ${j})`);
       const values = s.values.map(e);
-      return d.vstore?.(s.buf, elem, e(s.index), values, pad, s.aligned === true) ?? values.map((x, j) => `${pad}${d.store(s.buf, elem, at(j), x)}\n`).join('');
+      return d.vstore?.(s.buf, elem, e(s.index), values, pad, s.aligned === true, s.stream === true) ?? values.map((x, j) => `${pad}${d.store(s.buf, elem, at(j), x)}\n`).join('');
     }
     case 'svload': {
       const at = (j: number): string => (j === 0 ? e(s.index) : `(${e(s.index)} + ${j})`);
@@ -70,7 +70,7 @@ function printStmt(s: PStmt, d: Dialect, plan: KernelPlan, depth: number): strin
       const narrow = narrowType(plan, s.arr);
       // A raw copy needs the array to hold the buffer's type as the target stores it (a packed buffer is f32: no).
       const raw = d.asyncCopy && (narrow && d.narrowShared ? elem === narrow : elem === 'f32' && !narrow);
-      if (raw) return `${pad}${d.asyncCopy!.copy(s.arr, e(s.index), s.buf, e(s.src), bytes, e(s.valid), pad)}\n`;
+      if (raw) return `${pad}${d.asyncCopy!.copy(s.arr, e(s.index), s.buf, e(s.src), bytes, e(s.valid), pad, s.l2Bytes)}\n`;
       const at = (x: PExpr, j: number): PExpr => (j === 0 ? x : { k: 'bin', op: '+', a: x, b: { k: 'lit', ty: 'i32', v: j } });
       const js = Array.from({ length: s.count }, (_, j) => j);
       const copy: PStmt[] = js.map((j) => ({ k: 'sstore', arr: s.arr, index: at(s.index, j), value: { k: 'load', buf: s.buf, index: at(s.src, j) } }));
