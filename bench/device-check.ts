@@ -33,7 +33,7 @@ await forEachBackend(backends, async (backend, b) => {
     });
     if (res.ok) passed++; else failed++;
     const errs = res.errors.map((e) => `${e.name} ${e.relL2.toExponential(2)}${e.nan ? ` nan=${e.nan}` : ''}`).join(', ');
-    if (!res.ok || seqlen === 4097) console.log(`${res.ok ? 'ok  ' : 'FAIL'} ${name} ${dtype} L=${seqlen} G=${ngroups} ${full ? 'full' : 'bare'} dim=${dim} ${scheduleLabel(sched)}: ${errs}`);
+    console.log(`${res.ok ? 'ok  ' : 'FAIL'} ${name} ${dtype} L=${seqlen} G=${ngroups} ${full ? 'full' : 'bare'} dim=${dim} ${scheduleLabel(sched)}: ${errs}`);
   }
 });
 console.log(`device-check: ${passed} passed, ${failed} failed`);
