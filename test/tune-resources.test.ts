@@ -127,7 +127,7 @@ describe('surviving spaces per device', () => {
     expect(fast.map((c) => c.status)).toEqual(full.map((c) => c.status));
     expect(fast.filter((c) => c.status === 'untried').length).toBe(full.filter((c) => c.status === 'untried').length);
     expect(fast.filter((c) => c.status === 'rejected').length).toBeGreaterThan(0); // scatter with items 2 < lanes 4
-  });
+  }, 60_000); // 1 024 points rendered in full: a few seconds alone, more beside other test files
 
   it('counts rowBlock: carried state of rows × rowBlock rows, registers of items × rowBlock', () => {
     // Same 256-element state as above: 4 rows × 4 channels per thread carry as much as 16 rows (over 32 KiB with the scan arrays).
