@@ -149,18 +149,18 @@ describe('the knob', () => {
     expect(() => compileKernel(sp(), 'cuda', { ...one(4, 4), tileChunks: 1.5 }, { subgroups: true })).toThrow('tileChunks must be a positive integer, got 1.5');
   });
 
-  it('prefetch 1 (CUDA): each full chunk asks L2 for the next chunk\'s u, delta and z, and reads them with 256-byte L2 fetches', () => {
+  it('prefetch 1 (CUDA): each full chunk asks L2 for the next chunk\'s u, delta and z, and reads them with 128-byte L2 fetches', () => {
     const src = compileKernel(sp(), 'cuda', { threads: 1, items: 4, lanes: 4, rows: 16, rowBlock: 2, shuffle: 1, tileChunks: 4, prefetch: 1 }, { subgroups: true }).kernel.source;
     for (const buf of ['u', 'delta', 'z']) {
       expect(src, buf).toMatch(new RegExp(`prefetch\\.global\\.L2::evict_last \\[%0\\];" :: "l"\\(${buf} \\+ \\(\\(\\(\\w+ \\+ tsa0\\) \\+ 16\\)\\)\\)`));
-      expect(src, buf).toMatch(new RegExp(`ld\\.global\\.nc\\.L2::256B\\.v4\\.u32 \\{%0, %1, %2, %3\\}, \\[%4\\];" : .* : "l"\\(${buf} \\+ `));
+      expect(src, buf).toMatch(new RegExp(`ld\\.global\\.nc\\.L2::128B\\.v4\\.u32 \\{%0, %1, %2, %3\\}, \\[%4\\];" : .* : "l"\\(${buf} \\+ `));
     }
     // Only where the chunk ahead lies inside the sequence.
     expect(src).toMatch(/if \(\(\(c0 \+ 32\) <= seqlen\)\) \{\n\s+asm volatile\("prefetch\.global\.L2::evict_last/);
     // The outputs stream past the lines fetched ahead (evicted first).
     expect(src).toMatch(/__stcs\(reinterpret_cast<uint4\*>\(y \+ /);
     const plain = compileKernel(sp(), 'cuda', { threads: 1, items: 4, lanes: 4, rows: 16, rowBlock: 2, shuffle: 1, tileChunks: 4 }, { subgroups: true }).kernel.source;
-    expect(plain).not.toMatch(/prefetch|L2::256B|__stcs/);
+    expect(plain).not.toMatch(/prefetch|L2::128B|__stcs/);
   });
 
   it('stage 1 (CUDA): u, delta and z by cp.async into per-thread slots a chunk ahead, read there; WGSL copies them in place', () => {
@@ -173,8 +173,8 @@ describe('the knob', () => {
     expect(info.kernel.sharedBytes - base.kernel.sharedBytes).toBe(6 * 64 * 16);
     for (const buf of ['u', 'delta', 'z']) {
       // This chunk's (the first chunk only) and the next one's, valid where that chunk is full.
-      expect(src, buf).toMatch(new RegExp(`cp\\.async\\.cg\\.shared\\.global\\.L2::256B \\[%0\\], \\[%1\\], 16, %2;" :: "r"\\(\\(unsigned\\)__cvta_generic_to_shared\\(stg\\d \\+ \\(\\(\\(int\\)threadIdx\\.x \\* 4\\)\\)\\)\\), "l"\\(cv \\? ${buf} \\+ \\(\\(\\(\\w+ \\+ tsa0\\) \\+ 16\\)\\)`));
-      expect(src, buf).not.toMatch(new RegExp(`ld\\.global\\.nc\\.L2::256B\\.v4\\.u32 .* "l"\\(${buf} \\+ `));
+      expect(src, buf).toMatch(new RegExp(`cp\\.async\\.cg\\.shared\\.global\\.L2::128B \\[%0\\], \\[%1\\], 16, %2;" :: "r"\\(\\(unsigned\\)__cvta_generic_to_shared\\(stg\\d \\+ \\(\\(\\(int\\)threadIdx\\.x \\* 4\\)\\)\\)\\), "l"\\(cv \\? ${buf} \\+ \\(\\(\\(\\w+ \\+ tsa0\\) \\+ 16\\)\\)`));
+      expect(src, buf).not.toMatch(new RegExp(`ld\\.global\\.nc\\.L2::128B\\.v4\\.u32 .* "l"\\(${buf} \\+ `));
     }
     expect(src).toMatch(/const bool cv = \(\(c0 \+ 32\) <= seqlen\);/);
     expect(src).toMatch(/if \(\(c0 == 0\)\) \{\n(\s+\{\n\s+const bool cv = true;\n.*\n\s+\}\n){6}\s+asm volatile\("cp\.async\.commit_group;"/);
@@ -184,7 +184,7 @@ describe('the knob', () => {
     expect(src).toMatch(/__stcs\(reinterpret_cast<uint4\*>\(y \+ /);
     // bf16: 8-byte copies into narrow slots.
     const bf = compileKernel(sp('bf16'), 'cuda', { ...sched, stage: 1 }, { subgroups: true });
-    expect(bf.kernel.source).toMatch(/cp\.async\.ca\.shared\.global\.L2::256B \[%0\], \[%1\], 8, %2;/);
+    expect(bf.kernel.source).toMatch(/cp\.async\.ca\.shared\.global\.L2::128B \[%0\], \[%1\], 8, %2;/);
     expect(bf.kernel.sharedBytes - compileKernel(sp('bf16'), 'cuda', sched, { subgroups: true }).kernel.sharedBytes).toBe(6 * 64 * 8);
     // WGSL has no asynchronous copies: the same plan copies at once (and runs on the CPU adapter above).
     const wgsl = compileKernel(sp(), 'wgsl', { ...one(8, 4), stage: 1 }, { subgroups: false, sharedBytes: 32 * 1024 });

@@ -69,11 +69,11 @@ export type PStmt =
    * per-load check is printed.
    */
   /**
-   * `l2Bytes` 256: a hint that the steps after these will be read soon (the
-   * next chunks of a stream): a target that can (CUDA ld.global.L2::256B)
-   * has the L2 cache fetch the 256 bytes around the access.
+   * `l2Bytes`: a hint that the steps after these will be read soon (the
+   * next chunks of a stream): a target that can (CUDA ld.global.L2::128B)
+   * has the L2 cache fetch that many bytes around the access.
    */
-  | { k: 'vload'; buf: string; index: PExpr; names: string[]; aligned?: boolean; l2Bytes?: 256 }
+  | { k: 'vload'; buf: string; index: PExpr; names: string[]; aligned?: boolean; l2Bytes?: L2Fetch }
   /**
    * buf[index + j] = values[j] for consecutive j, converted as 'store' does:
    * one access where the target has vector stores and index is a multiple
@@ -102,8 +102,8 @@ export type PStmt =
    * 'await' has waited for its group ('acommit' closes one) and a barrier
    * has followed. Others copy at once.
    */
-  /** `l2Bytes` 256: as vload's, the L2 cache fetches the 256 bytes around the source (CUDA cp.async …L2::256B). */
-  | { k: 'acopy'; arr: string; index: PExpr; buf: string; src: PExpr; count: number; valid: PExpr; l2Bytes?: 256 }
+  /** `l2Bytes`: as vload's, the L2 cache fetches that many bytes around the source (CUDA cp.async …L2::128B). */
+  | { k: 'acopy'; arr: string; index: PExpr; buf: string; src: PExpr; count: number; valid: PExpr; l2Bytes?: L2Fetch }
   | { k: 'acommit' }
   /**
    * A hint: buf[index]'s line will be read soon; a target that can (CUDA
@@ -176,6 +176,9 @@ export interface Fragment {
   /** grid: `active` (default: all) threads hold elements; the others hold copies of the first threads' (ownership in plan/fragment.ts). */
   layout: { k: 'grid'; threadRows: number; threadCols: number; active?: number } | { k: 'mma16x8'; warpRows: number; warpCols: number };
 }
+
+/** Bytes the L2 cache may fetch around a streamed access (PTX .L2::64B/128B/256B). */
+export type L2Fetch = 64 | 128 | 256;
 
 export interface SharedArray {
   name: string;

@@ -1,6 +1,6 @@
 // CUDA C++ spelling of a kernel plan (NVRTC and nvcc both compile it).
 import type { ElemType, RenderedKernel } from '../../runtime/backend.js';
-import type { KernelPlan, PFn, SharedArray, Ty } from '../plan/ast.js';
+import type { KernelPlan, L2Fetch, PFn, SharedArray, Ty } from '../plan/ast.js';
 import type { Dialect } from './dialect.js';
 import { fmtF32 } from './literals.js';
 import { log1pOf01 } from './softplus-poly.js';
@@ -207,15 +207,14 @@ function cudaVectorStore(buf: string, elem: ElemType, index: string, values: str
 
 /**
  * The read-only load __ldg makes, with the L2 cache told to fetch the
- * 256-byte block around it (PTX ld.global.nc.L2::256B): a stream's next
- * chunks arrive with this one (Mamba-1 fp32: −3.5% in the CuPy harness, run 78;
- * −0.8% in the bench, run 79).
+ * block of `l2Bytes` around it (PTX ld.global.nc.L2::128B): a stream's next
+ * chunk arrives with this one (RESULTS runs 78–79 for 256 bytes, run 89 for 128).
  */
-function ldgL2(words: number, ptr: string): string {
+function ldgL2(words: number, ptr: string, l2Bytes: L2Fetch): string {
   const fields = words === 1 ? ['vv'] : Array.from({ length: words }, (_, w) => `vv.${WORD_FIELD[w]}`);
   const regs = fields.map((_, w) => `%${w}`).join(', ');
   const type = words === 1 ? 'u32' : `v${words}.u32`;
-  return `asm("ld.global.nc.L2::256B.${type} ${words === 1 ? regs : `{${regs}}`}, [%${words}];" : ${fields.map((f) => `"=r"(${f})`).join(', ')} : "l"(${ptr}));`;
+  return `asm("ld.global.nc.L2::${l2Bytes}B.${type} ${words === 1 ? regs : `{${regs}}`}, [%${words}];" : ${fields.map((f) => `"=r"(${f})`).join(', ')} : "l"(${ptr}));`;
 }
 
 /**
@@ -224,7 +223,7 @@ function ldgL2(words: number, ptr: string): string {
  * load alone: with a per-thread check nvcc if-converts both paths, and every
  * load is issued twice over (run 26).
  */
-function cudaVectorLoad(buf: string, elem: ElemType, index: string, names: string[], pad: string, aligned: boolean, l2Bytes?: 256): string | undefined {
+function cudaVectorLoad(buf: string, elem: ElemType, index: string, names: string[], pad: string, aligned: boolean, l2Bytes?: L2Fetch): string | undefined {
   const bytes = elem === 'f32' ? 4 : elem === 'f16' || elem === 'bf16' ? 2 : 0;
   const words = (bytes * names.length) / 4;
   if (!bytes || !VEC_WORDS[words] || words < 1 || (bytes * names.length) % 4 !== 0 || names.length < 2) return undefined;
@@ -239,7 +238,7 @@ function cudaVectorLoad(buf: string, elem: ElemType, index: string, names: strin
     return [
       `${pad}float ${names.join(', ')};`,
       `${pad}{`,
-      l2Bytes ? `${pad}  ${vt} vv;\n${pad}  ${ldgL2(words, `${buf} + (${index})`)}` : `${pad}  const ${vt} vv = __ldg(reinterpret_cast<const ${vt}*>(${buf} + (${index})));`,
+      l2Bytes ? `${pad}  ${vt} vv;\n${pad}  ${ldgL2(words, `${buf} + (${index})`, l2Bytes)}` : `${pad}  const ${vt} vv = __ldg(reinterpret_cast<const ${vt}*>(${buf} + (${index})));`,
       ...unpack.map((u) => `${pad}  ${u}`),
       `${pad}}`,
     ].join('\n') + '\n';

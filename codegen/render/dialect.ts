@@ -1,6 +1,6 @@
 // What differs between targets when printing a plan: spelling only.
 import type { ElemType } from '../../runtime/backend.js';
-import type { KernelPlan, MmaStmt, PExpr, PFn, SharedArray, ShuffleMode, Ty } from '../plan/ast.js';
+import type { KernelPlan, L2Fetch, MmaStmt, PExpr, PFn, SharedArray, ShuffleMode, Ty } from '../plan/ast.js';
 
 export interface Dialect {
   target: 'wgsl' | 'cuda';
@@ -20,7 +20,7 @@ export interface Dialect {
   /** A plan 'shuffle' (`width`: the lane group of mode 'lane', else 0). */
   shuffle(mode: ShuffleMode, a: string, b: string, width: number): string;
   /** A vector load of names.length elements (a plan 'vload'), or undefined to print element loads. */
-  vload?(buf: string, elem: ElemType, index: string, names: string[], pad: string, aligned: boolean, l2Bytes?: 256): string | undefined;
+  vload?(buf: string, elem: ElemType, index: string, names: string[], pad: string, aligned: boolean, l2Bytes?: L2Fetch): string | undefined;
   /** A vector store of values.length elements (a plan 'vstore'), or undefined to print element stores. */
   vstore?(buf: string, elem: ElemType, index: string, values: string[], pad: string, aligned: boolean, stream?: boolean): string | undefined;
   /** The spelling of element `index` of workgroup array `arr` (a place: read or assigned), or undefined for `arr[index]`. */
@@ -40,7 +40,7 @@ export interface Dialect {
    * them, a copy is printed as loads and stores, and commit and wait as nothing.
    */
   asyncCopy?: {
-    copy(arr: string, index: string, buf: string, src: string, bytes: number, valid: string, pad: string, l2Bytes?: 256): string;
+    copy(arr: string, index: string, buf: string, src: string, bytes: number, valid: string, pad: string, l2Bytes?: L2Fetch): string;
     commit(): string;
     wait(pending: number): string;
   };
