@@ -210,8 +210,7 @@ export function shuffleChunk(x: ShuffleChunkInput): PStmt {
     const fromC = new Set(vc);
     const restA = early.rest.filter((s) => !fromC.has(s)), restC = early.rest.filter((s) => fromC.has(s));
     const onFill = (xs: PStmt[]): PStmt[] => (x.fillNow && xs.length ? [when(x.fillNow, xs)] : xs);
-    const staged = !guarded && x.stage ? stageStreams(early.loads, x.stage, IA, TB, L, x.contiguous, true) : undefined;
-    // Staged, the L2 prefetch reaches past the chunk the copies already ask for.
+    const staged = !guarded && x.stage ? stageStreams(early.loads, x.stage, TB, L, x.contiguous) : undefined;
     const ahead = guarded ? [] : prefetchAhead(early.loads, x.prefetch, TB, L, x.contiguous);
     const regroup = scatter ? copies.flatMap((j) => x.accNames.flatMap((_, k) => regroupSums(S, IA, (g) => cn(`q${k}_${g}`, j), (ic) => cn(`o${k}_${ic}`, j), cn(`rg${k}`, j)))) : [];
     const loads = staged ? staged.loads : early.loads;
@@ -306,15 +305,16 @@ function isStreamLoad(s: PStmt, contiguous: Set<string>): s is Extract<PStmt, { 
  * copies and reads only its own slots: no barrier), and the copies of the
  * next chunk's, issued once this chunk's arithmetic of phase A has consumed
  * the slots (the reads came first in the thread's order and their values are
- * used). The first chunk copies its own and waits. Why: a chunk's global
- * loads, even L2 hits after the prefetch, stall the warp at the chunk's
- * start; a copy issued a chunk ahead has landed by then, at no register
- * cost (the registers of a load one chunk ahead spill at 128, run 52).
- * The next chunk's copies are valid where it is full: then, and only then,
- * it takes the full branch and reads them (its alignment conditions are
- * this chunk's).
+ * used). The first chunk copies its own and waits. The next chunk's copies
+ * are valid where it is full: then, and only then, it takes the full branch
+ * and reads them (its alignment conditions are this chunk's). The copies
+ * fetch STREAM_FETCH bytes into L2, as the streamed loads do.
+ * Why: the inputs arrive a chunk ahead at no register cost (the registers of
+ * loads one chunk ahead spill at 128, run 52). Measured on Mamba-1 f32: alone
+ * nothing (run 84); with the outputs stored as a stream −3% (run 85), and
+ * with 128-byte fetches −6% more (run 89).
  */
-function stageStreams(loads: PStmt[], st: NonNullable<ShuffleChunkInput['stage']>, IA: number, TB: number, L: PExpr, contiguous: Set<string>, wide: boolean): { loads: PStmt[]; next: PStmt[] } {
+function stageStreams(loads: PStmt[], st: NonNullable<ShuffleChunkInput['stage']>, TB: number, L: PExpr, contiguous: Set<string>): { loads: PStmt[]; next: PStmt[] } {
   const own: PStmt[] = [], next: PStmt[] = [];
   let q = 0;
   const out = loads.map((s): PStmt => {
@@ -325,9 +325,8 @@ function stageStreams(loads: PStmt[], st: NonNullable<ShuffleChunkInput['stage']
     const arr = `stg${q++}`;
     const slot = mul(TID, i(count));
     st.need(arr, st.threads * count, elem === 'f32' ? undefined : elem);
-    const hint = wide ? { l2Bytes: STREAM_FETCH } : {};
-    own.push({ k: 'acopy', arr, index: slot, buf: s.buf, src: s.index, count, valid: { k: 'lit', ty: 'bool', v: true }, ...hint });
-    next.push({ k: 'acopy', arr, index: slot, buf: s.buf, src: add(s.index, i(TB)), count, valid: { k: 'bin', op: '<=', a: add(v('c0'), i(2 * TB)), b: L }, ...hint });
+    own.push({ k: 'acopy', arr, index: slot, buf: s.buf, src: s.index, count, valid: { k: 'lit', ty: 'bool', v: true }, l2Bytes: STREAM_FETCH });
+    next.push({ k: 'acopy', arr, index: slot, buf: s.buf, src: add(s.index, i(TB)), count, valid: { k: 'bin', op: '<=', a: add(v('c0'), i(2 * TB)), b: L }, l2Bytes: STREAM_FETCH });
     return { k: 'svload', arr, index: slot, names: s.names };
   });
   if (!own.length) return { loads, next: [] };
