@@ -87,7 +87,7 @@ export interface ShuffleChunkInput {
     /** Threads of the workgroup (each owns one slot per streamed load). */
     threads: number;
     /** Declares a workgroup array (f32, stored narrow where the buffer is bf16/f16). */
-    need: (name: string, size: number, narrow: 'bf16' | 'f16' | undefined) => void;
+    need: (name: string, size: number, narrow?: 'bf16' | 'f16') => void;
     /** The element type of a buffer. */
     elemOf: (buf: string) => 'f32' | 'bf16' | 'f16';
   };
@@ -210,7 +210,7 @@ export function shuffleChunk(x: ShuffleChunkInput): PStmt {
     const fromC = new Set(vc);
     const restA = early.rest.filter((s) => !fromC.has(s)), restC = early.rest.filter((s) => fromC.has(s));
     const onFill = (xs: PStmt[]): PStmt[] => (x.fillNow && xs.length ? [when(x.fillNow, xs)] : xs);
-    const staged = !guarded && x.stage ? stageStreams(early.loads, x.stage, TB, L, x.contiguous) : undefined;
+    const staged = !guarded && x.stage ? stageStreams(early.loads, x.stage, TB, L, x.contiguous, x.elemBytes) : undefined;
     const ahead = guarded ? [] : prefetchAhead(early.loads, x.prefetch, TB, L, x.contiguous);
     const regroup = scatter ? copies.flatMap((j) => x.accNames.flatMap((_, k) => regroupSums(S, IA, (g) => cn(`q${k}_${g}`, j), (ic) => cn(`o${k}_${ic}`, j), cn(`rg${k}`, j)))) : [];
     const loads = staged ? staged.loads : early.loads;
@@ -314,14 +314,13 @@ function isStreamLoad(s: PStmt, contiguous: Set<string>): s is Extract<PStmt, { 
  * nothing (run 84); with the outputs stored as a stream −3% (run 85), and
  * with 128-byte fetches −6% more (run 89).
  */
-function stageStreams(loads: PStmt[], st: NonNullable<ShuffleChunkInput['stage']>, TB: number, L: PExpr, contiguous: Set<string>): { loads: PStmt[]; next: PStmt[] } {
+function stageStreams(loads: PStmt[], st: NonNullable<ShuffleChunkInput['stage']>, TB: number, L: PExpr, contiguous: Set<string>, elemBytes: (buf: string) => number): { loads: PStmt[]; next: PStmt[] } {
   const own: PStmt[] = [], next: PStmt[] = [];
   let q = 0;
   const out = loads.map((s): PStmt => {
-    const elem = isStreamLoad(s, contiguous) ? st.elemOf(s.buf) : undefined;
-    const count = s.k === 'vload' ? s.names.length : 0;
     // Copies move 8 or 16 bytes from an address they are aligned to: only the loads proven aligned qualify.
-    if (!elem || s.k !== 'vload' || !s.aligned || ![8, 16].includes(count * (elem === 'f32' ? 4 : 2))) return s;
+    if (!isStreamLoad(s, contiguous) || !s.aligned || ![8, 16].includes(s.names.length * elemBytes(s.buf))) return s;
+    const elem = st.elemOf(s.buf), count = s.names.length;
     const arr = `stg${q++}`;
     const slot = mul(TID, i(count));
     st.need(arr, st.threads * count, elem === 'f32' ? undefined : elem);

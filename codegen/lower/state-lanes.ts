@@ -128,18 +128,14 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
   const nCopies = els.map((e) => copies.map((j) => (K === 1 ? undefined : newScope(N_BIT | P_BIT, nScopes[e], `_e${e}r${j}`))));
   const shared: SharedArray[] = [];
   // The two chunk loops (uniform and general row modes) never run together: same-named arrays are shared.
-  const need = (name: string, ty: Ty, size: number): void => {
+  // `narrow`: an f32 array a target may store in that type (the staging slots of a bf16/f16 tensor).
+  const need = (name: string, ty: Ty, size: number, narrow?: 'bf16' | 'f16'): void => {
     const have = shared.find((a) => a.name === name);
-    if (!have) shared.push({ name, ty, size });
-    else if (have.ty !== ty) throw new LoweringError(`internal: workgroup array ${name} wanted as ${have.ty} and ${ty}`);
+    if (!have) shared.push({ name, ty, size, ...(narrow ? { narrow } : {}) });
+    else if (have.ty !== ty || have.narrow !== narrow) throw new LoweringError(`internal: workgroup array ${name} wanted as ${have.narrow ?? have.ty} and ${narrow ?? ty}`);
     else have.size = Math.max(have.size, size);
   };
   const hName = (s: number, e: number, j: number): string => cn(`h${s}_${e}`, j);
-  /** A staging array of the shuffle form (shuffle-exchange.ts stageStreams): f32, stored narrow for a bf16/f16 tensor. */
-  const needStage = (n: string, size: number, narrow: 'bf16' | 'f16' | undefined): void => {
-    need(n, 'f32', size);
-    if (narrow) shared.find((a) => a.name === n)!.narrow = narrow;
-  };
 
   /**
    * Operands read per (element, step) that every row of the workgroup reads
@@ -305,7 +301,7 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
         hoister, rowScope, rowBlock: K, rowCopies, aligned: [...vectorAligned.values()], elemBytes: (buf) => elemBytesOf(sp, buf), contiguous, rowsAligned: (buf, w) => rowsAlignedFor(sp, buf, w), fills: tiles.size ? fills : [],
         prefetch: sched.prefetch ?? 0,
         scatter: sched.scatter === true,
-        ...(sched.stage ? { stage: { threads: S * R, need: needStage, elemOf: (buf: string) => sp.used.find((t) => t.name === buf)!.dtype } } : {}),
+        ...(sched.stage ? { stage: { threads: S * R, need: (n: string, size: number, narrow?: 'bf16' | 'f16') => need(n, 'f32', size, narrow), elemOf: (buf: string) => sp.used.find((t) => t.name === buf)!.dtype } } : {}),
         fillNow: M > 1 ? { k: 'bin', op: '==', a: { k: 'bin', op: '%', a: v('c0'), b: i(TT) }, b: i(0) } : undefined,
       });
       const half: PExpr = mul({ k: 'bin', op: '%', a: { k: 'bin', op: '/', a: v('c0'), b: i(TT) }, b: i(2) }, i(N * P));

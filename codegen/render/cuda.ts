@@ -100,7 +100,7 @@ export const cudaDialect: Dialect = {
   shuffle: (mode, a, b, width) => (mode === 'up' ? `__shfl_up_sync(0xffffffffu, ${a}, ${b})`
     : mode === 'xor' ? `__shfl_xor_sync(0xffffffffu, ${a}, ${b})` : `__shfl_sync(0xffffffffu, ${a}, ${b}, ${width})`),
   vload: cudaVectorLoad,
-  vstore: (buf, elem, index, values, pad, aligned, stream) => cudaVectorStore(buf, elem, index, values, pad, aligned, stream),
+  vstore: cudaVectorStore,
   sharedVector: {
     load: (arr, index, names, pad) => {
       const vt = F32_VEC[names.length];
