@@ -60,7 +60,7 @@ export function packBindings(plan: KernelPlan, maxBuffers: number, preference: r
       case 'vstore':
         if (isMember.has(s.buf)) throw new Error(`internal: packed buffer ${s.buf} is written`);
         return { ...s, index: expr(s.index), values: s.values.map(expr) };
-      case 'for': return { ...s, from: expr(s.from), to: expr(s.to), step: expr(s.step), body: s.body.map(stmt) };
+      case 'for': return { ...s, from: expr(s.from), to: expr(s.to), step: expr(s.step), body: s.body.map(stmt), ...(s.until ? { until: expr(s.until) } : {}) };
       case 'if': return { ...s, c: expr(s.c), then: s.then.map(stmt), else: s.else.map(stmt) };
       case 'mma': return { ...s, a: { ...s.a, base: expr(s.a.base) }, b: { ...s.b, base: expr(s.b.base) } };
       case 'acopy': {

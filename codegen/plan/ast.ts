@@ -53,7 +53,8 @@ export type PStmt =
    * asks it to keep the loop rolled (fewer registers live); absent, the
    * target's compiler decides.
    */
-  | { k: 'for'; v: string; from: PExpr; to: PExpr; step: PExpr; body: PStmt[]; unroll?: number }
+  /** `until`: checked after each pass of the body; where it holds the loop ends (a break), before `v` steps on. */
+  | { k: 'for'; v: string; from: PExpr; to: PExpr; step: PExpr; body: PStmt[]; unroll?: number; until?: PExpr }
   | { k: 'if'; c: PExpr; then: PStmt[]; else: PStmt[] }
   | { k: 'barrier' }
   | { k: 'comment'; text: string }

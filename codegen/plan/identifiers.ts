@@ -87,7 +87,7 @@ function hiddenUse(body: PStmt[], names: ReadonlyMap<string, string>): string | 
         case 'svload': hit = uses(s.index, visible) ?? s.names.map(declare).find(Boolean); break;
         case 'svstore': hit = uses(s.index, visible) ?? s.values.map((x) => uses(x, visible)).find(Boolean); break;
         case 'vstore': hit = (visible(s.buf) ? s.buf : undefined) ?? uses(s.index, visible) ?? s.values.map((x) => uses(x, visible)).find(Boolean); break;
-        case 'for': hit = uses(s.from, visible) ?? uses(s.to, visible) ?? uses(s.step, visible) ?? block(s.body, [...scopes, new Set([s.v])], pre, false); break;
+        case 'for': hit = uses(s.from, visible) ?? uses(s.to, visible) ?? uses(s.step, visible) ?? block(s.body, [...scopes, new Set([s.v])], pre, false) ?? (s.until ? uses(s.until, (n) => visible(n) || (n === s.v && names.has(n))) : undefined); break;
         case 'if': hit = uses(s.c, visible) ?? block(s.then, scopes, pre, false) ?? block(s.else, scopes, pre, false); break;
         case 'prefetch': hit = (visible(s.buf) ? s.buf : undefined) ?? uses(s.index, visible); break;
         case 'acopy': hit = (visible(s.buf) ? s.buf : undefined) ?? uses(s.index, visible) ?? uses(s.src, visible) ?? uses(s.valid, visible); break;

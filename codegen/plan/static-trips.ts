@@ -24,7 +24,7 @@ function rewrite(s: PStmt, T: number): PStmt {
   if (s.k !== 'for') return s;
   const body = staticTrips(s.body, T);
   const total = lit(s.to), step = lit(s.step);
-  if (!isTid(s.from) || total === undefined || step !== T) return { ...s, body };
+  if (!isTid(s.from) || total === undefined || step !== T || s.until) return { ...s, body };
   const own = (at: PExpr): PStmt => decl(s.v, 'i32', at);
   if (total <= T) return { k: 'if', c: { k: 'bin', op: '<', a: s.from, b: i(total) }, then: [own(s.from), ...body], else: [] };
   if (total % T !== 0) return { ...s, body };

@@ -46,7 +46,7 @@ export function stmtVars(stmts: PStmt[]): Set<string> {
       case 'decl': ex(s.init); break;
       case 'assign': ex(s.value); break;
       case 'sstore': case 'store': ex(s.index); ex(s.value); break;
-      case 'for': ex(s.from); ex(s.to); ex(s.step); s.body.forEach(st); break;
+      case 'for': ex(s.from); ex(s.to); ex(s.step); s.body.forEach(st); if (s.until) ex(s.until); break;
       case 'if': ex(s.c); s.then.forEach(st); s.else.forEach(st); break;
       case 'vload': case 'svload': ex(s.index); break;
       case 'svstore': case 'vstore': ex(s.index); s.values.forEach(ex); break;

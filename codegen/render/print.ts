@@ -84,7 +84,10 @@ function printStmt(s: PStmt, d: Dialect, plan: KernelPlan, depth: number): strin
     // A matrix-unit form where the dialect has one for this fragment and precision, else scalar loops.
     case 'mma': return d.mma?.(s, e, pad, plan.shared) ?? printBlock(expandMma(s), d, plan, depth);
     case 'for':
-      return `${pad}${d.forLoop(s.v, e(s.from), e(s.to), e(s.step), s.unroll ?? 0)} {\n${printBlock(s.body, d, plan, depth + 1)}${pad}}\n`;
+    {
+      const until = s.until ? `${pad}  if (${e(s.until)}) {\n${pad}    break;\n${pad}  }\n` : '';
+      return `${pad}${d.forLoop(s.v, e(s.from), e(s.to), e(s.step), s.unroll ?? 0)} {\n${printBlock(s.body, d, plan, depth + 1)}${until}${pad}}\n`;
+    }
     case 'if': {
       const els = s.else.length ? ` else {\n${printBlock(s.else, d, plan, depth + 1)}${pad}}` : '';
       return `${pad}if (${e(s.c)}) {\n${printBlock(s.then, d, plan, depth + 1)}${pad}}${els}\n`;
