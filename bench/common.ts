@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { Backend, RenderedKernel } from '../runtime/backend.js';
 import { openBackend } from '../runtime/open-backend.js';
 import { gridFor, type PreparedLaunch } from '../runtime/program-runner.js';
-import { medianOf, timeCandidate, type RotatingBuffers } from '../runtime/tune/measure.js';
+import { medianOf, timeRun, type RotatingBuffers } from '../runtime/tune/measure.js';
 
 export { medianOf as median, launchBytes, RotatingBuffers } from '../runtime/tune/measure.js';
 
@@ -52,14 +52,20 @@ const warmupShown = new WeakSet<Backend>();
  * warm-up ran until the launches settled.
  */
 export async function medianMs(backend: Backend, prep: PreparedLaunch, buffers: RotatingBuffers, reps: number): Promise<number> {
-  const ms = medianOf(await timeCandidate(backend, prep, buffers, reps));
+  return (await medianRunMs(backend, prep, buffers, reps)).ms;
+}
+
+/** The median run's milliseconds, and each launch's median (one entry for a one-launch kernel). */
+export async function medianRunMs(backend: Backend, prep: PreparedLaunch, buffers: RotatingBuffers, reps: number): Promise<{ ms: number; perLaunch: number[] }> {
+  const run = await timeRun(backend, prep, buffers.runs(prep), reps);
+  const ms = medianOf(run.ms);
   const warm = backend.lastWarmupMs;
   if (warm?.length && !warmupShown.has(backend)) {
     warmupShown.add(backend);
     const total = warm.slice(1).reduce((a, b) => a + b, 0);
     console.log(`  (warm-up of the first kernel timed: ${warm.length} launches, ${total.toFixed(1)} ms after the first; ms: ${warm.map((t) => t.toPrecision(3)).join(' ')})`);
   }
-  return ms;
+  return { ms, perLaunch: run.perLaunch.map(medianOf) };
 }
 
 /** The PyTorch baseline the bench's _torch.py wrote to $TORCH_BASELINE, or {}. */
@@ -137,20 +143,21 @@ export function table(rows: (string | number)[][]): string {
 
 /**
  * A schedule written as t32i4 / t32i4r4 / t32i4k4 / t32i8u2 (threads, items, rows, rowBlock, unroll; in that order),
- * or l16i2r16k2 / l2i8r64s / l4i4r32k2m2f1axs (the state-lanes form: lanes, items, rows, rowBlock, tileChunks, prefetch; a: stage 1; x: scatter 1; s: shuffle 1).
+ * or l16i2r16k2 / l2i8r64s / l4i4r32k2m2f1axs (the state-lanes form: lanes, items, rows, rowBlock, tileChunks, prefetch; a: stage 1; x: scatter 1; s: shuffle 1),
+ * with g<steps> after them for the sequence split into segments (l4i4r16k2m4axsg32768).
  */
-export interface BenchSchedule { threads: number; items: number; rows: number; rowBlock?: number; unroll?: number; lanes?: number; shuffle?: number; tileChunks?: number; prefetch?: number; scatter?: number; stage?: number }
+export interface BenchSchedule { threads: number; items: number; rows: number; rowBlock?: number; unroll?: number; lanes?: number; shuffle?: number; tileChunks?: number; prefetch?: number; scatter?: number; stage?: number; segment?: number }
 
 export function parseSchedule(s: string): BenchSchedule {
-  const l = /^l(\d+)i(\d+)(?:r(\d+))?(?:k(\d+))?(?:m(\d+))?(?:f(\d+))?(a?)(x?)(s?)$/.exec(s.trim());
-  if (l) return { threads: 1, lanes: Number(l[1]), items: Number(l[2]), rows: Number(l[3] ?? 1), ...(l[4] ? { rowBlock: Number(l[4]) } : {}), ...(l[5] ? { tileChunks: Number(l[5]) } : {}), ...(l[6] ? { prefetch: Number(l[6]) } : {}), ...(l[7] ? { stage: 1 } : {}), ...(l[8] ? { scatter: 1 } : {}), ...(l[9] ? { shuffle: 1 } : {}) };
+  const l = /^l(\d+)i(\d+)(?:r(\d+))?(?:k(\d+))?(?:m(\d+))?(?:f(\d+))?(a?)(x?)(s?)(?:g(\d+))?$/.exec(s.trim());
+  if (l) return { threads: 1, lanes: Number(l[1]), items: Number(l[2]), rows: Number(l[3] ?? 1), ...(l[4] ? { rowBlock: Number(l[4]) } : {}), ...(l[5] ? { tileChunks: Number(l[5]) } : {}), ...(l[6] ? { prefetch: Number(l[6]) } : {}), ...(l[7] ? { stage: 1 } : {}), ...(l[8] ? { scatter: 1 } : {}), ...(l[9] ? { shuffle: 1 } : {}), ...(l[10] ? { segment: Number(l[10]) } : {}) };
   const m = /^t(\d+)i(\d+)(?:r(\d+))?(?:k(\d+))?(?:u(\d+))?$/.exec(s.trim());
-  if (!m) throw new Error(`schedule '${s}' is not of the form t32i4[r4][k2][u2] or l16i2[r16][k2][m2][f1][a][x][s]`);
+  if (!m) throw new Error(`schedule '${s}' is not of the form t32i4[r4][k2][u2] or l16i2[r16][k2][m2][f1][a][x][s][g4096]`);
   return { threads: Number(m[1]), items: Number(m[2]), rows: Number(m[3] ?? 1), ...(m[4] ? { rowBlock: Number(m[4]) } : {}), ...(m[5] ? { unroll: Number(m[5]) } : {}) };
 }
 
 export function scheduleLabel(s: BenchSchedule): string {
-  if ((s.lanes ?? 1) > 1 || s.shuffle) return `l${s.lanes ?? 1}i${s.items}r${s.rows}${(s.rowBlock ?? 1) > 1 ? `k${s.rowBlock}` : ''}${(s.tileChunks ?? 1) > 1 ? `m${s.tileChunks}` : ''}${(s.prefetch ?? 0) > 0 ? `f${s.prefetch}` : ''}${s.stage ? 'a' : ''}${s.scatter ? 'x' : ''}${s.shuffle ? 's' : ''}`;
+  if ((s.lanes ?? 1) > 1 || s.shuffle) return `l${s.lanes ?? 1}i${s.items}r${s.rows}${(s.rowBlock ?? 1) > 1 ? `k${s.rowBlock}` : ''}${(s.tileChunks ?? 1) > 1 ? `m${s.tileChunks}` : ''}${(s.prefetch ?? 0) > 0 ? `f${s.prefetch}` : ''}${s.stage ? 'a' : ''}${s.scatter ? 'x' : ''}${s.shuffle ? 's' : ''}${s.segment ? `g${s.segment}` : ''}`;
   return `t${s.threads}i${s.items}r${s.rows}${(s.rowBlock ?? 1) > 1 ? `k${s.rowBlock}` : ''}${s.unroll !== undefined ? `u${s.unroll}` : ''}`;
 }
 

@@ -166,33 +166,44 @@ export class ProgramRunner {
    * Device buffers in each kernel's binding order (inputs uploaded, outputs
    * allocated, scratch allocated); destroy every one of byName when done.
    * `fill` sets the outputs first: 'nan' (checks), 'marker' (see run), 'none'.
+   * `pool` (timing, fill 'none'): buffers earlier uploads made, by tensor or
+   * packing and by scratch name and size; taken from it where there, added
+   * where made, so the runs of several schedules share one copy of the
+   * tensors (the long Mamba-1 shape's are 17 GB a copy) and the pool's owner
+   * destroys them, not the caller.
    */
-  upload(prep: PreparedLaunch, inputs: Record<string, HostTensor>, fill: 'nan' | 'marker' | 'none'): RunBuffers {
+  upload(prep: PreparedLaunch, inputs: Record<string, HostTensor>, fill: 'nan' | 'marker' | 'none', pool?: Map<string, DeviceBuffer>): RunBuffers {
+    if (pool && fill !== 'none') throw new Error('internal: pooled buffers are for timing (fill none)');
     const byName = new Map<string, DeviceBuffer>();
     const sp = prep.program;
+    /** The buffer `poolKey` names in the pool, else a new one: of `bytes`, or (given none) holding `data`. */
+    const buffer = (poolKey: string, bytes: number | undefined, data?: () => Uint8Array): DeviceBuffer => {
+      const have = pool?.get(poolKey);
+      if (have) return have;
+      const init = data?.();
+      const buf = this.backend.createBuffer(bytes ?? init!.byteLength);
+      if (init) this.backend.write(buf, init);
+      pool?.set(poolKey, buf);
+      return buf;
+    };
     // Tensors sharing a packed binding are uploaded once per packing, end to end (runtime/packed-bindings.ts).
     const bindings = prep.info.launches.map((l, k) => (k === 0 ? prep.info.kernel : l.kernel).bindings);
     const packKey = (b: { name: string; pack?: string[] }): string => (b.pack ? `${b.name}|${b.pack.join(',')}` : b.name);
     const packed = new Set(bindings.flat().flatMap((b) => b.pack ?? []));
     for (const b of bindings.flat()) {
       if (!b.pack || byName.has(packKey(b))) continue;
-      const bytes = toDeviceBytes(packData(b, (m) => inputs[m]!.data), 'f32');
-      const buf = this.backend.createBuffer(bytes.byteLength);
-      this.backend.write(buf, bytes);
-      byName.set(packKey(b), buf);
+      const bytes = (): Uint8Array => toDeviceBytes(packData(b, (m) => inputs[m]!.data), 'f32');
+      byName.set(packKey(b), buffer(`pack:${packKey(b)}`, undefined, bytes));
     }
     // Scratch: written by one launch before another reads it; never uploaded, never read back.
-    for (const x of prep.scratch) byName.set(x.name, this.backend.createBuffer(x.bytes));
+    for (const x of prep.scratch) byName.set(x.name, buffer(`scratch:${x.name}:${x.bytes}`, x.bytes));
     for (const t of sp.used) {
       if (packed.has(t.name)) continue;
-      const bytes = toDeviceBytes(inputs[t.name]!.data, t.dtype);
-      const buf = this.backend.createBuffer(bytes.byteLength);
-      this.backend.write(buf, bytes);
-      byName.set(t.name, buf);
+      byName.set(t.name, buffer(`in:${t.name}:${t.dtype}`, undefined, () => toDeviceBytes(inputs[t.name]!.data, t.dtype)));
     }
     for (const t of sp.written) {
       const n = sizeOf(t, prep.dims);
-      const buf = this.backend.createBuffer(n * elemBytes(t.dtype));
+      const buf = buffer(`out:${t.name}:${t.dtype}`, n * elemBytes(t.dtype));
       if (fill === 'nan') this.backend.write(buf, toDeviceBytes(new Float32Array(n).fill(NaN), t.dtype));
       else if (fill === 'marker' && t.dtype === 'f32') this.backend.write(buf, new Uint8Array(new Uint32Array(n).fill(UNWRITTEN).buffer));
       byName.set(t.name, buf);

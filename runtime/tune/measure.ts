@@ -51,9 +51,14 @@ export function launchBytes(prep: PreparedLaunch): number {
   return [...sp.used, ...sp.written].reduce((a, t) => a + sizeOf(t, prep.dims) * elemBytes(t.dtype), 0);
 }
 
-/** Buffer sets uploaded once and shared by every candidate whose bindings are the same (they are schedule-independent). */
+/**
+ * Buffer sets uploaded once and shared by every candidate whose bindings are the same (they are
+ * schedule-independent); candidates whose bindings or scratch differ still share the tensors' buffers
+ * (pool i holds set i's), so each tensor is on the device once per set, not once per kind of candidate.
+ */
 export class RotatingBuffers {
   private readonly sets = new Map<string, RunBuffers[]>();
+  private readonly pools: Map<string, DeviceBuffer>[] = [];
 
   constructor(
     private readonly runner: ProgramRunner,
@@ -79,14 +84,15 @@ export class RotatingBuffers {
     let s = this.sets.get(key);
     if (!s) {
       s = [];
-      for (let i = RotatingBuffers.count(prep); i > 0; i--) s.push(this.runner.upload(prep, this.inputs, 'none'));
+      for (let i = 0; i < RotatingBuffers.count(prep); i++) s.push(this.runner.upload(prep, this.inputs, 'none', (this.pools[i] ??= new Map())));
       this.sets.set(key, s);
     }
     return s;
   }
 
   destroy(backend: Backend): void {
-    for (const s of this.sets.values()) for (const set of s) for (const b of set.byName.values()) backend.destroyBuffer(b);
+    for (const pool of this.pools) for (const b of pool.values()) backend.destroyBuffer(b);
+    this.pools.length = 0;
     this.sets.clear();
   }
 }
