@@ -14,6 +14,7 @@ import { chooseSsdTiles, lowerSsd, operandPrecision, SsdLoweringError, type SsdC
 import { chooseChunkedTiles, lowerSsdChunked } from './lower/ssd-chunked.js';
 import { lowerSequential, SequentialLoweringError } from './lower/sequential.js';
 import { lowerStateLanes } from './lower/state-lanes.js';
+import { lowerSegmented } from './lower/segments.js';
 import { packBindings } from './lower/pack-bindings.js';
 import type { DimTile, KernelPlan, LaunchSequence, ScratchSpec } from './plan/ast.js';
 import { identifierClash } from './plan/identifiers.js';
@@ -59,6 +60,11 @@ export interface Schedule {
    * ahead (CUDA cp.async; plain copies on WGSL) and the outputs stored as a stream (lower/shuffle-exchange.ts stageStreams).
    */
   stage?: number;
+  /**
+   * State-lanes form: steps per segment when the sequence is split across
+   * workgroups (default 0, not split; lower/segments.ts: three launches).
+   */
+  segment?: number;
   /** Unroll factor of the state loop (diagonal scan, barrier-free form); default by heuristic. */
   unroll?: number;
   /** SSD: steps per chunk (default: the program's first chunk candidate that fits the target's workgroup memory). */
@@ -196,14 +202,14 @@ function chooseScanLowering(sp: SpecializedProgram): { lowering: LoweringName; n
 }
 
 export function defaultSchedule(sp: SpecializedProgram): Schedule {
-  return { threads: sp.schedule.threads[0]!, items: sp.schedule.items[0]!, rows: sp.schedule.rows[0]!, rowBlock: sp.schedule.rowBlock[0]!, lanes: sp.schedule.lanes[0]!, shuffle: sp.schedule.shuffle[0]!, tileChunks: sp.schedule.tileChunks[0]!, prefetch: sp.schedule.prefetch[0]!, scatter: sp.schedule.scatter[0]!, stage: sp.schedule.stage[0]! };
+  return { threads: sp.schedule.threads[0]!, items: sp.schedule.items[0]!, rows: sp.schedule.rows[0]!, rowBlock: sp.schedule.rowBlock[0]!, lanes: sp.schedule.lanes[0]!, shuffle: sp.schedule.shuffle[0]!, tileChunks: sp.schedule.tileChunks[0]!, prefetch: sp.schedule.prefetch[0]!, scatter: sp.schedule.scatter[0]!, stage: sp.schedule.stage[0]!, segment: sp.schedule.segment[0]! };
 }
 
 export function kernelName(sp: SpecializedProgram, sched: Schedule, lowering: LoweringName = 'diagonal-scan'): string {
   const h = createHash('sha256').update(variantKey(sp.variant)).digest('hex').slice(0, 8);
   if (lowering === 'sequential') return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_seq_t${sched.threads}${sched.headTile !== undefined ? `p${sched.headTile}` : ''}`;
   if (lowering === 'ssd') return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_ssd${sched.ssdForm === 'chunked' ? 'c' : ''}_t${sched.threads}q${sched.chunk ?? sp.schedule.chunk[0]}${sched.headTile !== undefined ? `p${sched.headTile}` : ''}${sched.nTile !== undefined ? `n${sched.nTile}` : ''}`;
-  if (isStateLanes(sched)) return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_l${sched.lanes ?? 1}i${sched.items}${(sched.rows ?? 1) > 1 ? `r${sched.rows}` : ''}${(sched.rowBlock ?? 1) > 1 ? `k${sched.rowBlock}` : ''}${sched.shuffle ? shuffleKnobsTag(sched) : ''}${sched.shuffle ? 's' : ''}`;
+  if (isStateLanes(sched)) return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_l${sched.lanes ?? 1}i${sched.items}${(sched.rows ?? 1) > 1 ? `r${sched.rows}` : ''}${(sched.rowBlock ?? 1) > 1 ? `k${sched.rowBlock}` : ''}${sched.shuffle ? shuffleKnobsTag(sched) : ''}${sched.shuffle ? 's' : ''}${segmentTag(sched)}`;
   return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_t${sched.threads}i${sched.items}${(sched.rows ?? 1) > 1 ? `r${sched.rows}` : ''}${(sched.rowBlock ?? 1) > 1 ? `k${sched.rowBlock}` : ''}${sched.unroll !== undefined ? `u${sched.unroll}` : ''}`;
 }
 
@@ -224,7 +230,7 @@ export function compileKernel(sp: SpecializedProgram, target: Target, sched: Sch
   }
   const seq = lowering === 'sequential' ? sequentialPlan(sp, target, sched, caps) : undefined;
   if (seq) notes.push(...seq.notes);
-  const lowered: LaunchSequence = seq ? { launches: [seq.plan], scratch: [] } : ssd ?? { launches: [diagonalPlan(program, sp, target, sched, caps)], scratch: [] };
+  const lowered: LaunchSequence = seq ? { launches: [seq.plan], scratch: [] } : ssd ?? diagonalPlans(program, sp, target, sched, caps);
   if (lowered.launches.length > 1) notes.push(`${lowered.launches.length} launches in order, scratch ${lowered.scratch.map((x) => x.name).join(', ')}`);
   const launches = lowered.launches.map((l): KernelLaunchInfo => {
     const clash = identifierClash(l, target, { tensors: [...sp.used, ...sp.written].map((t) => t.name), dims: sp.dims });
@@ -254,19 +260,22 @@ export function compileKernel(sp: SpecializedProgram, target: Target, sched: Sch
 }
 
 /**
- * The diagonal scan's plan: the state-lanes form when the schedule asks for
+ * The diagonal scan's plans: the state-lanes form when the schedule asks for
  * lanes (its workgroup arrays within 48 KiB on CUDA, several blocks per SM),
- * else the chunked scan.
+ * split into segments when it asks for them (three launches), else the
+ * chunked scan.
  */
-function diagonalPlan(program: SpecializedProgram, sp: SpecializedProgram, target: Target, sched: Schedule, caps: TargetCaps): KernelPlan {
+function diagonalPlans(program: SpecializedProgram, sp: SpecializedProgram, target: Target, sched: Schedule, caps: TargetCaps): LaunchSequence {
   const name = kernelName(sp, sched);
   if (isStateLanes(sched)) {
     const budget = target === 'cuda' ? Math.min(caps.sharedBytes ?? Infinity, 48 * 1024) : (caps.sharedBytes ?? 16 * 1024);
     const shuffleLanes = target === 'cuda' ? 32 : caps.subgroups ? (caps.subgroupSize ?? MIN_WGSL_SUBGROUP) : 1;
     const sh = effectiveShuffleKnobs(sched);
-    return lowerStateLanes(program, { lanes: sh.lanes ?? 1, items: sh.items, rows: sh.rows ?? 1, rowBlock: sh.rowBlock ?? 1, shuffle: !!sh.shuffle, tileChunks: sh.tileChunks, prefetch: sh.prefetch, scatter: !!sh.scatter, stage: !!sh.stage }, name, budget, shuffleLanes);
+    const form = { lanes: sh.lanes ?? 1, items: sh.items, rows: sh.rows ?? 1, rowBlock: sh.rowBlock ?? 1, shuffle: !!sh.shuffle, tileChunks: sh.tileChunks, prefetch: sh.prefetch, scatter: !!sh.scatter, stage: !!sh.stage };
+    if (sh.segment) return lowerSegmented(program, form, sh.segment, name, budget, shuffleLanes);
+    return { launches: [lowerStateLanes(program, form, name, budget, shuffleLanes)], scratch: [] };
   }
-  return lowerDiagonalScan(program, { ...sched, rows: sched.rows ?? 1 }, { subgroups: caps.subgroups, lanes: target === 'cuda' ? 32 : caps.subgroupSize }, name);
+  return { launches: [lowerDiagonalScan(program, { ...sched, rows: sched.rows ?? 1 }, { subgroups: caps.subgroups, lanes: target === 'cuda' ? 32 : caps.subgroupSize }, name)], scratch: [] };
 }
 
 /** The kernel-name part of the shuffle form's knobs (m tileChunks, f prefetch, a stage, x scatter), each where it changes the kernel. */
@@ -275,7 +284,16 @@ function shuffleKnobsTag(sched: Schedule): string {
   return `${(k.tileChunks ?? 1) > 1 ? `m${k.tileChunks}` : ''}${(k.prefetch ?? 0) > 0 ? `f${k.prefetch}` : ''}${k.stage ? 'a' : ''}${k.scatter ? 'x' : ''}`;
 }
 
-/** tileChunks, prefetch, stage and scatter where the diagonal scan's form reads them (state lanes with shuffles; scatter with lanes > 1), else their defaults. */
+/** The kernel-name part of a split sequence: g and the segment's steps, after the form's letters. */
+function segmentTag(sched: Schedule): string {
+  const k = effectiveShuffleKnobs(sched);
+  return k.segment ? `g${k.segment}` : '';
+}
+
+/**
+ * tileChunks, prefetch, stage and scatter where the diagonal scan's form reads them (state lanes with shuffles;
+ * scatter with lanes > 1), segment in the state-lanes form, else their defaults.
+ */
 function effectiveShuffleKnobs(sched: Schedule): Schedule {
   const shuffled = isStateLanes(sched) && !!sched.shuffle;
   return {
@@ -284,6 +302,7 @@ function effectiveShuffleKnobs(sched: Schedule): Schedule {
     prefetch: shuffled ? (sched.prefetch ?? 0) : 0,
     scatter: shuffled && (sched.lanes ?? 1) > 1 ? (sched.scatter ?? 0) : 0,
     stage: shuffled ? (sched.stage ?? 0) : 0,
+    segment: isStateLanes(sched) ? (sched.segment ?? 0) : 0,
   };
 }
 
@@ -292,14 +311,18 @@ function effectiveShuffleKnobs(sched: Schedule): Schedule {
  * schedules with the same canonical form render the same kernel, so the
  * tuner renders one of them (runtime/tune/search.ts screen). Conservative:
  * only what is known ignored — the shuffle form's tileChunks, prefetch,
- * stage and scatter outside it (and for the other lowerings), and `threads` in the
- * state-lanes form (it sizes workgroups by lanes × rows).
+ * stage and scatter outside it (and for the other lowerings), segment
+ * outside the state-lanes form, and `threads` in the state-lanes form (it
+ * sizes workgroups by lanes × rows). Given the run's length `seqlen`, a
+ * segment at least that long is no split: the one-launch kernel computes
+ * the same (the split's three launches only add work), so it stands for it.
  */
-export function canonicalSchedule(sp: SpecializedProgram, sched: Schedule): Schedule {
-  const base = effectiveShuffleKnobs(sched);
+export function canonicalSchedule(sp: SpecializedProgram, sched: Schedule, seqlen?: number): Schedule {
+  const whole = seqlen !== undefined && (sched.segment ?? 0) >= seqlen;
+  const base = effectiveShuffleKnobs(whole ? { ...sched, segment: 0 } : sched);
   const lowering = loweringOf(sp, sched.lowering);
   if (lowering === undefined) return base; // no lowering takes it: compileKernel will say why
-  if (lowering !== 'diagonal-scan') return { ...sched, tileChunks: 1, prefetch: 0, scatter: 0, stage: 0 };
+  if (lowering !== 'diagonal-scan') return { ...sched, tileChunks: 1, prefetch: 0, scatter: 0, stage: 0, segment: 0 };
   return isStateLanes(sched) ? { ...base, threads: 1 } : base;
 }
 

@@ -109,6 +109,16 @@ export interface ScheduleSpec {
    * stream the cache should not keep.
    */
   stage?: Knob;
+  /**
+   * State-lanes form: steps per segment of the scan axis (default 0, no
+   * split). With few rows the sequence is cut into segments run in
+   * parallel: a first launch finds each segment's end state from zero and
+   * its decay, a second passes the states across segments, a third runs
+   * every segment from its true initial state and stores the outputs. A
+   * multiple of lanes × items × tileChunks; needs every update linear in its
+   * own state alone.
+   */
+  segment?: Knob;
   /** Chunk length for matrix-form lowerings (SSD). */
   chunk?: Knob;
 }

@@ -121,7 +121,7 @@ export interface Program {
   /** Every index variable with the dim it ranges over. */
   indices: Record<string, IndexIR>;
   step: Stmt[];
-  schedule: { threads: number[]; items: number[]; rows: number[]; rowBlock: number[]; lanes: number[]; shuffle: number[]; tileChunks: number[]; prefetch: number[]; scatter: number[]; stage: number[]; chunk: number[] };
+  schedule: { threads: number[]; items: number[]; rows: number[]; rowBlock: number[]; lanes: number[]; shuffle: number[]; tileChunks: number[]; prefetch: number[]; scatter: number[]; stage: number[]; segment: number[]; chunk: number[] };
   requires: ReadonlyArray<readonly [(dims: Record<string, number>) => boolean, string]>;
   checkDims: Record<string, number>;
   loc: SourceLoc;

@@ -114,6 +114,7 @@ export function buildProgram(file: string, decl: ProgramDecl): Program {
       prefetch: knob(s.schedule?.prefetch, [0]),
       scatter: knob(s.schedule?.scatter, [0]),
       stage: knob(s.schedule?.stage, [0]),
+      segment: knob(s.schedule?.segment, [0]),
       chunk: knob(s.schedule?.chunk, [64]),
     },
     requires: s.requires ?? [],

@@ -19,7 +19,7 @@ describe('--schedule', () => {
 
   it("refuses a knob the program does not declare, naming the program's knobs", async () => {
     const p = await loadProgram(new URL('../examples/mamba1.ts', import.meta.url).pathname);
-    expect(() => scheduleOverride(p, { lane: 4 })).toThrow("selective_scan: unknown schedule knob 'lane' (knobs: threads, items, rows, rowBlock, lanes, shuffle, tileChunks, prefetch, scatter, stage, chunk)");
+    expect(() => scheduleOverride(p, { lane: 4 })).toThrow("selective_scan: unknown schedule knob 'lane' (knobs: threads, items, rows, rowBlock, lanes, shuffle, tileChunks, prefetch, scatter, stage, segment, chunk)");
   });
 
   it('build writes every kernel with the knobs set (the state-lanes form here) and says so in the manifests', async () => {

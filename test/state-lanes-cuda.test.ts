@@ -64,3 +64,42 @@ describe.skipIf(!nvcc)('state lanes: CUDA kernels at the standard shape compile 
     });
   });
 });
+
+// The sequence split (lower/segments.ts) at the long shape (batch 1, dim 4096, seqlen 262144): its summary and
+// outputs kernels are the form's with and without outputs, the pass between them a loop of multiply-adds.
+const LONG = { batch: 1, dim: 4096, seqlen: 262144, dstate: 16, ngroups: 1 };
+const SPLIT = (['f32', 'bf16'] as DType[]).flatMap((dtype) => [
+  { lanes: 4, items: 4, rows: 16, shuffle: 1, tileChunks: 4, scatter: 1, stage: 1, segment: 32768 },
+  { lanes: 4, items: 4, rows: 32, shuffle: 1, tileChunks: 4, prefetch: 1, scatter: 1, stage: 1, segment: 16384 },
+  // The fastest at the long shape (RESULTS run 92): two rows per lane, whose summary (a decay product more per
+  // state, no sums) lets ptxas spill a few bytes at 128 registers; its outputs kernel spills nothing in f32.
+  { lanes: 4, items: 4, rows: 16, rowBlock: 2, shuffle: 1, tileChunks: 4, scatter: 1, stage: 1, segment: 32768, spillBytes: 24 },
+].map((s) => ({ dtype, ...s })));
+
+describe.skipIf(!nvcc)('state lanes split into segments: the three CUDA kernels at the long shape compile without spills', () => {
+  let reports: CubinReport[][];
+  let budgets: number[][];
+
+  beforeAll(async () => {
+    const p = await loadProgram(new URL('../examples/mamba1.ts', import.meta.url).pathname);
+    const infos = SPLIT.map((c) => compileKernel(specializeFor(p, fullVariant(p), LONG, c.dtype), 'cuda', { threads: 1, ...c }, { subgroups: true }));
+    budgets = infos.map((x) => x.launches.map((l) => l.plan.registerBudget));
+    const flat = await compileCubins(infos.flatMap((x) => x.launches.map((l) => l.kernel)));
+    reports = infos.map((_, k) => flat.slice(3 * k, 3 * k + 3));
+    console.log(SPLIT.map((c, k) => `${c.dtype} ${name(c)}g${c.segment}: ${reports[k]!.map((r) => `${r.entry.slice(-1)} ${r.registers} regs ${r.spillStores}/${r.spillLoads}`).join(', ')}`).join('\n'));
+  }, 120_000);
+
+  SPLIT.forEach((c, k) => {
+    const spill = ('spillBytes' in c ? c.spillBytes : undefined) ?? 0;
+    it(`${c.dtype}, ${name(c)}g${c.segment}: summary, pass and outputs build within their budgets, ${spill ? `at most ${spill}` : '0'} bytes spilled`, () => {
+      expect(reports[k]!.map((r) => r.entry.replace(/.*_/, ''))).toEqual(['a', 'b', 'c']);
+      reports[k]!.forEach((r, j) => {
+        expect(r.code, r.log).toBe(0);
+        expect(r.entry).toMatch(new RegExp(`_${name(c)}g${c.segment}_${'abc'[j]}$`));
+        expect(r.registers).toBeLessThanOrEqual(budgets[k]![j]!);
+        expect(r.spillStores, r.log).toBeLessThanOrEqual(spill);
+        expect(r.spillLoads, r.log).toBeLessThanOrEqual(2 * spill);
+      });
+    });
+  });
+});

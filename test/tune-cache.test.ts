@@ -37,7 +37,7 @@ function entryFor(backend: Backend, schedule: Record<string, number>, dims = DIM
   const key = tuneKeyFor(backend, sp, dims, undefined);
   return {
     ...key, device: backend.deviceName, program: mamba.name, variant: 'v', dtype: 'f32', lowering: 'diagonal-scan', target: 'wgsl',
-    caps: { subgroups: false }, schedule, ms: 1.5, defaultSchedule: { threads: 128, items: 4, rows: 1, rowBlock: 1, lanes: 1, shuffle: 0, tileChunks: 1, prefetch: 0, scatter: 0, stage: 0, chunk: 64 }, defaultMs: 2,
+    caps: { subgroups: false }, schedule, ms: 1.5, defaultSchedule: { threads: 128, items: 4, rows: 1, rowBlock: 1, lanes: 1, shuffle: 0, tileChunks: 1, prefetch: 0, scatter: 0, stage: 0, segment: 0, chunk: 64 }, defaultMs: 2,
     dims, space: 'threads=32/128', mode: 'exhaustive', candidates: 2, measured: 2, top: [{ schedule, ms: 1.5 }], tunedAt: new Date(0).toISOString(), tuneSeconds: 1,
   };
 }
@@ -45,7 +45,7 @@ function entryFor(backend: Backend, schedule: Record<string, number>, dims = DIM
 const lookupIn = (cache: TuneCache, backend: Backend, dims = DIMS) =>
   scheduleLookup({ cache })(backend, specializeFor(mamba, tuneVariant(mamba), dims), dims, undefined);
 
-const GOOD = { threads: 32, items: 2, rows: 2, rowBlock: 1, lanes: 1, shuffle: 0, tileChunks: 1, prefetch: 0, scatter: 0, stage: 0, chunk: 64 };
+const GOOD = { threads: 32, items: 2, rows: 2, rowBlock: 1, lanes: 1, shuffle: 0, tileChunks: 1, prefetch: 0, scatter: 0, stage: 0, segment: 0, chunk: 64 };
 
 describe('tune cache file', () => {
   it('lives in the scanforge cache folder unless SCANFORGE_TUNE_CACHE says otherwise', () => {
@@ -123,8 +123,8 @@ describe('tuned schedule lookup', () => {
 
   it('rejects and removes a stale entry whose schedule no longer compiles or fits', () => {
     for (const [schedule, why] of [
-      [{ threads: 24, items: 2, rows: 1, rowBlock: 1, lanes: 1, shuffle: 0, tileChunks: 1, prefetch: 0, scatter: 0, stage: 0, chunk: 64 }, /no longer compiles: .*power of two/],
-      [{ threads: 256, items: 2, rows: 8, rowBlock: 1, lanes: 1, shuffle: 0, tileChunks: 1, prefetch: 0, scatter: 0, stage: 0, chunk: 64 }, /no longer fits the device: 2048 threads/],
+      [{ threads: 24, items: 2, rows: 1, rowBlock: 1, lanes: 1, shuffle: 0, tileChunks: 1, prefetch: 0, scatter: 0, stage: 0, segment: 0, chunk: 64 }, /no longer compiles: .*power of two/],
+      [{ threads: 256, items: 2, rows: 8, rowBlock: 1, lanes: 1, shuffle: 0, tileChunks: 1, prefetch: 0, scatter: 0, stage: 0, segment: 0, chunk: 64 }, /no longer fits the device: 2048 threads/],
       [{ threads: 32, items: 2 }, /knobs/],
     ] as const) {
       const file = freshPath();

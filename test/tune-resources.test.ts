@@ -78,7 +78,7 @@ describe('surviving spaces per device', () => {
   // A Mamba-1 with 256 state elements per row: the carried state of `rows`
   // rows takes 2 KiB each, so rows × state outgrows 32, then 48 KiB.
   const survivors = (limits: typeof CPU_ADAPTER, kind: 'webgpu' | 'cuda'): Set<string> => {
-    const p: Program = { ...mamba, staticDims: { ...mamba.staticDims, dstate: 256 }, schedule: { ...mamba.schedule, threads: [32, 64], items: [2], rows: [1, 4, 8, 16, 32], rowBlock: [1], lanes: [1], shuffle: [0], tileChunks: [1], prefetch: [0], scatter: [0], stage: [0] } };
+    const p: Program = { ...mamba, staticDims: { ...mamba.staticDims, dstate: 256 }, schedule: { ...mamba.schedule, threads: [32, 64], items: [2], rows: [1, 4, 8, 16, 32], rowBlock: [1], lanes: [1], shuffle: [0], tileChunks: [1], prefetch: [0], scatter: [0], stage: [0], segment: [0] } };
     const dims = { batch: 2, dim: 512, seqlen: 4096, dstate: 256, ngroups: 1 };
     const sp = specializeFor(p, tuneVariant(p), dims);
     const space = scheduleSpace(p);
@@ -107,18 +107,33 @@ describe('surviving spaces per device', () => {
   });
 
   it('renders each surviving point once: knobs the lowering ignores give the same kernel', () => {
-    // chunk is the SSD's knob; tileChunks, prefetch, scatter and stage the state-lanes form's with shuffles: the chunked scan ignores all five.
-    const p: Program = { ...mamba, schedule: { ...mamba.schedule, threads: [32], items: [2], rows: [1], rowBlock: [1], lanes: [1], shuffle: [0], chunk: [16, 32, 64], tileChunks: [1, 2], prefetch: [0, 1], scatter: [0, 1], stage: [0, 1] } };
+    // chunk is the SSD's knob; tileChunks, prefetch, scatter and stage the state-lanes form's with shuffles, segment the
+    // state-lanes form's: the chunked scan ignores all six.
+    const p: Program = { ...mamba, schedule: { ...mamba.schedule, threads: [32], items: [2], rows: [1], rowBlock: [1], lanes: [1], shuffle: [0], chunk: [16, 32, 64], tileChunks: [1, 2], prefetch: [0, 1], scatter: [0, 1], stage: [0, 1], segment: [0, 64] } };
     const dims = { batch: 1, dim: 8, seqlen: 100, dstate: 16, ngroups: 1 };
     const sp = specializeFor(p, tuneVariant(p), dims);
     const cs = screen(sp, scheduleSpace(p), 'webgpu', CPU_ADAPTER, dims, compileKernel);
     expect(cs.filter((c) => c.status === 'untried')).toHaveLength(1);
-    expect(cs.filter((c) => c.status === 'same-kernel')).toHaveLength(3 * 2 * 2 * 2 * 2 - 1);
+    expect(cs.filter((c) => c.status === 'same-kernel')).toHaveLength(3 * 2 * 2 * 2 * 2 * 2 - 1);
+  });
+
+  it('a segment at least as long as the sequence is no split: the unsplit kernel stands for it, shorter ones are rendered', () => {
+    const p: Program = { ...mamba, schedule: { ...mamba.schedule, threads: [32], items: [4], rows: [16], rowBlock: [1], lanes: [4], shuffle: [1], tileChunks: [1], prefetch: [0], scatter: [0], stage: [0], segment: [0, 64, 128, 4096] } };
+    const dims = { batch: 1, dim: 64, seqlen: 128, dstate: 16, ngroups: 1 };
+    const sp = specializeFor(p, tuneVariant(p), dims);
+    const cs = screen(sp, scheduleSpace(p), 'cuda', H100_CUDA, dims, compileKernel);
+    const at = (segment: number) => cs.find((c) => c.schedule.segment === segment)!;
+    expect(at(0).status).toBe('untried');
+    expect(at(64).status).toBe('untried');
+    for (const s of [128, 4096]) {
+      expect(at(s).status, String(s)).toBe('same-kernel');
+      expect(at(s).sameAs).toBe(at(0));
+    }
   });
 
   it('skips rendering points whose canonical schedule it has seen, and loses no distinct kernel by it', () => {
     // The state-lanes form ignores threads, and tileChunks, prefetch, scatter and stage without shuffles (scatter with one lane).
-    const p: Program = { ...mamba, schedule: { ...mamba.schedule, threads: [32, 64], items: [4, 2], rows: [16], rowBlock: [1, 2], lanes: [1, 4], shuffle: [0, 1], tileChunks: [1, 2], prefetch: [0, 1], scatter: [0, 1], stage: [0, 1] } };
+    const p: Program = { ...mamba, schedule: { ...mamba.schedule, threads: [32, 64], items: [4, 2], rows: [16], rowBlock: [1, 2], lanes: [1, 4], shuffle: [0, 1], tileChunks: [1, 2], prefetch: [0, 1], scatter: [0, 1], stage: [0, 1], segment: [0] } };
     const dims = { batch: 2, dim: 64, seqlen: 300, dstate: 16, ngroups: 1 };
     const sp = specializeFor(p, tuneVariant(p), dims);
     const fast = screen(sp, scheduleSpace(p), 'cuda', H100_CUDA, dims, compileKernel);
@@ -131,7 +146,7 @@ describe('surviving spaces per device', () => {
 
   it('counts rowBlock: carried state of rows × rowBlock rows, registers of items × rowBlock', () => {
     // Same 256-element state as above: 4 rows × 4 channels per thread carry as much as 16 rows (over 32 KiB with the scan arrays).
-    const p: Program = { ...mamba, staticDims: { ...mamba.staticDims, dstate: 256 }, schedule: { ...mamba.schedule, threads: [32], items: [2], rows: [1, 4], rowBlock: [1, 2, 4, 8], lanes: [1], shuffle: [0], tileChunks: [1], prefetch: [0], scatter: [0], stage: [0] } };
+    const p: Program = { ...mamba, staticDims: { ...mamba.staticDims, dstate: 256 }, schedule: { ...mamba.schedule, threads: [32], items: [2], rows: [1, 4], rowBlock: [1, 2, 4, 8], lanes: [1], shuffle: [0], tileChunks: [1], prefetch: [0], scatter: [0], stage: [0], segment: [0] } };
     const dims = { batch: 2, dim: 512, seqlen: 4096, dstate: 256, ngroups: 1 };
     const sp = specializeFor(p, tuneVariant(p), dims);
     const cs = screen(sp, scheduleSpace(p), 'webgpu', CPU_ADAPTER, dims);

@@ -25,7 +25,7 @@ beforeAll(async () => {
   backend = await openWebGpu();
   const mamba = await loadProgram(path.resolve(import.meta.dirname, '../examples/mamba1.ts'));
   // A small space: 2 × 2 × 2 schedules (the default, threads 16 items 4 rows 1, among them).
-  program = { ...mamba, schedule: { ...mamba.schedule, threads: [16, 32], items: [4, 2], rows: [1, 2], rowBlock: [1], lanes: [1], shuffle: [0], tileChunks: [1], prefetch: [0], scatter: [0], stage: [0] } };
+  program = { ...mamba, schedule: { ...mamba.schedule, threads: [16, 32], items: [4, 2], rows: [1, 2], rowBlock: [1], lanes: [1], shuffle: [0], tileChunks: [1], prefetch: [0], scatter: [0], stage: [0], segment: [0] } };
   dir = mkdtempSync(path.join(tmpdir(), 'scanforge-tune-'));
 }, 120_000);
 afterAll(() => {
@@ -34,7 +34,7 @@ afterAll(() => {
 });
 
 const DIMS = { batch: 1, dim: 5, seqlen: 300, dstate: 16, ngroups: 1 };
-const BROKEN = { threads: 32, items: 2, rows: 2, rowBlock: 1, lanes: 1, shuffle: 0, tileChunks: 1, prefetch: 0, scatter: 0, stage: 0 };
+const BROKEN = { threads: 32, items: 2, rows: 2, rowBlock: 1, lanes: 1, shuffle: 0, tileChunks: 1, prefetch: 0, scatter: 0, stage: 0, segment: 0 };
 
 /** compileKernel, except that one schedule's kernel returns before doing anything (outputs stay NaN). */
 function plantWrongKernel(sp: Parameters<typeof compileKernel>[0], target: Parameters<typeof compileKernel>[1], sched: Parameters<typeof compileKernel>[2], caps: Parameters<typeof compileKernel>[3]): CompiledKernelInfo {
@@ -78,7 +78,7 @@ describe('tune on the CPU adapter', () => {
     expect(performance.now() - t0).toBeLessThan(1000);
 
     // A runner given no schedule uses the cached winner at its shape bucket, the default elsewhere.
-    const planted = { threads: 32, items: 4, rows: 2, rowBlock: 1, lanes: 1, shuffle: 0, tileChunks: 1, prefetch: 0, scatter: 0, stage: 0, chunk: 64 };
+    const planted = { threads: 32, items: 4, rows: 2, rowBlock: 1, lanes: 1, shuffle: 0, tileChunks: 1, prefetch: 0, scatter: 0, stage: 0, segment: 0, chunk: 64 };
     cache.put({ ...first.entry, schedule: planted });
     const runner = new ProgramRunner(backend, program, { tuned: scheduleLookup({ cache }) });
     const v = tuneVariant(program);

@@ -247,8 +247,8 @@ export function rowDecomposition(sp: SpecializedProgram): {
  * K > 1). Rows past the end (in the last workgroup) run along on a clamped
  * row, so the barriers stay uniform, and store nothing.
  */
-export function slotRows(nRows: PExpr, R: number, K: number): PStmt[] {
-  const slotRow = add(mul({ k: 'builtin', b: 'group' }, i(R)), v('slot'));
+export function slotRows(nRows: PExpr, R: number, K: number, group: PExpr = { k: 'builtin', b: 'group' }): PStmt[] {
+  const slotRow = add(mul(group, i(R)), v('slot'));
   return Array.from({ length: K }, (_, j) => {
     const rowRaw = K === 1 ? slotRow : add(mul(slotRow, i(K)), i(j));
     const cn = (n: string): string => (K === 1 ? n : `${n}_r${j}`);
@@ -262,10 +262,10 @@ export function slotRows(nRows: PExpr, R: number, K: number): PStmt[] {
  * Rows are consecutive and div is monotonic, so then every row between agrees
  * too. The condition is the same for the whole workgroup.
  */
-export function uniformCheck(sp: SpecializedProgram, t: DiagonalTemplates, rowsPerGroup: number): PStmt[] {
+export function uniformCheck(sp: SpecializedProgram, t: DiagonalTemplates, rowsPerGroup: number, group: PExpr = { k: 'builtin', b: 'group' }): PStmt[] {
   const { nRows, decompose } = rowDecomposition(sp);
   const lastPar = sp.parallel[sp.parallel.length - 1]!;
-  const first = mul({ k: 'builtin', b: 'group' }, i(rowsPerGroup));
+  const first = mul(group, i(rowsPerGroup));
   const last: PExpr = { k: 'imin', a: add(first, i(rowsPerGroup - 1)), b: { k: 'bin', op: '-', a: nRows, b: i(1) } };
   const out = [...decompose(first, (k) => `remf${k}`, (p) => `ixf_${p}`), ...decompose(last, (k) => `reml${k}`, (p) => `ixl_${p}`)];
   const eq = (a: PExpr, b: PExpr): PExpr => ({ k: 'bin', op: '==', a, b });

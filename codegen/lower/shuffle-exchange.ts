@@ -78,6 +78,8 @@ export interface ShuffleChunkInput {
   prefetch: number;
   /** Sum the partials by reduce-scatter (scatterReduce) instead of a butterfly per step; needs lanes | W and lanes | items. */
   scatter: boolean;
+  /** Holds in the first chunk a workgroup runs (default c0 == 0; a segment's first when the sequence is split). */
+  first?: PExpr;
   /**
    * Stage the step inputs of the next full chunk in workgroup memory by
    * asynchronous copies (each thread its own slots; plan acopy), read there
@@ -210,7 +212,7 @@ export function shuffleChunk(x: ShuffleChunkInput): PStmt {
     const fromC = new Set(vc);
     const restA = early.rest.filter((s) => !fromC.has(s)), restC = early.rest.filter((s) => fromC.has(s));
     const onFill = (xs: PStmt[]): PStmt[] => (x.fillNow && xs.length ? [when(x.fillNow, xs)] : xs);
-    const staged = !guarded && x.stage ? stageStreams(early.loads, x.stage, TB, L, x.contiguous, x.elemBytes) : undefined;
+    const staged = !guarded && x.stage ? stageStreams(early.loads, x.stage, TB, L, x.first ?? { k: 'bin', op: '==', a: v('c0'), b: i(0) }, x.contiguous, x.elemBytes) : undefined;
     const ahead = guarded ? [] : prefetchAhead(early.loads, x.prefetch, TB, L, x.contiguous);
     const regroup = scatter ? copies.flatMap((j) => x.accNames.flatMap((_, k) => regroupSums(S, IA, (g) => cn(`q${k}_${g}`, j), (ic) => cn(`o${k}_${ic}`, j), cn(`rg${k}`, j)))) : [];
     const loads = staged ? staged.loads : early.loads;
@@ -305,7 +307,7 @@ function isStreamLoad(s: PStmt, contiguous: Set<string>): s is Extract<PStmt, { 
  * copies and reads only its own slots: no barrier), and the copies of the
  * next chunk's, issued once this chunk's arithmetic of phase A has consumed
  * the slots (the reads came first in the thread's order and their values are
- * used). The first chunk copies its own and waits. The next chunk's copies
+ * used). The first chunk (of the axis, or of a segment) copies its own and waits. The next chunk's copies
  * are valid where it is full: then, and only then, it takes the full branch
  * and reads them (its alignment conditions are this chunk's). The copies
  * fetch STREAM_FETCH bytes into L2, as the streamed loads do.
@@ -314,7 +316,7 @@ function isStreamLoad(s: PStmt, contiguous: Set<string>): s is Extract<PStmt, { 
  * nothing (run 84); with the outputs stored as a stream −3% (run 85), and
  * with 128-byte fetches −6% more (run 89).
  */
-function stageStreams(loads: PStmt[], st: NonNullable<ShuffleChunkInput['stage']>, TB: number, L: PExpr, contiguous: Set<string>, elemBytes: (buf: string) => number): { loads: PStmt[]; next: PStmt[] } {
+function stageStreams(loads: PStmt[], st: NonNullable<ShuffleChunkInput['stage']>, TB: number, L: PExpr, first: PExpr, contiguous: Set<string>, elemBytes: (buf: string) => number): { loads: PStmt[]; next: PStmt[] } {
   const own: PStmt[] = [], next: PStmt[] = [];
   let q = 0;
   const out = loads.map((s): PStmt => {
@@ -329,8 +331,8 @@ function stageStreams(loads: PStmt[], st: NonNullable<ShuffleChunkInput['stage']
     return { k: 'svload', arr, index: slot, names: s.names };
   });
   if (!own.length) return { loads, next: [] };
-  const first = when({ k: 'bin', op: '==', a: v('c0'), b: i(0) }, [...own, { k: 'acommit' }]);
-  return { loads: [first, { k: 'await', pending: 0 }, ...out], next: [...next, { k: 'acommit' }] };
+  const firstCopy = when(first, [...own, { k: 'acommit' }]);
+  return { loads: [firstCopy, { k: 'await', pending: 0 }, ...out], next: [...next, { k: 'acommit' }] };
 }
 
 /**

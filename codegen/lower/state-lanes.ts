@@ -32,6 +32,7 @@ import { exprVars, mapExprChildren, stmtVars } from '../plan/walk.js';
 import { chainOf, emitIn, newScope, type Scope } from './hoist.js';
 import { shuffleChunk } from './shuffle-exchange.js';
 import { dimEnv } from './index-math.js';
+import { checkSegment, isLastSegment, ROW_GROUP, SEG, SEG_COUNT, SEG_DECAYS, SEG_START, SEG_STATES, segmentBindings, segmentEnds, segmentOf, segmentSlot } from './segment-parts.js';
 import {
   analyseDiagonal, copyLevelBit, diagonalTemplates, elemBytesOf, LoweringError, N_BIT, rowDecomposition, rowsAlignedFor, scanContiguousTensors, slotRows, T_BIT, uniformCheck, type Templates,
 } from './diagonal-templates.js';
@@ -68,6 +69,21 @@ export interface StateLanesSchedule {
   scatter?: boolean;
   /** With `shuffle`: the step inputs staged in workgroup memory a chunk ahead by asynchronous copies (shuffle-exchange.ts stageStreams). */
   stage?: boolean;
+  /** One launch of the sequence split (segments.ts): the workgroups also run over segments of the scan axis. */
+  segment?: SegmentRole;
+}
+
+/**
+ * A kernel of the split sequence: each workgroup runs its rows over one
+ * segment of `length` steps. 'summary': from zero, no outputs; it stores each
+ * state's end value and the product of its decays over the segment (all but
+ * the last segment). 'outputs': from the state entering the segment (the
+ * pass between the two wrote it), with the outputs; the last segment stores
+ * the final states.
+ */
+export interface SegmentRole {
+  length: number;
+  role: 'summary' | 'outputs';
 }
 
 /** `shuffleLanes`: the lanes a subgroup shuffle reaches on the target (1: no subgroups). */
@@ -106,10 +122,9 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
   const slotStride = (x: number): number => (S >= 4 ? x + ((S - (x % 32) + 32) % 32) : x);
   const CR = S * P, RS = slotStride(K * CR), TS = slotStride(K * TB);
   const dim = dimEnv(sp.staticDims);
-  const L = dim(sp.indices[sp.scan]!.dim);
   const lastPar = sp.parallel[sp.parallel.length - 1]!;
   const tp = diagonalTemplates(sp, an, K);
-  const { hoister, accs, hVar, rowVar } = tp;
+  const { hoister, hVar, rowVar } = tp;
   const general = tp.templatesFor(K === 1 ? 'one' : 'general');
   const uniform = tp.templatesFor('uniform');
   const hasUniform = tp.uniformDivs.size > 0 || tp.uniformVars.size > 0;
@@ -120,6 +135,18 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
   const P_BIT = copyLevelBit(K);
   // The last element slot of a lane may lie past N (N not a multiple of lanes): clamped reads, no contribution.
   const ragged = N % S !== 0;
+  const seg = sched.segment;
+  const summary = seg?.role === 'summary';
+  if (seg) checkSegment(seg.length, TT);
+  const L = dim(sp.indices[sp.scan]!.dim);
+  // The chunks this workgroup walks: the whole axis, or its segment's. A segment holds whole tile spans, so
+  // within it every chunk is where it would be unsplit: the guards keep L (only the sequence's last chunk is
+  // short), and the loop stops after the chunk that ends the segment, a test of c0 alone (a register holding
+  // the segment's end made the outputs kernel spill at 128 registers).
+  const start: PExpr = seg ? v(SEG_START) : i(0);
+  const chunks = (body: PStmt[]): PStmt => ({ ...loop('c0', start, L, i(TB), body), ...(seg ? { until: segmentEnds(add(v('c0'), i(TB)), seg.length) } : {}) });
+  // The summary has no outputs: no sums, stores or tiles only they read.
+  const accs = summary ? [] : tp.accs;
 
   // Scopes of the row (level 0) and of the lane's elements (N), each with a per-copy twin when K > 1.
   const rowScope = newScope(0, undefined, '', new Map(K === 1 ? [[`$p:${lastPar}`, v(rowVar(lastPar))]] : []));
@@ -136,6 +163,9 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
     else have.size = Math.max(have.size, size);
   };
   const hName = (s: number, e: number, j: number): string => cn(`h${s}_${e}`, j);
+  /** The summary's product of state s's decays over the segment so far. */
+  const prName = (s: number, e: number, j: number): string => cn(`pr${s}_${e}`, j);
+  const rowGroup: PExpr = seg ? v(ROW_GROUP) : { k: 'builtin', b: 'group' };
 
   /**
    * Operands read per (element, step) that every row of the workgroup reads
@@ -151,7 +181,8 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
   const declsOf = (sc: Scope | undefined): Extract<PStmt, { k: 'decl' }>[] => (sc?.decls ?? []).filter((d): d is Extract<PStmt, { k: 'decl' }> => d.k === 'decl');
 
   /** One chunk loop over the scan axis, from one row mode's templates (`uni`: the rows agree on the uniform values). */
-  const chunkLoop = (tm: Templates, uni: boolean, tag: string): PStmt[] => {
+  const chunkLoop = (all: Templates, uni: boolean, tag: string): PStmt[] => {
+    const tm: Templates = summary ? { ...all, acc: [], store: [], storeIdx: [] } : all;
     const vectorAligned = new Map<string, PExpr>();
     const tiles = new Map<string, { name: string; load: PExpr }>();
     const stageTiles = (x: PExpr): PExpr => {
@@ -197,10 +228,18 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
             const chain = chainOf([inner, innerCopy], [steps[w]!, stepCopies[w]![j]], [nScopes[e]!, nCopies[e]![j]], [rowScope, rowCopies[j]]);
             const emit = (x: PExpr): PExpr => emitIn(hoister, x, chain);
             const flush = (): PStmt[] => [...inner.decls.splice(0), ...(innerCopy?.decls.splice(0) ?? [])];
+            const inside = lt(add(add(v('c0'), v('sk')), i(w)), L);
+            const keep = (name: string, next: PExpr): PStmt => assign(name, guarded ? { k: 'select', c: inside, a: next, b: v(name) } : next);
             updates.forEach((u, s) => {
               mine.subst.set(hVar(u.state.name, true), v(hName(s, e, j)));
-              const next = add(mul(emit(coef[s]!), v(hName(s, e, j))), emit(rest[s]!));
-              body.push(...flush(), assign(hName(s, e, j), guarded ? { k: 'select', c: lt(add(add(v('c0'), v('sk')), i(w)), L), a: next, b: v(hName(s, e, j)) } : next));
+              if (!summary) {
+                const next = add(mul(emit(coef[s]!), v(hName(s, e, j))), emit(rest[s]!));
+                body.push(...flush(), keep(hName(s, e, j), next));
+                return;
+              }
+              // The summary also multiplies up the decays: the segment's state is then prName · (entering state) + hName.
+              const decay = cn(`dk${s}_${e}_${w}`, j), c = emit(coef[s]!), r = emit(rest[s]!);
+              body.push(...flush(), decl(decay, 'f32', c), keep(hName(s, e, j), add(mul(v(decay), v(hName(s, e, j))), r)), keep(prName(s, e, j), mul(v(prName(s, e, j)), v(decay))));
             });
             updates.forEach((u, s) => mine.subst.set(hVar(u.state.name, false), v(hName(s, e, j))));
             accs.forEach((_, k) => {
@@ -301,6 +340,7 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
         hoister, rowScope, rowBlock: K, rowCopies, aligned: [...vectorAligned.values()], elemBytes: (buf) => elemBytesOf(sp, buf), contiguous, rowsAligned: (buf, w) => rowsAlignedFor(sp, buf, w), fills: tiles.size ? fills : [],
         prefetch: sched.prefetch ?? 0,
         scatter: sched.scatter === true,
+        ...(seg ? { first: segmentEnds(v('c0'), seg.length) } : {}),
         ...(sched.stage ? { stage: { threads: S * R, need: (n: string, size: number, narrow?: 'bf16' | 'f16') => need(n, 'f32', size, narrow), elemOf: (buf: string) => sp.used.find((t) => t.name === buf)!.dtype } } : {}),
         fillNow: M > 1 ? { k: 'bin', op: '==', a: { k: 'bin', op: '%', a: v('c0'), b: i(TT) }, b: i(0) } : undefined,
       });
@@ -308,7 +348,7 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
       // The tiles of tile span c (tileChunks chunks) fill half c % 2: the barrier of span c + 1 orders every read of
       // that half before span c + 2 refills it. `tb` also holds the chunk's offset in its span (0 when it fills).
       const base = M > 1 ? add(half, { k: 'bin', op: '%', a: v('c0'), b: i(TT) }) : half;
-      return [loop('c0', i(0), L, i(TB), [...(tiles.size ? [decl('tb', 'i32', base)] : []), chunk])];
+      return [chunks([...(tiles.size ? [decl('tb', 'i32', base)] : []), chunk])];
     }
     for (const st of staged) need(st.arr, st.d.ty, R * TS);
     accs.forEach((_, k) => need(`red${k}`, 'f32', R * RS));
@@ -336,7 +376,7 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
     ];
 
     return [
-      loop('c0', i(0), L, i(TB), [
+      chunks([
         // Phase C of the previous chunk read the partials phase B rewrites; phase B read the tiles and step values A rewrites.
         barrier,
         ...fills,
@@ -344,8 +384,7 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
         rolled('ia', IA, aSteps),
         barrier,
         when({ k: 'bin', op: '<=', a: add(v('c0'), i(TB)), b: L }, [bLoop(full, i(TB), Math.min(TB / W, 4))], [bLoop(tail, { k: 'bin', op: '-', a: L, b: v('c0') }, 1)]),
-        barrier,
-        rolled('ic', IA, cSteps),
+        ...(summary ? [] : [barrier, rolled('ic', IA, cSteps)]),
       ]),
     ];
   };
@@ -363,18 +402,35 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
     ];
   });
   const stateIdx = (e: number, j: number): PExpr => add(mul(v(cn('row', j)), i(N)), v(`n_${e}`));
-  const init: PStmt[] = updates.flatMap((u, s) => els.flatMap((e) => copies.map((j) => {
+  const slotIdx = (s: number, e: number, j: number): PExpr => segmentSlot(v(cn('row', j)), v(SEG), s, updates.length, N, v(`n_${e}`));
+  const each = <T>(fn: (s: number, e: number, j: number) => T[]): T[] => updates.flatMap((_, s) => els.flatMap((e) => copies.flatMap((j) => fn(s, e, j))));
+  // Recomputed from the workgroup's index after the chunks, not kept live through them.
+  const lastSegment = seg ? isLastSegment(nRows, R * K, seg.length, L) : undefined;
+  const okAt = (e: number, j: number): PExpr => (ragged && e === E - 1 ? { k: 'bin', op: '&&', a: v(cn('rowOk', j)), b: v(`nok_${e}`) } : v(cn('rowOk', j)));
+  const init: PStmt[] = each((s, e, j) => {
+    const u = updates[s]!;
+    // A segment's summary starts from zero with no decay yet; its outputs from the state the pass between found.
+    if (summary) return [decl(hName(s, e, j), 'f32', f(0), true), decl(prName(s, e, j), 'f32', f(1), true)];
+    if (seg) return [decl(hName(s, e, j), 'f32', { k: 'load', buf: SEG_STATES, index: slotIdx(s, e, j) }, true)];
     const given = sp.variant.initStates.includes(u.state.name);
-    return decl(hName(s, e, j), 'f32', given ? { k: 'load', buf: u.state.init, index: stateIdx(e, j) } : f(0), true);
-  })));
-  const final: PStmt[] = updates.flatMap((u, s) => (sp.variant.finalStates.includes(u.state.name) ? els.flatMap((e) => copies.map((j) => {
-    const ok: PExpr = ragged && e === E - 1 ? { k: 'bin', op: '&&', a: v(cn('rowOk', j)), b: v(`nok_${e}`) } : v(cn('rowOk', j));
-    return when(ok, [{ k: 'store', buf: u.state.final, index: stateIdx(e, j), value: v(hName(s, e, j)) }]);
-  })) : []));
+    return [decl(hName(s, e, j), 'f32', given ? { k: 'load', buf: u.state.init, index: stateIdx(e, j) } : f(0), true)];
+  });
+  const final: PStmt[] = summary
+    ? each((s, e, j) => [when(okAt(e, j), [
+      { k: 'store', buf: SEG_STATES, index: slotIdx(s, e, j), value: v(hName(s, e, j)) },
+      { k: 'store', buf: SEG_DECAYS, index: slotIdx(s, e, j), value: v(prName(s, e, j)) },
+    ])])
+    : each((s, e, j) => {
+      const u = updates[s]!;
+      if (!sp.variant.finalStates.includes(u.state.name)) return [];
+      // Split, only the last segment's end is the sequence's.
+      const ok = seg ? { k: 'bin', op: '&&', a: okAt(e, j), b: lastSegment } as PExpr : okAt(e, j);
+      return [when(ok, [{ k: 'store', buf: u.state.final, index: stateIdx(e, j), value: v(hName(s, e, j)) }])];
+    });
   // Row- and element-level values (Mamba-1's A[d][n]·log2 e) were hoisted into their scopes while emitting.
   const rowBody: PStmt[] = [
     ...copies.flatMap((j) => decompose(v(cn('row', j)), (k) => cn(`rem${k}`, j), (q) => rowVar(q, j))),
-    ...(hasUniform ? uniformCheck(sp, tp, R * K) : []),
+    ...(hasUniform ? uniformCheck(sp, tp, R * K, rowGroup) : []),
     ...rowScope.decls,
     ...rowCopies.flatMap((c) => c?.decls ?? []),
     ...elemDecls,
@@ -383,17 +439,22 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
     ...(uniformLoop ? [when(v('uni'), uniformLoop, generalLoop)] : generalLoop),
     ...final,
   ];
+  // Split, workgroup g runs row group g mod (row groups) over segment g / (row groups): neighbours share a segment (and its B and C lines).
+  const segDecls = seg ? segmentOf(nRows, R * K, seg.length, L) : [];
+  const live: PExpr = lt(mul(rowGroup, i(R * K)), nRows);
   const body: PStmt[] = [
     decl('lane', 'i32', R === 1 ? TID : { k: 'bin', op: '%', a: TID, b: i(S) }),
     decl('slot', 'i32', R === 1 ? i(0) : { k: 'bin', op: '/', a: TID, b: i(S) }),
-    ...slotRows(nRows, R, K),
-    when(lt(mul({ k: 'builtin', b: 'group' }, i(R * K)), nRows), rowBody),
+    ...segDecls,
+    ...slotRows(nRows, R, K, rowGroup),
+    // The last segment needs no summary: nothing comes after it.
+    when(summary ? { k: 'bin', op: '&&', a: live, b: lt(v(SEG), sub1(v(SEG_COUNT))) } : live, rowBody),
   ];
   const bytes = shared.reduce((a, s) => a + 4 * s.size, 0);
   if (bytes > sharedBytes) {
     throw new LoweringError(`state lanes: lanes ${S} × items ${IA} × rows ${R}${K > 1 ? ` × rowBlock ${K}` : ''} needs ${bytes} bytes of workgroup memory, more than the ${sharedBytes} this target allows`);
   }
-  const { buffers, params, elem } = programBindings(sp);
+  const { buffers, params, elem } = seg ? segmentBindings(sp, seg.role) : programBindings(sp);
   return {
     name,
     workgroupSize: S * R,
@@ -402,7 +463,7 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
     shared,
     body,
     usesSubgroups: SH && S > 1,
-    grid: { groupsFromDims: sp.parallel.map((q) => sp.indices[q]!.dim), rowsPerGroup: R * K },
+    grid: { groupsFromDims: sp.parallel.map((q) => sp.indices[q]!.dim), rowsPerGroup: R * K, ...(seg ? { tiles: [{ dim: sp.indices[sp.scan]!.dim, size: seg.length }] } : {}) },
     helpers: tp.helpers,
     // A handful of values per element and step: 64 registers let ptxas keep the occupancy the form needs
     // (the prototype: 64 registers at 256 threads, 4 workgroups per SM); more elements per lane or rows per

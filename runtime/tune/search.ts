@@ -286,7 +286,8 @@ export function screen(sp: SpecializedProgram, space: ScheduleSpace, kind: Backe
   // Points equal once the knobs their lowering ignores are set aside render the same kernel: rendered once
   // (Mamba-1's space is 100 800 points, 6 715 distinct survivors on the H100: screened in about 200 s on one CPU core). Only for the compiler's own codegen, whose ignored knobs these are.
   const byCanonical = new Map<string, Candidate>();
-  const canonicalKey = (point: Knobs): string | undefined => (codegen === compileKernel ? scheduleKey(canonicalSchedule(sp, asSchedule(point))) : undefined);
+  const seqlen = dims[sp.indices[sp.scan]!.dim];
+  const canonicalKey = (point: Knobs): string | undefined => (codegen === compileKernel ? scheduleKey(canonicalSchedule(sp, asSchedule(point), seqlen)) : undefined);
   // The default first: where several points render its kernel, it is the one measured (and named).
   const dflt = scheduleKey(space.defaults);
   const points = allPoints(space).sort((a, b) => Number(scheduleKey(b) === dflt) - Number(scheduleKey(a) === dflt));
