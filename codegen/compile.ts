@@ -15,6 +15,7 @@ import { chooseChunkedTiles, lowerSsdChunked } from './lower/ssd-chunked.js';
 import { lowerSequential, SequentialLoweringError } from './lower/sequential.js';
 import { lowerStateLanes } from './lower/state-lanes.js';
 import { lowerSegmented } from './lower/segments.js';
+import { checkSegment } from './lower/segment-parts.js';
 import { packBindings } from './lower/pack-bindings.js';
 import type { DimTile, KernelPlan, LaunchSequence, ScratchSpec } from './plan/ast.js';
 import { identifierClash } from './plan/identifiers.js';
@@ -324,6 +325,25 @@ export function canonicalSchedule(sp: SpecializedProgram, sched: Schedule, seqle
   if (lowering === undefined) return base; // no lowering takes it: compileKernel will say why
   if (lowering !== 'diagonal-scan') return { ...sched, tileChunks: 1, prefetch: 0, scatter: 0, stage: 0, segment: 0 };
   return isStateLanes(sched) ? { ...base, threads: 1 } : base;
+}
+
+/**
+ * A schedule that splits the sequence (segment > 0 in the state-lanes form, shorter than `seqlen` where
+ * given): the unsplit schedule, whose one kernel needs at least what each of the split's launches does (the
+ * outputs kernel has its arrays and register budget, the summary fewer arrays, the pass next to nothing),
+ * and why the split is refused where it is. Undefined for any other schedule. The tuner's screen judges a
+ * split by its unsplit kernel instead of rendering three (lower/segments.ts).
+ */
+export function splitOf(sp: SpecializedProgram, sched: Schedule, seqlen?: number): { unsplit: Schedule; rejects?: string } | undefined {
+  const k = effectiveShuffleKnobs(sched);
+  if (!k.segment || (seqlen !== undefined && k.segment >= seqlen) || loweringOf(sp, sched.lowering) !== 'diagonal-scan') return undefined;
+  try {
+    checkSegment(k.segment, (k.lanes ?? 1) * k.items * (k.tileChunks ?? 1));
+    return { unsplit: { ...sched, segment: 0 } };
+  } catch (e) {
+    if (!(e instanceof LoweringError)) throw e;
+    return { unsplit: { ...sched, segment: 0 }, rejects: e.message };
+  }
 }
 
 const loweringMemo = new WeakMap<SpecializedProgram, Map<string, LoweringName | undefined>>();

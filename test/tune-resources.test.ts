@@ -117,6 +117,19 @@ describe('surviving spaces per device', () => {
     expect(cs.filter((c) => c.status === 'same-kernel')).toHaveLength(3 * 2 * 2 * 2 * 2 * 2 - 1);
   });
 
+  it('judges a split sequence by its unsplit kernel: the same verdicts as rendering its three launches', () => {
+    // Segment 96 is no multiple of lanes × items × tileChunks (64 with tileChunks 4): refused; rows 64 × lanes 4 × rowBlock 4 do not fit.
+    const p: Program = { ...mamba, schedule: { ...mamba.schedule, threads: [32], items: [4], rows: [16, 64], rowBlock: [1, 4], lanes: [4], shuffle: [1], tileChunks: [1, 4], prefetch: [0], scatter: [0, 1], stage: [0, 1], segment: [0, 96, 256] } };
+    const dims = { batch: 1, dim: 64, seqlen: 1024, dstate: 16, ngroups: 1 };
+    const sp = specializeFor(p, tuneVariant(p), dims);
+    const fast = screen(sp, scheduleSpace(p), 'cuda', H100_CUDA, dims, compileKernel);
+    const full = screen(sp, scheduleSpace(p), 'cuda', H100_CUDA, dims, (...a) => compileKernel(...a));
+    expect(fast.map((c) => c.status)).toEqual(full.map((c) => c.status));
+    const split = fast.filter((c) => c.schedule.segment > 0);
+    expect(split.some((c) => c.status === 'untried')).toBe(true);
+    expect(split.find((c) => c.schedule.segment === 96 && c.schedule.tileChunks === 4 && c.schedule.rows === 16)!.reasons.join()).toMatch(/segment must be a positive multiple of 64/);
+  }, 60_000);
+
   it('a segment at least as long as the sequence is no split: the unsplit kernel stands for it, shorter ones are rendered', () => {
     const p: Program = { ...mamba, schedule: { ...mamba.schedule, threads: [32], items: [4], rows: [16], rowBlock: [1], lanes: [4], shuffle: [1], tileChunks: [1], prefetch: [0], scatter: [0], stage: [0], segment: [0, 64, 128, 4096] } };
     const dims = { batch: 1, dim: 64, seqlen: 128, dstate: 16, ngroups: 1 };
