@@ -4,7 +4,7 @@
 
 import type { SpecializedProgram } from '../../dsl/ir.js';
 import type { KernelBinding } from '../../runtime/backend.js';
-import { add, decl, GROUP, i, mul, v, type PExpr, type PStmt } from '../plan/ast.js';
+import { add, bin, decl, GROUP, i, mul, sub, v, type PExpr, type PStmt } from '../plan/ast.js';
 import { LoweringError } from './diagonal-templates.js';
 import { programBindings } from './program-bindings.js';
 
@@ -41,8 +41,8 @@ export function checkSegment(length: number, span: number): void {
 export function segmentOf(nRows: PExpr, rowsPerGroup: number, length: number, L: PExpr): PStmt[] {
   return [
     decl(ROW_GROUPS, 'i32', rowGroups(nRows, rowsPerGroup)),
-    decl(ROW_GROUP, 'i32', { k: 'bin', op: '%', a: GROUP, b: v(ROW_GROUPS) }),
-    decl(SEG, 'i32', div(GROUP, v(ROW_GROUPS))),
+    decl(ROW_GROUP, 'i32', bin('%', GROUP, v(ROW_GROUPS))),
+    decl(SEG, 'i32', bin('/', GROUP, v(ROW_GROUPS))),
     decl(SEG_COUNT, 'i32', segmentCount(L, length)),
     decl(SEG_START, 'i32', mul(v(SEG), i(length))),
   ];
@@ -50,7 +50,7 @@ export function segmentOf(nRows: PExpr, rowsPerGroup: number, length: number, L:
 
 /** Whether position `at` starts a segment (a chunk's c0: its segment's first; c0 + chunk: the chunk ends its segment). */
 export function segmentEnds(at: PExpr, length: number): PExpr {
-  return { k: 'bin', op: '==', a: { k: 'bin', op: '%', a: at, b: i(length) }, b: i(0) };
+  return bin('==', bin('%', at, i(length)), i(0));
 }
 
 /**
@@ -59,20 +59,16 @@ export function segmentEnds(at: PExpr, length: number): PExpr {
  * for it (the outputs kernel spilled 48 bytes at 128 registers when the test read the segment index).
  */
 export function isLastSegment(nRows: PExpr, rowsPerGroup: number, length: number, L: PExpr): PExpr {
-  return { k: 'bin', op: '>=', a: GROUP, b: mul({ k: 'bin', op: '-', a: segmentCount(L, length), b: i(1) }, rowGroups(nRows, rowsPerGroup)) };
+  return bin('>=', GROUP, mul(sub(segmentCount(L, length), i(1)), rowGroups(nRows, rowsPerGroup)));
 }
 
 function rowGroups(nRows: PExpr, rowsPerGroup: number): PExpr {
-  return div(add(nRows, i(rowsPerGroup - 1)), i(rowsPerGroup));
-}
-
-function div(a: PExpr, b: PExpr): PExpr {
-  return { k: 'bin', op: '/', a, b };
+  return bin('/', add(nRows, i(rowsPerGroup - 1)), i(rowsPerGroup));
 }
 
 /** ceil(L / length): the segments of the scan axis. */
 export function segmentCount(L: PExpr, length: number): PExpr {
-  return { k: 'bin', op: '/', a: add(L, i(length - 1)), b: i(length) };
+  return bin('/', add(L, i(length - 1)), i(length));
 }
 
 /** Where state s (of `states`), element n of row `row` sits for segment `seg` in the scratch buffers: [row][segment][state][n]. */

@@ -17,8 +17,8 @@
 // 2 × rows × segments × states × N floats.
 
 import type { SpecializedProgram } from '../../dsl/ir.js';
-import { add, assign, decl, f, GROUP, i, loop, lt, mul, TID, v, when, type KernelPlan, type LaunchSequence, type PExpr, type PStmt, type ScratchSpec } from '../plan/ast.js';
-import { analyseDiagonal, rowDecomposition } from './diagonal-templates.js';
+import { add, assign, bin, decl, f, GROUP, i, loop, lt, mul, sub, TID, v, when, type KernelPlan, type LaunchSequence, type PExpr, type PStmt, type ScratchSpec } from '../plan/ast.js';
+import { analyseDiagonal, rowDecomposition, type DiagonalAnalysis } from './diagonal-templates.js';
 import { dimEnv } from './index-math.js';
 import { SEG_COUNT, SEG_DECAYS, SEG_STATES, segmentBindings, segmentCount, segmentSlot } from './segment-parts.js';
 import { lowerStateLanes, type StateLanesSchedule } from './state-lanes.js';
@@ -34,12 +34,11 @@ export function lowerSegmented(sp: SpecializedProgram, sched: StateLanesSchedule
   const rowDims = sp.parallel.map((q) => sp.indices[q]!.dim);
   const segments = { dim: sp.indices[sp.scan]!.dim, size: length };
   const scratch: ScratchSpec[] = [SEG_STATES, SEG_DECAYS].map((n) => ({ name: n, elem: 'f32', dims: rowDims, tiles: [segments], times: an.updates.length * N }));
-  return { launches: [summary, segmentPass(sp, length, `${name}_b`), outputs], scratch };
+  return { launches: [summary, segmentPass(sp, an, length, `${name}_b`), outputs], scratch };
 }
 
 /** (b) The state entering each segment, over its summary's end state in place. */
-function segmentPass(sp: SpecializedProgram, length: number, name: string): KernelPlan {
-  const an = analyseDiagonal(sp);
+function segmentPass(sp: SpecializedProgram, an: DiagonalAnalysis, length: number, name: string): KernelPlan {
   const N = sp.staticDims[an.stateDim]!;
   const U = an.updates.length;
   const { nRows } = rowDecomposition(sp);
@@ -50,15 +49,15 @@ function segmentPass(sp: SpecializedProgram, length: number, name: string): Kern
     decl(SEG_COUNT, 'i32', segmentCount(L, length)),
     decl('ge', 'i32', add(mul(GROUP, i(PASS_THREADS)), TID)),
     when(lt(v('ge'), mul(nRows, i(N))), [
-      decl('row', 'i32', { k: 'bin', op: '/', a: v('ge'), b: i(N) }),
-      decl('en', 'i32', { k: 'bin', op: '%', a: v('ge'), b: i(N) }),
+      decl('row', 'i32', bin('/', v('ge'), i(N))),
+      decl('en', 'i32', bin('%', v('ge'), i(N))),
       ...an.updates.map((u, s) => decl(h(s), 'f32', sp.variant.initStates.includes(u.state.name) ? { k: 'load', buf: u.state.init, index: add(mul(v('row'), i(N)), v('en')) } : f(0), true)),
-      loop('sp', i(0), { k: 'bin', op: '-', a: v(SEG_COUNT), b: i(1) }, i(1), an.updates.flatMap((_, s) => [
+      loop('sp', i(0), sub(v(SEG_COUNT), i(1)), i(1), an.updates.flatMap((_, s) => [
         decl(`he${s}`, 'f32', { k: 'load', buf: SEG_STATES, index: at(v('sp'), s) }),
         { k: 'store', buf: SEG_STATES, index: at(v('sp'), s), value: v(h(s)) },
         assign(h(s), add(mul({ k: 'load', buf: SEG_DECAYS, index: at(v('sp'), s) }, v(h(s))), v(`he${s}`))),
       ])),
-      ...an.updates.map((_, s): PStmt => ({ k: 'store', buf: SEG_STATES, index: at({ k: 'bin', op: '-', a: v(SEG_COUNT), b: i(1) }, s), value: v(h(s)) })),
+      ...an.updates.map((_, s): PStmt => ({ k: 'store', buf: SEG_STATES, index: at(sub(v(SEG_COUNT), i(1)), s), value: v(h(s)) })),
     ]),
   ];
   const { buffers, params, elem } = segmentBindings(sp, 'pass');

@@ -232,14 +232,11 @@ export function lowerStateLanes(sp: SpecializedProgram, sched: StateLanesSchedul
             const keep = (name: string, next: PExpr): PStmt => assign(name, guarded ? { k: 'select', c: inside, a: next, b: v(name) } : next);
             updates.forEach((u, s) => {
               mine.subst.set(hVar(u.state.name, true), v(hName(s, e, j)));
-              if (!summary) {
-                const next = add(mul(emit(coef[s]!), v(hName(s, e, j))), emit(rest[s]!));
-                body.push(...flush(), keep(hName(s, e, j), next));
-                return;
-              }
-              // The summary also multiplies up the decays: the segment's state is then prName · (entering state) + hName.
-              const decay = cn(`dk${s}_${e}_${w}`, j), c = emit(coef[s]!), r = emit(rest[s]!);
-              body.push(...flush(), decl(decay, 'f32', c), keep(hName(s, e, j), add(mul(v(decay), v(hName(s, e, j))), r)), keep(prName(s, e, j), mul(v(prName(s, e, j)), v(decay))));
+              const c = emit(coef[s]!), r = emit(rest[s]!);
+              // The summary also multiplies up the decays (named, to use twice): the segment's state is then prName · (entering state) + hName.
+              const decay = summary ? cn(`dk${s}_${e}_${w}`, j) : undefined;
+              body.push(...flush(), ...(decay ? [decl(decay, 'f32', c)] : []), keep(hName(s, e, j), add(mul(decay ? v(decay) : c, v(hName(s, e, j))), r)));
+              if (decay) body.push(keep(prName(s, e, j), mul(v(prName(s, e, j)), v(decay))));
             });
             updates.forEach((u, s) => mine.subst.set(hVar(u.state.name, false), v(hName(s, e, j))));
             accs.forEach((_, k) => {
