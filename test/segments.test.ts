@@ -91,9 +91,10 @@ describe('the plans', () => {
     expect(reads(a!.plan.body, 'h_init')).toBe(false);
     expect(reads(c!.plan.body, 'h_init')).toBe(false);
     expect(text(c!.plan.body)).toMatch(/"buf":"y"/);
-    // Staged inputs: u and delta for the summary (2 rows), u, delta and z for the outputs.
-    expect(a!.plan.shared.filter((x) => x.name.startsWith('stg'))).toHaveLength(4);
+    // Staged inputs: u and delta for the summary (one row per slot whatever rowBlock), u, delta and z of 2 rows for the outputs.
+    expect(a!.plan.shared.filter((x) => x.name.startsWith('stg'))).toHaveLength(2);
     expect(c!.plan.shared.filter((x) => x.name.startsWith('stg'))).toHaveLength(6);
+    expect([a!.plan.grid.rowsPerGroup, c!.plan.grid.rowsPerGroup]).toEqual([16, 32]);
     // The split changes nothing without segments: the one-launch kernel is the one of before.
     expect(compileKernel(sp(), 'cuda', { ...sched, segment: 0 }, { subgroups: true }).kernel.source).toBe(compileKernel(sp(), 'cuda', sched, { subgroups: true }).kernel.source);
   });

@@ -27,7 +27,11 @@ import { lowerStateLanes, type StateLanesSchedule } from './state-lanes.js';
 const PASS_THREADS = 64;
 
 export function lowerSegmented(sp: SpecializedProgram, sched: StateLanesSchedule, length: number, name: string, sharedBytes: number, shuffleLanes: number): LaunchSequence {
-  const summary = lowerStateLanes(sp, { ...sched, segment: { length, role: 'summary' } }, `${name}_a`, sharedBytes, shuffleLanes);
+  // The summary serves one row per thread slot whatever the schedule's rowBlock: it reads no C tile for a
+  // second row to share, and its decay products take the registers a second row would need (at rowBlock 2
+  // ptxas spills; RESULTS run 92: its launch took 5.88 ms at rowBlock 2, 5.35 at 1). The launches meet only
+  // in the scratch, indexed by row, so each may group rows its own way.
+  const summary = lowerStateLanes(sp, { ...sched, rowBlock: 1, segment: { length, role: 'summary' } }, `${name}_a`, sharedBytes, shuffleLanes);
   const outputs = lowerStateLanes(sp, { ...sched, segment: { length, role: 'outputs' } }, `${name}_c`, sharedBytes, shuffleLanes);
   const an = analyseDiagonal(sp);
   const N = sp.staticDims[an.stateDim]!;
