@@ -44,6 +44,9 @@ describe('split sequences on the CPU adapter vs the float64 reference', () => {
     { name: 'final state only', schedule: one(8, 2, 24), spec: { initStates: [], dims: { seqlen: 150 } } },
     { name: 'initial state only', schedule: one(4, 4, 20), spec: { finalStates: [], dims: { seqlen: 90 } } },
     { name: 'the shared form (shuffle 0), lanes 4', schedule: { threads: 1, lanes: 4, items: 2, rows: 2, segment: 16 }, spec: { dims: { seqlen: 100 } } },
+    // 4 row groups × 17 500 segments: more workgroups than a grid row holds (65 535), so the grid is a 65 535 × 2
+    // rectangle and its last 61 070 workgroups lie past the segments: they must do nothing (no final state).
+    { name: 'seqlen 70000 in segments of 4: the grid spills into a second row of padding workgroups', schedule: one(4, 4, 4), spec: { dims: { batch: 2, dim: 8, ngroups: 1, seqlen: 70000 } } },
   ];
   itPassesEach(() => ex.runner, caseOf, cases, label, ({ spec, schedule }) => 7 * (schedule.items ?? 1) + (spec.dims?.seqlen ?? 0), GPU_TIMEOUT);
 

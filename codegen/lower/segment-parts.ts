@@ -4,7 +4,7 @@
 
 import type { SpecializedProgram } from '../../dsl/ir.js';
 import type { KernelBinding } from '../../runtime/backend.js';
-import { add, bin, decl, GROUP, i, mul, sub, v, type PExpr, type PStmt } from '../plan/ast.js';
+import { add, bin, decl, GROUP, i, lt, mul, sub, v, type PExpr, type PStmt } from '../plan/ast.js';
 import { LoweringError } from './diagonal-templates.js';
 import { programBindings } from './program-bindings.js';
 
@@ -37,13 +37,17 @@ export function checkSegment(length: number, span: number): void {
  * g mod (row groups) in segment g / (row groups), so workgroups launched
  * together share a segment, and the lines of what their rows read alike
  * (Mamba-1's B and C). Its steps are [start, min(L, start + length)).
+ * Workgroups past the last segment (a grid padded to a rectangle where it
+ * exceeds a row of the device's grid: WebGPU's 65 535) get the row group
+ * past the last, so the rows test leaves them idle — a select, not another
+ * test around the body: that one made ptxas spill the outputs kernel.
  */
 export function segmentOf(nRows: PExpr, rowsPerGroup: number, length: number, L: PExpr): PStmt[] {
   return [
     decl(ROW_GROUPS, 'i32', rowGroups(nRows, rowsPerGroup)),
-    decl(ROW_GROUP, 'i32', bin('%', GROUP, v(ROW_GROUPS))),
     decl(SEG, 'i32', bin('/', GROUP, v(ROW_GROUPS))),
     decl(SEG_COUNT, 'i32', segmentCount(L, length)),
+    decl(ROW_GROUP, 'i32', { k: 'select', c: lt(v(SEG), v(SEG_COUNT)), a: bin('%', GROUP, v(ROW_GROUPS)), b: v(ROW_GROUPS) }),
     decl(SEG_START, 'i32', mul(v(SEG), i(length))),
   ];
 }
