@@ -48,8 +48,8 @@ export default program({
   // (runs 75–77); stage (inputs copied into shared memory a chunk ahead, outputs stored as a stream)
   // to 0.934 ms with 128-byte L2 fetches (runs 85–90).
   // segment: with few rows (batch 1, dim 4096) the sequence is split into segments of that many steps run
-  // in parallel (a summary launch, a pass over the segments, the outputs launch): 18.8 → 13.3 ms at seqlen
-  // 262144 (runs 91–95). Segments as long as the sequence are the unsplit kernel (the tuner measures it once).
+  // in parallel (a summary launch, a pass over the segments, the outputs launch): 18.8 → 13.1 ms at seqlen
+  // 262144 (runs 91–97). Segments as long as the sequence are the unsplit kernel (the tuner measures it once).
   schedule: {
     threads: [32, 64, 128, 256], items: [8, 4, 2, 1, 16], rows: [1, 2, 4, 8, 16, 32, 64], rowBlock: [1, 2, 4], lanes: [1, 8, 16, 4, 2], shuffle: [0, 1],
     tileChunks: [1, 2, 4], prefetch: [0, 1], scatter: [0, 1], stage: [0, 1], segment: [0, 32768],
