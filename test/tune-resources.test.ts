@@ -12,7 +12,8 @@ import type { Program } from '../dsl/ir.js';
 import { loadProgram } from '../dsl/load.js';
 import { specializeFor } from '../runtime/program-runner.js';
 import { checkCompiled, checkPlan, occupancy, planResources, type PlanResources } from '../runtime/tune/resources.js';
-import { screen, tuneVariant } from '../runtime/tune/search.js';
+import { screen, tuneVariant, type Candidate } from '../runtime/tune/search.js';
+import { screenInParallel } from '../runtime/tune/screen-pool.js';
 import { formatSchedule, scheduleSpace } from '../runtime/tune/space.js';
 import { CPU_ADAPTER, H100_CUDA, H100_WEBGPU } from './fixtures/device-limits.js';
 
@@ -129,6 +130,18 @@ describe('surviving spaces per device', () => {
     expect(split.some((c) => c.status === 'untried')).toBe(true);
     expect(split.find((c) => c.schedule.segment === 96 && c.schedule.tileChunks === 4 && c.schedule.rows === 16)!.reasons.join()).toMatch(/segment must be a positive multiple of 64/);
   }, 60_000);
+
+  it('screens in worker threads exactly as on one thread: the same statuses, reasons, resources and same-kernel links', async () => {
+    const p: Program = { ...mamba, schedule: { ...mamba.schedule, threads: [32, 64], items: [4, 2, 8], rows: [16, 32], rowBlock: [1, 2], lanes: [1, 4], shuffle: [0, 1], tileChunks: [1, 2], prefetch: [0], scatter: [0, 1], stage: [0, 1], segment: [0, 256] } };
+    const dims = { batch: 1, dim: 64, seqlen: 1024, dstate: 16, ngroups: 1 };
+    const sp = specializeFor(p, tuneVariant(p), dims);
+    const one = screen(sp, scheduleSpace(p), 'cuda', H100_CUDA, dims, compileKernel);
+    const pool = await screenInParallel(sp, scheduleSpace(p), 'cuda', H100_CUDA, dims, { workers: 2, minRenders: 0 });
+    const view = (cs: Candidate[]) => cs.map((c) => ({ s: c.schedule, status: c.status, reasons: c.reasons, resources: c.resources, occupancy: c.occupancy, sameAs: c.sameAs ? cs.indexOf(c.sameAs) : -1 }));
+    expect(view(pool)).toEqual(view(one));
+    expect(one.filter((c) => c.status === 'untried').length).toBeGreaterThan(20);
+    expect(one.some((c) => c.status === 'rejected')).toBe(true);
+  }, 120_000);
 
   it('a segment at least as long as the sequence is no split: the unsplit kernel stands for it, shorter ones are rendered', () => {
     const p: Program = { ...mamba, schedule: { ...mamba.schedule, threads: [32], items: [4], rows: [16], rowBlock: [1], lanes: [4], shuffle: [1], tileChunks: [1], prefetch: [0], scatter: [0], stage: [0], segment: [0, 64, 128, 4096] } };

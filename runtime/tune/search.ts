@@ -28,6 +28,7 @@ import { kernelIdentity, shapeBucket, type Codegen, type TuneKey } from './key.j
 import { staleReason } from './lookup.js';
 import { RotatingBuffers, medianOf, timeCandidate, timingInputs } from './measure.js';
 import { checkCompiled, checkPlan, planResources, type Occupancy, type PlanResources } from './resources.js';
+import { screenInParallel } from './screen-pool.js';
 import { allPoints, asSchedule, formatSchedule, indexOf, scheduleKey, scheduleSpace, spaceSize, type Knobs, type ScheduleSpace, type SpaceOverride } from './space.js';
 
 export type TuneMode = 'auto' | 'exhaustive' | 'guided';
@@ -164,7 +165,7 @@ export async function tune(o: TuneOptions): Promise<TuneResult> {
   }
 
   // 1. Resource model over every point; one representative per distinct kernel.
-  const candidates = screen(sp, space, backend.kind, backend.limits, dims, codegen);
+  const candidates = codegen === compileKernel ? await screenInParallel(sp, space, backend.kind, backend.limits, dims) : screen(sp, space, backend.kind, backend.limits, dims, codegen);
   const survivors = candidates.filter((c) => c.status === 'untried');
   if (survivors.length === 0) throw new Error(`${p.name}: no schedule of the space fits ${backend.deviceName}:\n${reasonSummary(candidates, space)}`);
   const mode = o.mode === 'exhaustive' || o.mode === 'guided' ? o.mode : survivors.length <= (o.exhaustiveMax ?? 32) ? 'exhaustive' : 'guided';
@@ -279,8 +280,51 @@ export async function tune(o: TuneOptions): Promise<TuneResult> {
  * rendering the same kernel as an earlier point. Survivors stay 'untried'.
  */
 export function screen(sp: SpecializedProgram, space: ScheduleSpace, kind: Backend['kind'], limits: DeviceLimits, dims: Dims, codegen: Codegen = compileKernel): Candidate[] {
-  const target = targetOf(kind);
-  const caps = capsOf(limits);
+  return screenWith(sp, space, dims, codegen, (point) => renderVerdict(sp, point, kind, limits, dims, codegen));
+}
+
+/** What rendering one point tells the screen: why the lowering or the device refuses it, or its resources and kernel identity. */
+export interface RenderVerdict {
+  rejected: boolean;
+  reasons: string[];
+  resources?: PlanResources;
+  occupancy?: Occupancy;
+  /** Hash of the launches' sources and grids (the kernel's identity), for survivors. */
+  sig?: string;
+}
+
+/** Renders one point and puts every launch of it through the resource model. */
+export function renderVerdict(sp: SpecializedProgram, point: Knobs, kind: Backend['kind'], limits: DeviceLimits, dims: Dims, codegen: Codegen = compileKernel): RenderVerdict {
+  let info;
+  try {
+    info = codegen(sp, targetOf(kind), asSchedule(point), capsOf(limits));
+  } catch (e) {
+    return { rejected: true, reasons: [`lowering: ${e instanceof Error ? e.message : String(e)}`] };
+  }
+  // Every launch of a run must fit; the first's resources and occupancy are the candidate's.
+  const verdicts = info.launches.map((l) => {
+    const r = planResources(l.kernel, l.plan, workgroupsOf(l, dims));
+    return { r, v: checkPlan(kind, r, limits), entry: l.kernel.entry };
+  });
+  const first = { resources: verdicts[0]!.r, ...(verdicts[0]!.v.occupancy ? { occupancy: verdicts[0]!.v.occupancy } : {}) };
+  if (verdicts.some((x) => !x.v.ok)) {
+    return { rejected: true, ...first, reasons: verdicts.flatMap((x) => x.v.reasons.map((m) => (verdicts.length > 1 ? `${x.entry}: ${m}` : m))) };
+  }
+  const sig = createHash('sha256')
+    .update(info.launches.map((l) => l.kernel.source.split(l.kernel.entry).join('\0')).join('\n'))
+    .update(info.launches.map((l) => `|${l.gridFromDims.join(',')}|${l.rowsPerGroup}|${l.gridTiles.map((t) => `${t.dim}/${t.size}`).join(',')}|${l.kernel.workgroupSize}|${l.kernel.sharedBytes}`).join(''))
+    .digest('hex');
+  return { rejected: false, reasons: [], ...first, sig };
+}
+
+/**
+ * The screen's walk over the space in order, `render` giving each point it
+ * has to render its verdict: points equal once the knobs their lowering
+ * ignores are set aside render the same kernel and are rendered once, a
+ * split sequence is judged by its unsplit kernel, and survivors with the
+ * same kernel identity are measured once.
+ */
+export function screenWith(sp: SpecializedProgram, space: ScheduleSpace, dims: Dims, codegen: Codegen, render: (point: Knobs) => RenderVerdict): Candidate[] {
   const candidates: Candidate[] = [];
   const bySource = new Map<string, Candidate>();
   // Points equal once the knobs their lowering ignores are set aside render the same kernel: rendered once
@@ -323,36 +367,20 @@ export function screen(sp: SpecializedProgram, space: ScheduleSpace, kind: Backe
       }
       continue;
     }
-    let info;
-    try {
-      info = codegen(sp, target, asSchedule(point), caps);
-    } catch (e) {
+    const r = render(point);
+    if (r.resources) c.resources = r.resources;
+    if (r.occupancy) c.occupancy = r.occupancy;
+    if (r.rejected) {
       c.status = 'rejected';
-      c.reasons.push(`lowering: ${e instanceof Error ? e.message : String(e)}`);
-      continue;
-    }
-    // Every launch of a run must fit; the first's resources and occupancy are the candidate's.
-    const verdicts = info.launches.map((l) => {
-      const r = planResources(l.kernel, l.plan, workgroupsOf(l, dims));
-      return { r, v: checkPlan(kind, r, limits), entry: l.kernel.entry };
-    });
-    c.resources = verdicts[0]!.r;
-    c.occupancy = verdicts[0]!.v.occupancy;
-    if (verdicts.some((x) => !x.v.ok)) {
-      c.status = 'rejected';
-      for (const x of verdicts) c.reasons.push(...x.v.reasons.map((m) => (verdicts.length > 1 ? `${x.entry}: ${m}` : m)));
+      c.reasons.push(...r.reasons);
       continue;
     }
     // Knobs a lowering ignores render the same kernel: measure it once.
-    const sig = createHash('sha256')
-      .update(info.launches.map((l) => l.kernel.source.split(l.kernel.entry).join('\0')).join('\n'))
-      .update(info.launches.map((l) => `|${l.gridFromDims.join(',')}|${l.rowsPerGroup}|${l.gridTiles.map((t) => `${t.dim}/${t.size}`).join(',')}|${l.kernel.workgroupSize}|${l.kernel.sharedBytes}`).join(''))
-      .digest('hex');
-    const same = bySource.get(sig);
+    const same = bySource.get(r.sig!);
     if (same) {
       c.status = 'same-kernel';
       c.sameAs = same;
-    } else bySource.set(sig, c);
+    } else bySource.set(r.sig!, c);
   }
   return candidates;
 }
