@@ -7,7 +7,7 @@ import type { Program, Variant } from '../../dsl/ir.js';
 import type { Schedule } from '../../codegen/compile.js';
 import type { Backend } from '../backend.js';
 import { fmtDims } from '../shapes.js';
-import { TuneCache, type TunedEntry } from '../tune/cache.js';
+import { TuneCache, tuneCacheDisabled, type TunedEntry } from '../tune/cache.js';
 import { tune, tuneVariant, type Candidate, type TuneMode, type TuneResult } from '../tune/search.js';
 import { formatSchedule, scheduleKey, type ScheduleSpace, type SpaceOverride } from '../tune/space.js';
 
@@ -123,7 +123,8 @@ function summary(r: TuneResult, cachePath: string | undefined, log: (l: string) 
 
 /** Tunes every program in a file; returns true when each got a schedule. */
 export async function tunePrograms(backend: Backend, programs: Program[], o: TuneCliOptions): Promise<boolean> {
-  const cache = TuneCache.open({ path: o.cachePath });
+  // SCANFORGE_TUNE_CACHE=off without --cache: no cache read or written (it was written to a file named "off").
+  const cache = o.cachePath === undefined && tuneCacheDisabled() ? undefined : TuneCache.open({ path: o.cachePath });
   for (const p of programs) {
     const dims = { ...p.staticDims, ...o.dims };
     const missing = p.dims.filter((d) => dims[d] === undefined);
@@ -139,7 +140,7 @@ export async function tunePrograms(backend: Backend, programs: Program[], o: Tun
       mode: o.mode,
       space: o.space,
       reps: o.reps,
-      cache,
+      cache: cache ?? false,
       force: o.force,
       onStart: (st) => {
         const rejected = st.candidates.filter((c) => c.status === 'rejected');
@@ -153,14 +154,14 @@ export async function tunePrograms(backend: Backend, programs: Program[], o: Tun
     });
     if (result.fromCache) {
       const e = result.entry;
-      o.log(`${what}: answered from the tune cache (${cache.path}), tuned ${e.tunedAt} in ${e.tuneSeconds} s (${e.mode}, ${e.measured} kernels measured); --force tunes again`);
+      o.log(`${what}: answered from the tune cache (${cache?.path}), tuned ${e.tunedAt} in ${e.tuneSeconds} s (${e.mode}, ${e.measured} kernels measured); --force tunes again`);
       for (const l of topTable(e, result.space, [])) o.log(l);
       summary(result, undefined, o.log);
       continue;
     }
     o.log(`  ${result.entry.measured} measured in ${(result.elapsedMs / 1000).toFixed(1)} s${result.budgetExhausted ? ` (budget of ${(o.budgetMs / 1000).toFixed(0)} s reached: best so far)` : ''}; top configurations (median of the timed launches):`);
     for (const l of topTable(result.entry, result.space, result.candidates)) o.log(l);
-    summary(result, cache.path, o.log);
+    summary(result, cache?.path, o.log);
   }
   return true;
 }
