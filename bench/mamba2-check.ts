@@ -41,6 +41,14 @@ cases.push({ dims: { batch: 1, seqlen: 1000, nheads: 2, headdim: 64, ngroups: 1,
 // The state in registers (whole-N staging, no previous-step term): the standard head size, a last chunk cut short.
 cases.push({ dims: { batch: 1, seqlen: 4097, nheads: 2, headdim: 64, ngroups: 1, dstate: 128 }, full: true, schedule: ssd(128, 64, 32) });
 cases.push({ dims: { batch: 2, seqlen: 999, nheads: 2, headdim: 64, ngroups: 1, dstate: 128 }, full: true, schedule: ssd(128, 32, 64) });
+// Two warps per workgroup (P tile 32); P tiles of 64 over 4 warps; a P tile padded (48 → 64, loads synchronous)
+// and N padded (24 → 32); chunk boundaries, states in and out. (Run 99 checked the operand form with these.)
+for (const seqlen of [1, 31, 32, 33, 300]) {
+  for (const full of [true, false]) cases.push({ dims: { batch: 2, seqlen, nheads: 4, headdim: 32, ngroups: 2, dstate: 32 }, full, schedule: ssd(64, 32) });
+}
+cases.push({ dims: { batch: 1, seqlen: 4097, nheads: 2, headdim: 64, ngroups: 1, dstate: 128 }, full: true, schedule: ssd(128, 32) });
+cases.push({ dims: { batch: 2, seqlen: 1000, nheads: 4, headdim: 64, ngroups: 2, dstate: 128 }, full: false, schedule: ssd(128, 64) });
+cases.push({ dims: { batch: 2, seqlen: 301, nheads: 2, headdim: 48, ngroups: 1, dstate: 24 }, full: true, schedule: ssd(128, 32) });
 // N staged in tiles of 16 (Run 9's kernel); the cases above stage all of N with 16-bit operands in shared memory.
 cases.push({ dims: { batch: 1, seqlen: 1000, nheads: 2, headdim: 64, ngroups: 1, dstate: 128 }, full: true, schedule: { ...ssd(128, 32, 32), nTile: 16 } });
 // The chunk-parallel form (three launches, scratch), as bench/mamba2.ts times it.
