@@ -50,34 +50,43 @@ await forEachBackend(backends, async (backend, b) => {
     const c = { dims: shape.dims, present: ['D', 'z', 'delta_bias'], initStates: [], finalStates: [], seed: 1 };
     const inputs: Record<string, HostTensor> = randomInputs(program, c);
     for (const dtype of b.dtypes.filter((d) => !onlyDtypes || onlyDtypes.includes(d))) {
-      // Buffers are uploaded once per dtype and shared by every schedule (the bindings do not depend on it).
-      const buffers = new RotatingBuffers(runner, inputs);
+      // Where a tensor exceeds one binding (WebGPU at the long shape: 4 GiB tensors, 2 GiB bindings), the run goes
+      // in pieces along a parallel dim (runtime/pieces.ts), timed one after the other: their sum is the run's time.
+      const cut = runner.pieces(inputs, { dims: shape.dims, dtype });
+      if (cut) console.log(`  ${shape.label} ${dtype}: in ${cut.length} pieces along ${cut[0]!.plan.dim} (${cut.map((pc) => pc.part.count).join(' + ')})`);
+      const pieces = cut ?? [{ inputs, opts: { dims: shape.dims, dtype } }];
+      // Buffers are uploaded once per dtype (and piece) and shared by every schedule (the bindings do not depend on it).
+      const buffers = pieces.map((pc) => new RotatingBuffers(runner, pc.inputs));
       for (const sched of schedules) {
-        const opts = { dims: shape.dims, dtype, schedule: sched };
-        let prep;
+        let preps;
         try {
-          prep = await runner.prepare(inputs, opts);
+          preps = await Promise.all(pieces.map((pc) => runner.prepare(pc.inputs, { ...pc.opts, schedule: sched })));
         } catch (e) {
           console.log(`  skip ${shape.label} ${dtype} ${scheduleLabel(sched)}: ${errorLine(e)}`);
           continue;
         }
-        let ms: number, perLaunch: number[];
+        let ms = 0, bytes = 0;
+        const perLaunch: number[] = [];
         try {
-          ({ ms, perLaunch } = await medianRunMs(backend, prep, buffers, quick ? 5 : 15));
+          for (const [k, prep] of preps.entries()) {
+            const r = await medianRunMs(backend, prep, buffers[k]!, quick ? 5 : 15);
+            ms += r.ms;
+            perLaunch.push(...r.perLaunch);
+            bytes += launchBytes(prep);
+          }
         } catch (e) {
           console.log(`  skip ${shape.label} ${dtype} ${scheduleLabel(sched)}: ${errorLine(e)}`);
           break;
         }
-        const bytes = launchBytes(prep);
         const gbps = bytes / (ms * 1e-3) / 1e9;
         const roof = (bytes / cudaCopyOr(bw)) * 1e3;
-        const registers = (prep.kernel as { registers?: number }).registers;
+        const registers = (preps[0]!.kernel as { registers?: number }).registers;
         rows.push({ backend: b.name, device: backend.deviceName, shape: shape.label, dtype, schedule: scheduleLabel(sched), ms, gbps, roofline: roof / ms, registers });
-        // A split sequence's launches each (summary, pass, outputs): their sum is the run's time.
+        // A split sequence's launches each (summary, pass, outputs), per piece: their sum is the run's time.
         const launches = perLaunch.length > 1 ? ` (launches ${perLaunch.map((t) => t.toFixed(3)).join(' + ')} ms)` : '';
         console.log(`  ${shape.label} ${dtype} ${scheduleLabel(sched)}: ${ms.toFixed(3)} ms${launches}, ${gbps.toFixed(0)} GB/s, ${(100 * roof / ms).toFixed(1)}% of roofline${registers !== undefined ? `, ${registers} regs` : ''}`);
       }
-      buffers.destroy(backend);
+      for (const x of buffers) x.destroy(backend);
     }
   }
 });

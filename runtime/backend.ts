@@ -56,6 +56,11 @@ export interface DeviceLimits {
    * loops, leaving what it had yet to write unwritten (Mesa llvmpipe: 65 535); undefined: no limit.
    */
   loopIterationLimit?: number;
+  /**
+   * Bytes one buffer binding may span (WebGPU maxStorageBufferBindingSize); undefined: no limit
+   * below the buffer's own. Runs with larger tensors go in pieces (runtime/pieces.ts).
+   */
+  maxBindingBytes?: number;
   /** Per-multiprocessor resources, for occupancy; only targets that report them (CUDA). */
   sm?: MultiprocessorLimits;
 }

@@ -14,6 +14,7 @@ import { elemBytes, fromDeviceBytes, toDeviceBytes } from './dtype.js';
 import { fmtDims, resolveDims, shapeOf, sizeOf, type Dims } from './shapes.js';
 import { validateInputs, variantOf } from './validate-inputs.js';
 import { packData, packOffset } from './packed-bindings.js';
+import { pieceDims, pieceOffset, planPieces, sliceTensor, type PiecePlan } from './pieces.js';
 import { capsOf, targetOf } from './target.js';
 import { defaultScheduleLookup, type ScheduleLookup } from './tune/lookup.js';
 import { scheduleKey } from './tune/space.js';
@@ -74,6 +75,16 @@ export interface RunnerOptions {
   tuned?: ScheduleLookup | false;
   /** Renders kernels (default compileKernel); the autotuner's tests wrap it to plant a wrong kernel. */
   codegen?: typeof compileKernel;
+  /** Bytes one binding may span, below the backend's own limit (tests cut runs into pieces with it). */
+  maxBindingBytes?: number;
+}
+
+/** One piece of a run cut along a parallel dim (runtime/pieces.ts): its tensors, options and where it sits. */
+export interface RunPiece {
+  inputs: Record<string, HostTensor>;
+  opts: RunOptions;
+  plan: PiecePlan;
+  part: PiecePlan['parts'][number];
 }
 
 export class ProgramRunner {
@@ -85,13 +96,40 @@ export class ProgramRunner {
     readonly options: RunnerOptions = {},
   ) {}
 
-  /** Specialises for what is passed and compiles (cached); validates shapes. */
-  async prepare(inputs: Record<string, HostTensor>, opts: RunOptions = {}): Promise<PreparedLaunch> {
+  /** The run's specialised program and dims; validates shapes. */
+  private specializeRun(inputs: Record<string, HostTensor>, opts: RunOptions): { sp: SpecializedProgram; dims: Dims; variant: Variant } {
     const p = this.program;
     validateInputs(p, inputs, opts.finalStates);
     const dims = resolveDims(p, Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, v.shape])), opts.dims);
     const variant = variantOf(p, inputs, opts);
-    const sp = specializeFor(p, variant, dims, opts.dtype);
+    return { sp: specializeFor(p, variant, dims, opts.dtype), dims, variant };
+  }
+
+  /**
+   * The pieces a run goes in where a tensor exceeds what one binding of this
+   * backend may span (runtime/pieces.ts), each with its inputs (views) and
+   * options; undefined where the run fits whole. run() uses them; a bench
+   * times them one by one.
+   */
+  pieces(inputs: Record<string, HostTensor>, opts: RunOptions = {}): RunPiece[] | undefined {
+    const limit = Math.min(this.options.maxBindingBytes ?? Infinity, this.backend.limits.maxBindingBytes ?? Infinity);
+    if (limit === Infinity) return undefined;
+    const { sp, dims } = this.specializeRun(inputs, opts);
+    const plan = planPieces(sp, dims, limit);
+    if (!plan) return undefined;
+    const byName = new Map(sp.used.map((t) => [t.name, t]));
+    return plan.parts.map((part) => ({
+      inputs: Object.fromEntries(Object.entries(inputs).map(([k, x]) => [k, byName.has(k) ? sliceTensor(byName.get(k)!, x, plan, part, dims) : x])),
+      opts: { ...opts, dims: pieceDims(plan, { ...(opts.dims ?? {}), ...dims }, part) },
+      plan,
+      part,
+    }));
+  }
+
+  /** Specialises for what is passed and compiles (cached); validates shapes. */
+  async prepare(inputs: Record<string, HostTensor>, opts: RunOptions = {}): Promise<PreparedLaunch> {
+    const p = this.program;
+    const { sp, dims, variant } = this.specializeRun(inputs, opts);
     for (const t of [...sp.used, ...sp.written]) {
       const n = sizeOf(t, dims);
       if (n >= 2 ** 31) throw new Error(`${p.name}: tensor '${t.name}' has ${n} elements; kernels index with 32-bit integers (at most 2^31 - 1)`);
@@ -128,8 +166,24 @@ export class ProgramRunner {
     return (this.options.tuned ?? defaultScheduleLookup())(this.backend, sp, dims, dtype);
   }
 
-  /** Runs once and returns every written tensor (outputs and asked final states) as fp32 host data. */
+  /**
+   * Runs once and returns every written tensor (outputs and asked final
+   * states) as fp32 host data; in pieces where a tensor exceeds one binding
+   * (pieces()), each piece's outputs written into the whole run's.
+   */
   async run(inputs: Record<string, HostTensor>, opts: RunOptions = {}): Promise<Record<string, HostTensor>> {
+    const pieces = this.pieces(inputs, opts);
+    if (!pieces) return this.runWhole(inputs, opts);
+    const { sp, dims } = this.specializeRun(inputs, opts);
+    const out = Object.fromEntries(sp.written.map((t) => [t.name, { data: new Float32Array(sizeOf(t, dims)), shape: shapeOf(t, dims) }]));
+    for (const pc of pieces) {
+      const r = await this.runWhole(pc.inputs, pc.opts);
+      for (const t of sp.written) out[t.name]!.data.set(r[t.name]!.data, pieceOffset(t, pc.plan, pc.part, dims));
+    }
+    return out;
+  }
+
+  private async runWhole(inputs: Record<string, HostTensor>, opts: RunOptions): Promise<Record<string, HostTensor>> {
     const prep = await this.prepare(inputs, opts);
     // Where the device may end a kernel early (llvmpipe's loop limiter), outputs start as a marker
     // no arithmetic produces, and any marker left after the run is an error rather than an answer.

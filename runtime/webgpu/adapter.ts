@@ -116,6 +116,8 @@ export function limitsFromDevice(device: GPUDevice): DeviceLimits {
     subgroups: device.features.has('subgroups'),
     subgroupSize: fixedSubgroupSize(device),
     shaderF16: device.features.has('shader-f16'),
+    // Buffers are allocated in whole vec4s (buffers.ts physicalSize): a binding's logical bytes may reach the limit rounded down to 16.
+    maxBindingBytes: Math.floor(Math.min(l.maxStorageBufferBindingSize, l.maxBufferSize) / 16) * 16,
   };
 }
 
