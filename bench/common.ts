@@ -57,7 +57,11 @@ export async function medianMs(backend: Backend, prep: PreparedLaunch, buffers: 
 
 /** The median run's milliseconds, and each launch's median (one entry for a one-launch kernel). */
 export async function medianRunMs(backend: Backend, prep: PreparedLaunch, buffers: RotatingBuffers, reps: number): Promise<{ ms: number; perLaunch: number[] }> {
-  const run = await timeRun(backend, prep, buffers.runs(prep), reps);
+  return medianTimes(backend, await timeRun(backend, prep, buffers.runs(prep), reps));
+}
+
+/** The medians of timed runs (timeRun, RunTimer.time): the run's and each launch's; the backend's first warm-up printed once. */
+export function medianTimes(backend: Backend, run: { ms: number[]; perLaunch: number[][] }): { ms: number; perLaunch: number[] } {
   const ms = medianOf(run.ms);
   const warm = backend.lastWarmupMs;
   if (warm?.length && !warmupShown.has(backend)) {

@@ -9,8 +9,9 @@ import { loadProgram } from '../dsl/load.js';
 import type { DType } from '../dsl/decl.js';
 import { ProgramRunner, type HostTensor } from '../runtime/program-runner.js';
 import { randomInputs } from '../runtime/check.js';
+import { RunTimer } from '../runtime/tune/measure.js';
 import {
-  RotatingBuffers, copyBandwidth, errorLine, fastestBy, forEachBackend, formatRooflines, launchBytes, listArg, medianRunMs, parseSchedule,
+  copyBandwidth, errorLine, fastestBy, forEachBackend, formatRooflines, launchBytes, listArg, medianTimes, parseSchedule,
   scheduleLabel, table, torchBaseline, writeOut, type BackendName, type BenchSchedule,
 } from './common.js';
 
@@ -52,32 +53,25 @@ await forEachBackend(backends, async (backend, b) => {
     for (const dtype of b.dtypes.filter((d) => !onlyDtypes || onlyDtypes.includes(d))) {
       // Where a tensor exceeds one binding (WebGPU at the long shape: 4 GiB tensors, 2 GiB bindings), the run goes
       // in pieces along a parallel dim (runtime/pieces.ts), timed one after the other: their sum is the run's time.
-      const cut = runner.pieces(inputs, { dims: shape.dims, dtype });
-      if (cut) console.log(`  ${shape.label} ${dtype}: in ${cut.length} pieces along ${cut[0]!.plan.dim} (${cut.map((pc) => pc.part.count).join(' + ')})`);
-      const pieces = cut ?? [{ inputs, opts: { dims: shape.dims, dtype } }];
       // Buffers are uploaded once per dtype (and piece) and shared by every schedule (the bindings do not depend on it).
-      const buffers = pieces.map((pc) => new RotatingBuffers(runner, pc.inputs));
+      const timer = new RunTimer(runner, inputs, { dims: shape.dims, dtype });
+      if (timer.pieces) console.log(`  ${shape.label} ${dtype}: in ${timer.pieces.length} pieces along ${timer.pieces[0]!.plan.dim} (${timer.pieces.map((pc) => pc.part.count).join(' + ')})`);
       for (const sched of schedules) {
         let preps;
         try {
-          preps = await Promise.all(pieces.map((pc) => runner.prepare(pc.inputs, { ...pc.opts, schedule: sched })));
+          preps = await timer.prepare(sched);
         } catch (e) {
           console.log(`  skip ${shape.label} ${dtype} ${scheduleLabel(sched)}: ${errorLine(e)}`);
           continue;
         }
-        let ms = 0, bytes = 0;
-        const perLaunch: number[] = [];
+        let ms: number, perLaunch: number[];
         try {
-          for (const [k, prep] of preps.entries()) {
-            const r = await medianRunMs(backend, prep, buffers[k]!, quick ? 5 : 15);
-            ms += r.ms;
-            perLaunch.push(...r.perLaunch);
-            bytes += launchBytes(prep);
-          }
+          ({ ms, perLaunch } = medianTimes(backend, await timer.time(backend, preps, quick ? 5 : 15)));
         } catch (e) {
           console.log(`  skip ${shape.label} ${dtype} ${scheduleLabel(sched)}: ${errorLine(e)}`);
           break;
         }
+        const bytes = preps.reduce((a, prep) => a + launchBytes(prep), 0);
         const gbps = bytes / (ms * 1e-3) / 1e9;
         const roof = (bytes / cudaCopyOr(bw)) * 1e3;
         const registers = (preps[0]!.kernel as { registers?: number }).registers;
@@ -86,7 +80,7 @@ await forEachBackend(backends, async (backend, b) => {
         const launches = perLaunch.length > 1 ? ` (launches ${perLaunch.map((t) => t.toFixed(3)).join(' + ')} ms)` : '';
         console.log(`  ${shape.label} ${dtype} ${scheduleLabel(sched)}: ${ms.toFixed(3)} ms${launches}, ${gbps.toFixed(0)} GB/s, ${(100 * roof / ms).toFixed(1)}% of roofline${registers !== undefined ? `, ${registers} regs` : ''}`);
       }
-      for (const x of buffers) x.destroy(backend);
+      timer.destroy(backend);
     }
   }
 });

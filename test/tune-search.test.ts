@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { compileKernel, defaultSchedule, type CompiledKernelInfo } from '../codegen/compile.js';
 import type { Program } from '../dsl/ir.js';
 import { loadProgram } from '../dsl/load.js';
@@ -93,6 +93,18 @@ describe('tune on the CPU adapter', () => {
     expect(forced.fromCache).toBe(false);
     expect(forced.mode).toBe('guided');
     expect(forced.candidates.find((c) => scheduleKey(c.schedule) === scheduleKey({ ...BROKEN, chunk: 64 }))!.status).not.toBe('measured');
+  }, 120_000);
+
+  it('times runs in pieces where a tensor exceeds one binding (the long Mamba-1 shape on WebGPU)', async () => {
+    // u is 80 × 300 × 4 = 96 000 bytes; with 40 000 per binding (B and C, 19 200 each, fit) the runs go in 3 pieces of ≤ 33 rows.
+    const runner = new ProgramRunner(backend, program, { tuned: false, maxBindingBytes: 40_000 });
+    const pieces = vi.spyOn(runner, 'pieces');
+    const dims = { ...DIMS, dim: 80 };
+    const r = await tune({ backend, program, runner, dims, cache: false, reps: 2, budgetMs: 60_000, mode: 'exhaustive', checkDims: { batch: 1, dim: 3, seqlen: 40, ngroups: 1 } });
+    expect(r.candidates.filter((c) => c.status === 'measured')).toHaveLength(8);
+    const cuts = pieces.mock.results.map((x) => x.value as unknown[] | undefined).filter((x) => x !== undefined);
+    expect(cuts.length).toBeGreaterThan(0);
+    for (const cut of cuts) expect(cut).toHaveLength(3);
   }, 120_000);
 
   it('stops at the time budget with the best so far', async () => {

@@ -7,7 +7,8 @@
 import type { SpecializedProgram } from '../../dsl/ir.js';
 import type { Backend, DeviceBuffer } from '../backend.js';
 import { elemBytes } from '../dtype.js';
-import type { HostTensor, PreparedLaunch, ProgramRunner, RunBuffers } from '../program-runner.js';
+import type { Schedule } from '../../codegen/compile.js';
+import type { HostTensor, PreparedLaunch, ProgramRunner, RunBuffers, RunOptions, RunPiece } from '../program-runner.js';
 import { rng, sample } from '../random.js';
 import { shapeOf, sizeOf, type Dims } from '../shapes.js';
 
@@ -97,11 +98,6 @@ export class RotatingBuffers {
   }
 }
 
-/** GPU milliseconds of `reps` runs of a prepared kernel (every launch of it) over rotating buffers. */
-export async function timeCandidate(backend: Backend, prep: PreparedLaunch, buffers: RotatingBuffers, reps: number): Promise<number[]> {
-  return (await timeRun(backend, prep, buffers.runs(prep), reps)).ms;
-}
-
 /**
  * GPU milliseconds of `reps` runs, and of each launch in them. A run of one
  * launch is timed as Backend.timeLaunches times it. A run of several is
@@ -114,4 +110,42 @@ export async function timeRun(backend: Backend, prep: PreparedLaunch, sets: read
   const perLaunch: number[][] = [];
   for (const [k, l] of prep.launches.entries()) perLaunch.push(await backend.timeLaunches(l.kernel, l.grid, sets.map((s) => s.lists[k]!), l.params, reps));
   return { ms: perLaunch[0]!.map((_, r) => perLaunch.reduce((a, t) => a + t[r]!, 0)), perLaunch };
+}
+
+/**
+ * Times whole runs of a program at one shape, schedule after schedule, in
+ * pieces where a tensor exceeds one binding (ProgramRunner.pieces: WebGPU
+ * at Mamba-1's long shape): each piece has its own rotated buffer sets,
+ * uploaded once and shared by every schedule, and a run's time is the sum
+ * of its pieces' (they run one after another).
+ */
+export class RunTimer {
+  /** The pieces, where the run is cut (undefined: whole). */
+  readonly pieces: RunPiece[] | undefined;
+  private readonly parts: { inputs: Record<string, HostTensor>; opts: RunOptions; buffers: RotatingBuffers }[];
+
+  constructor(private readonly runner: ProgramRunner, inputs: Record<string, HostTensor>, opts: RunOptions) {
+    this.pieces = runner.pieces(inputs, opts);
+    this.parts = (this.pieces ?? [{ inputs, opts }]).map((pc) => ({ inputs: pc.inputs, opts: pc.opts, buffers: new RotatingBuffers(runner, pc.inputs) }));
+  }
+
+  /** Each piece's run prepared for a schedule (one for an uncut run). */
+  prepare(schedule: Schedule): Promise<PreparedLaunch[]> {
+    return Promise.all(this.parts.map((x) => this.runner.prepare(x.inputs, { ...x.opts, schedule })));
+  }
+
+  /** GPU ms of `reps` runs (per rep, the sum over pieces and launches), and every launch's times, piece after piece. */
+  async time(backend: Backend, preps: readonly PreparedLaunch[], reps: number): Promise<{ ms: number[]; perLaunch: number[][] }> {
+    const ms = new Array<number>(reps).fill(0), perLaunch: number[][] = [];
+    for (const [k, prep] of preps.entries()) {
+      const r = await timeRun(backend, prep, this.parts[k]!.buffers.runs(prep), reps);
+      r.ms.forEach((t, i) => (ms[i]! += t));
+      perLaunch.push(...r.perLaunch);
+    }
+    return { ms, perLaunch };
+  }
+
+  destroy(backend: Backend): void {
+    for (const x of this.parts) x.buffers.destroy(backend);
+  }
 }

@@ -26,7 +26,7 @@ import { TuneCache, type TunedEntry } from './cache.js';
 import { CorrectnessGate, checkShape } from './gate.js';
 import { kernelIdentity, shapeBucket, type Codegen, type TuneKey } from './key.js';
 import { staleReason } from './lookup.js';
-import { RotatingBuffers, medianOf, timeCandidate, timingInputs } from './measure.js';
+import { RunTimer, medianOf, timingInputs } from './measure.js';
 import { checkCompiled, checkPlan, planResources, type Occupancy, type PlanResources } from './resources.js';
 import { screenInParallel } from './screen-pool.js';
 import { allPoints, asSchedule, formatSchedule, indexOf, scheduleKey, scheduleSpace, spaceSize, type Knobs, type ScheduleSpace, type SpaceOverride } from './space.js';
@@ -176,8 +176,7 @@ export async function tune(o: TuneOptions): Promise<TuneResult> {
   const gate = new CorrectnessGate(runner, variant, checkShape(p, dims, o.checkDims), o.dtype, o.seed ?? 1);
   const reps = o.reps ?? 15;
   const seed = o.seed ?? 1;
-  let buffers: RotatingBuffers | undefined;
-  let inputs: ReturnType<typeof timingInputs> | undefined;
+  let timer: RunTimer | undefined;
   let done = 0;
   let best: Candidate | undefined;
   let budgetExhausted = false;
@@ -206,10 +205,9 @@ export async function tune(o: TuneOptions): Promise<TuneResult> {
           c.status = 'failed-check';
           c.reasons.push(...verdict.errors.filter((e) => !e.ok).map((e) => `${e.name}: rel L2 ${e.relL2.toExponential(2)} > ${e.tolerance.toExponential(0)}${e.nan ? ` (${e.nan} non-finite)` : ''}`));
         } else {
-          inputs ??= timingInputs(sp, dims, seed);
-          buffers ??= new RotatingBuffers(runner, inputs);
-          const tprep = await runner.prepare(inputs, timingOpts(c));
-          c.times = await timeCandidate(backend, tprep, buffers, reps);
+          // Where a tensor exceeds one binding (WebGPU), the runs go in pieces, timed one after another.
+          timer ??= new RunTimer(runner, timingInputs(sp, dims, seed), timingOpts(c));
+          c.times = (await timer.time(backend, await timer.prepare(asSchedule(c.schedule)), reps)).ms;
           c.ms = medianOf(c.times);
           c.status = 'measured';
           if (!best || c.ms < best.ms!) best = c;
@@ -237,7 +235,7 @@ export async function tune(o: TuneOptions): Promise<TuneResult> {
       await patternSearch(space, candidates, ranked, evaluate, prefetch, outOfBudget);
     }
   } finally {
-    buffers?.destroy(backend);
+    timer?.destroy(backend);
   }
 
   // 3. The winner, remembered.
