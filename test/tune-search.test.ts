@@ -107,6 +107,38 @@ describe('tune on the CPU adapter', () => {
     for (const cut of cuts) expect(cut).toHaveLength(3);
   }, 120_000);
 
+  it('times a candidate once where its first run is already twice the best so far', async () => {
+    // One schedule's kernel first spins a loop the compiler cannot fold (its bound and values come from the
+    // params), then does its work: right, and many times slower.
+    const SLOW = { threads: 16, items: 2, rows: 2 };
+    const spin = (...a: Parameters<typeof compileKernel>): CompiledKernelInfo => {
+      const info = compileKernel(...a);
+      const sched = a[2];
+      if (sched.threads !== SLOW.threads || sched.items !== SLOW.items || sched.rows !== SLOW.rows) return info;
+      const src = info.kernel.source;
+      const open = src.indexOf('{', src.indexOf(`fn ${info.kernel.entry}(`));
+      const loop = '\n  var sf_w: f32 = 0.0;\n  for (var sf_k: i32 = 0; sf_k < P.seqlen * 60; sf_k++) { sf_w = sf_w * 0.5 + f32(P.dim); }\n  if (sf_w < 0.0) { return; }';
+      return { ...info, kernel: { ...info.kernel, source: `${src.slice(0, open + 1)}${loop}${src.slice(open + 1)}` } };
+    };
+    const order: string[] = [];
+    const r = await tune({ backend, program, dims: DIMS, cache: false, reps: 4, budgetMs: 60_000, mode: 'exhaustive', codegen: spin, checkDims: { batch: 1, dim: 2, seqlen: 33, ngroups: 1 }, onProgress: (pr) => order.push(scheduleKey(pr.candidate.schedule)) });
+    const slow = r.candidates.find((c) => c.schedule.threads === SLOW.threads && c.schedule.items === SLOW.items && c.schedule.rows === SLOW.rows)!;
+    expect(slow.status).toBe('measured');
+    expect(order.indexOf(scheduleKey(slow.schedule))).toBeGreaterThan(0);
+    expect(slow.ms!, `slow ${slow.ms} ms, best ${r.entry.ms} ms`).toBeGreaterThan(2 * r.entry.ms);
+    expect(slow.times).toHaveLength(1);
+    // Every candidate: one time only where it was over twice the best measured before it, else all 4.
+    const byKey = new Map(r.candidates.map((c) => [scheduleKey(c.schedule), c]));
+    let bestBefore = Infinity;
+    for (const key of order) {
+      const c = byKey.get(key)!;
+      if (c.status !== 'measured') continue;
+      if (c.times!.length === 1) expect(c.ms!, key).toBeGreaterThan(2 * bestBefore);
+      else expect(c.times, key).toHaveLength(4);
+      bestBefore = Math.min(bestBefore, c.ms!);
+    }
+  }, 120_000);
+
   it('stops at the time budget with the best so far', async () => {
     const r = await tune({ backend, program, dims: DIMS, cache: false, reps: 2, budgetMs: 1, checkDims: { batch: 1, dim: 2, seqlen: 33, ngroups: 1 } });
     expect(r.budgetExhausted).toBe(true);

@@ -68,6 +68,13 @@ export interface TuneOptions {
 
 export type CandidateStatus = 'untried' | 'rejected' | 'same-kernel' | 'measured' | 'failed-check' | 'error';
 
+/**
+ * A candidate whose first timed run takes this many times the best so far is
+ * timed no further (its one run is its time): at Mamba-1's long shape on
+ * WebGPU, 1-second kernels took 15–20 s each of a 200-s budget (run 101).
+ */
+export const PROBE_FACTOR = 2;
+
 export interface Candidate {
   schedule: Knobs;
   /** Per-axis value indices in the space. */
@@ -80,6 +87,7 @@ export interface Candidate {
   /** Another point that renders to the same kernel (measured in its place). */
   sameAs?: Candidate;
   ms?: number;
+  /** Its runs' GPU ms: one only where that one was already PROBE_FACTOR × the best so far. */
   times?: number[];
   registers?: number;
   /** Bytes per thread the target compiler spilled (a few are tolerated: resources.ts). */
@@ -207,7 +215,10 @@ export async function tune(o: TuneOptions): Promise<TuneResult> {
         } else {
           // Where a tensor exceeds one binding (WebGPU), the runs go in pieces, timed one after another.
           timer ??= new RunTimer(runner, timingInputs(sp, dims, seed), timingOpts(c));
-          c.times = (await timer.time(backend, await timer.prepare(asSchedule(c.schedule)), reps)).ms;
+          const preps = await timer.prepare(asSchedule(c.schedule));
+          // One run first: a candidate already far slower than the best is not worth its repetitions.
+          const probe = best && reps > 1 ? (await timer.time(backend, preps, 1)).ms : undefined;
+          c.times = probe && probe[0]! > PROBE_FACTOR * best!.ms! ? probe : (await timer.time(backend, preps, reps)).ms;
           c.ms = medianOf(c.times);
           c.status = 'measured';
           if (!best || c.ms < best.ms!) best = c;
