@@ -94,6 +94,10 @@ describe('the plans', () => {
     expect(reads(a!.plan.body, 'h_init')).toBe(false);
     expect(reads(c!.plan.body, 'h_init')).toBe(false);
     expect(text(c!.plan.body)).toMatch(/"buf":"y"/);
+    // And binds only what it touches (storage-buffer slots are few on WebGPU); the outputs launch binds all but h_init.
+    expect(a!.plan.buffers.map((b) => b.name)).toEqual(['u', 'delta', 'A', 'B', 'delta_bias', 'sf_seg_states', 'sf_seg_decays']);
+    expect(a!.kernel.bindings.map((b) => b.name)).toEqual(a!.plan.buffers.map((b) => b.name));
+    expect(c!.plan.buffers.map((b) => b.name)).toContain('y');
     // Staged inputs: u and delta for the summary (one row per slot whatever rowBlock), u, delta and z of 2 rows for the outputs.
     expect(a!.plan.shared.filter((x) => x.name.startsWith('stg'))).toHaveLength(2);
     expect(c!.plan.shared.filter((x) => x.name.startsWith('stg'))).toHaveLength(6);

@@ -18,6 +18,7 @@
 
 import type { SpecializedProgram } from '../../dsl/ir.js';
 import { add, assign, bin, decl, f, GROUP, i, loop, lt, mul, sub, TID, v, when, type KernelPlan, type LaunchSequence, type PExpr, type PStmt, type ScratchSpec } from '../plan/ast.js';
+import { buffersUsed } from '../plan/walk.js';
 import { analyseDiagonal, rowDecomposition, type DiagonalAnalysis } from './diagonal-templates.js';
 import { dimEnv } from './index-math.js';
 import { SEG_COUNT, SEG_DECAYS, SEG_STATES, segmentBindings, segmentCount, segmentSlot } from './segment-parts.js';
@@ -38,7 +39,17 @@ export function lowerSegmented(sp: SpecializedProgram, sched: StateLanesSchedule
   const rowDims = sp.parallel.map((q) => sp.indices[q]!.dim);
   const segments = { dim: sp.indices[sp.scan]!.dim, size: length };
   const scratch: ScratchSpec[] = [SEG_STATES, SEG_DECAYS].map((n) => ({ name: n, elem: 'f32', dims: rowDims, tiles: [segments], times: an.updates.length * N }));
-  return { launches: [summary, segmentPass(sp, an, length, `${name}_b`), outputs], scratch };
+  return { launches: [bindingsUsed(summary), segmentPass(sp, an, length, `${name}_b`), outputs], scratch };
+}
+
+/**
+ * The plan binding only the buffers its body touches: the summary reads the
+ * step inputs and writes scratch, and binding the outputs, C and the states
+ * besides (Mamba-1: 5 of 12) only spent storage-buffer slots (WebGPU: 8–16).
+ */
+function bindingsUsed(plan: KernelPlan): KernelPlan {
+  const used = buffersUsed(plan.body);
+  return { ...plan, buffers: plan.buffers.filter((b) => used.has(b.name)) };
 }
 
 /** (b) The state entering each segment, over its summary's end state in place. */

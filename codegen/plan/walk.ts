@@ -58,3 +58,31 @@ export function stmtVars(stmts: PStmt[]): Set<string> {
   stmts.forEach(st);
   return out;
 }
+
+/** Names of the global buffers the statements read or write (what a kernel must bind). */
+export function buffersUsed(stmts: PStmt[]): Set<string> {
+  const out = new Set<string>();
+  const ex = (x: PExpr): void => {
+    if (x.k === 'load') out.add(x.buf);
+    exprChildren(x).forEach(ex);
+  };
+  const st = (s: PStmt): void => {
+    switch (s.k) {
+      case 'decl': ex(s.init); break;
+      case 'assign': ex(s.value); break;
+      case 'sstore': ex(s.index); ex(s.value); break;
+      case 'store': out.add(s.buf); ex(s.index); ex(s.value); break;
+      case 'for': ex(s.from); ex(s.to); ex(s.step); s.body.forEach(st); if (s.until) ex(s.until); break;
+      case 'if': ex(s.c); s.then.forEach(st); s.else.forEach(st); break;
+      case 'vload': out.add(s.buf); ex(s.index); break;
+      case 'svload': ex(s.index); break;
+      case 'vstore': out.add(s.buf); ex(s.index); s.values.forEach(ex); break;
+      case 'svstore': ex(s.index); s.values.forEach(ex); break;
+      case 'acopy': out.add(s.buf); ex(s.index); ex(s.src); ex(s.valid); break;
+      case 'prefetch': out.add(s.buf); ex(s.index); break;
+      default: break;
+    }
+  };
+  stmts.forEach(st);
+  return out;
+}
