@@ -37,52 +37,54 @@ export function exprVars(e: PExpr, out: Set<string> = new Set()): Set<string> {
   return out;
 }
 
+/**
+ * The expressions a statement holds directly (not those of the statements
+ * nested in it: stmtChildren). An mma's operand bases are not among them.
+ */
+export function stmtExprs(s: PStmt): PExpr[] {
+  switch (s.k) {
+    case 'decl': return [s.init];
+    case 'assign': return [s.value];
+    case 'sstore': case 'store': return [s.index, s.value];
+    case 'for': return [s.from, s.to, s.step, ...(s.until ? [s.until] : [])];
+    case 'if': return [s.c];
+    case 'vload': case 'svload': case 'prefetch': return [s.index];
+    case 'svstore': case 'vstore': return [s.index, ...s.values];
+    case 'acopy': return [s.index, s.src, s.valid];
+    default: return [];
+  }
+}
+
+/** The statements nested directly in `s`. */
+export function stmtChildren(s: PStmt): PStmt[] {
+  return s.k === 'for' ? s.body : s.k === 'if' ? [...s.then, ...s.else] : [];
+}
+
+/** Calls `fn` on every statement of the list, nested ones included. */
+function eachStmt(stmts: PStmt[], fn: (s: PStmt) => void): void {
+  for (const s of stmts) {
+    fn(s);
+    eachStmt(stmtChildren(s), fn);
+  }
+}
+
 /** Names of the variables the statements read. */
 export function stmtVars(stmts: PStmt[]): Set<string> {
   const out = new Set<string>();
-  const ex = (x: PExpr): void => void exprVars(x, out);
-  const st = (s: PStmt): void => {
-    switch (s.k) {
-      case 'decl': ex(s.init); break;
-      case 'assign': ex(s.value); break;
-      case 'sstore': case 'store': ex(s.index); ex(s.value); break;
-      case 'for': ex(s.from); ex(s.to); ex(s.step); s.body.forEach(st); if (s.until) ex(s.until); break;
-      case 'if': ex(s.c); s.then.forEach(st); s.else.forEach(st); break;
-      case 'vload': case 'svload': ex(s.index); break;
-      case 'svstore': case 'vstore': ex(s.index); s.values.forEach(ex); break;
-      case 'acopy': ex(s.index); ex(s.src); ex(s.valid); break;
-      case 'prefetch': ex(s.index); break;
-      default: break;
-    }
-  };
-  stmts.forEach(st);
+  eachStmt(stmts, (s) => stmtExprs(s).forEach((x) => exprVars(x, out)));
   return out;
 }
 
 /** Names of the global buffers the statements read or write (what a kernel must bind). */
 export function buffersUsed(stmts: PStmt[]): Set<string> {
   const out = new Set<string>();
-  const ex = (x: PExpr): void => {
+  const loads = (x: PExpr): void => {
     if (x.k === 'load') out.add(x.buf);
-    exprChildren(x).forEach(ex);
+    exprChildren(x).forEach(loads);
   };
-  const st = (s: PStmt): void => {
-    switch (s.k) {
-      case 'decl': ex(s.init); break;
-      case 'assign': ex(s.value); break;
-      case 'sstore': ex(s.index); ex(s.value); break;
-      case 'store': out.add(s.buf); ex(s.index); ex(s.value); break;
-      case 'for': ex(s.from); ex(s.to); ex(s.step); s.body.forEach(st); if (s.until) ex(s.until); break;
-      case 'if': ex(s.c); s.then.forEach(st); s.else.forEach(st); break;
-      case 'vload': out.add(s.buf); ex(s.index); break;
-      case 'svload': ex(s.index); break;
-      case 'vstore': out.add(s.buf); ex(s.index); s.values.forEach(ex); break;
-      case 'svstore': ex(s.index); s.values.forEach(ex); break;
-      case 'acopy': out.add(s.buf); ex(s.index); ex(s.src); ex(s.valid); break;
-      case 'prefetch': out.add(s.buf); ex(s.index); break;
-      default: break;
-    }
-  };
-  stmts.forEach(st);
+  eachStmt(stmts, (s) => {
+    if (s.k === 'store' || s.k === 'vload' || s.k === 'vstore' || s.k === 'acopy' || s.k === 'prefetch') out.add(s.buf);
+    stmtExprs(s).forEach(loads);
+  });
   return out;
 }
