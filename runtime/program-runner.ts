@@ -112,18 +112,24 @@ export class ProgramRunner {
    * times them one by one.
    */
   pieces(inputs: Record<string, HostTensor>, opts: RunOptions = {}): RunPiece[] | undefined {
+    return this.cut(inputs, opts)?.pieces;
+  }
+
+  /** pieces(), with the whole run's program and dims (where its outputs go). */
+  private cut(inputs: Record<string, HostTensor>, opts: RunOptions): { pieces: RunPiece[]; sp: SpecializedProgram; dims: Dims } | undefined {
     const limit = Math.min(this.options.maxBindingBytes ?? Infinity, this.backend.limits.maxBindingBytes ?? Infinity);
     if (limit === Infinity) return undefined;
     const { sp, dims } = this.specializeRun(inputs, opts);
     const plan = planPieces(sp, dims, limit);
     if (!plan) return undefined;
     const byName = new Map(sp.used.map((t) => [t.name, t]));
-    return plan.parts.map((part) => ({
+    const pieces = plan.parts.map((part) => ({
       inputs: Object.fromEntries(Object.entries(inputs).map(([k, x]) => [k, byName.has(k) ? sliceTensor(byName.get(k)!, x, plan, part, dims) : x])),
       opts: { ...opts, dims: pieceDims(plan, { ...(opts.dims ?? {}), ...dims }, part) },
       plan,
       part,
     }));
+    return { pieces, sp, dims };
   }
 
   /** Specialises for what is passed and compiles (cached); validates shapes. */
@@ -172,9 +178,9 @@ export class ProgramRunner {
    * (pieces()), each piece's outputs written into the whole run's.
    */
   async run(inputs: Record<string, HostTensor>, opts: RunOptions = {}): Promise<Record<string, HostTensor>> {
-    const pieces = this.pieces(inputs, opts);
-    if (!pieces) return this.runWhole(inputs, opts);
-    const { sp, dims } = this.specializeRun(inputs, opts);
+    const cut = this.cut(inputs, opts);
+    if (!cut) return this.runWhole(inputs, opts);
+    const { pieces, sp, dims } = cut;
     const out = Object.fromEntries(sp.written.map((t) => [t.name, { data: new Float32Array(sizeOf(t, dims)), shape: shapeOf(t, dims) }]));
     for (const pc of pieces) {
       const r = await this.runWhole(pc.inputs, pc.opts);
