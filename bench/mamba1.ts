@@ -64,15 +64,9 @@ await forEachBackend(backends, async (backend, b) => {
           console.log(`  skip ${shape.label} ${dtype} ${scheduleLabel(sched)}: ${errorLine(e)}`);
           continue;
         }
-        let ms: number, perLaunch: number[], alone = '';
+        let ms: number, perLaunch: number[];
         try {
           ({ ms, perLaunch } = medianTimes(backend, await timer.time(backend, preps, quick ? 5 : 15)));
-          // Pieces run interleaved (as ProgramRunner.run launches them); their launches each alone, one after another, for comparison.
-          if (timer.pieces && !perLaunch.length) {
-            const each = medianTimes(backend, await timer.timeEach(backend, preps, quick ? 5 : 15));
-            ({ perLaunch } = each);
-            alone = `; one launch after another ${each.ms.toFixed(3)} ms`;
-          }
         } catch (e) {
           console.log(`  skip ${shape.label} ${dtype} ${scheduleLabel(sched)}: ${errorLine(e)}`);
           break;
@@ -83,7 +77,7 @@ await forEachBackend(backends, async (backend, b) => {
         const registers = (preps[0]!.kernel as { registers?: number }).registers;
         rows.push({ backend: b.name, device: backend.deviceName, shape: shape.label, dtype, schedule: scheduleLabel(sched), ms, gbps, roofline: roof / ms, registers });
         // A split sequence's launches each (summary, pass, outputs), per piece: their sum is the run's time.
-        const launches = perLaunch.length > 1 ? ` (${timer.pieces ? 'pieces interleaved' : 'launches'}${alone}${timer.pieces ? ':' : ''} ${perLaunch.map((t) => t.toFixed(3)).join(' + ')} ms)` : '';
+        const launches = perLaunch.length > 1 ? ` (launches ${perLaunch.map((t) => t.toFixed(3)).join(' + ')} ms)` : '';
         console.log(`  ${shape.label} ${dtype} ${scheduleLabel(sched)}: ${ms.toFixed(3)} ms${launches}, ${gbps.toFixed(0)} GB/s, ${(100 * roof / ms).toFixed(1)}% of roofline${registers !== undefined ? `, ${registers} regs` : ''}`);
       }
       timer.destroy(backend);

@@ -101,14 +101,6 @@ export interface CompiledKernel {
 
 export type Grid = [number, number, number];
 
-/** One launch of a sequence (Backend.timeSequence). */
-export interface SequenceLaunch {
-  kernel: CompiledKernel;
-  grid: Grid;
-  buffers: DeviceBuffer[];
-  params: number[];
-}
-
 export interface Backend {
   readonly kind: 'webgpu' | 'cuda';
   /** Human-readable adapter/device description, e.g. "NVIDIA H100 80GB HBM3 (vulkan)" or "llvmpipe (opengles, CPU)". */
@@ -130,15 +122,6 @@ export interface Backend {
    * while of GPU time (runtime/warmup.ts).
    */
   timeLaunches(kernel: CompiledKernel, grid: Grid, buffers: DeviceBuffer[][], params: number[], reps: number): Promise<number[]>;
-  /**
-   * Where the backend can run independent launches side by side (WebGPU: the
-   * dispatches of one compute pass, with barriers only between dependent
-   * ones): GPU milliseconds of each of `reps` runs of a launch sequence, from
-   * its first launch's start to its last one's end, after warm-up; run r uses
-   * runs[r % runs.length] (rotated buffer sets). What the pieces of a run cut
-   * along a parallel dim are timed with (runtime/pieces.ts).
-   */
-  timeSequence?(runs: SequenceLaunch[][], reps: number): Promise<number[]>;
   /** Milliseconds of each warm-up launch of the last timeLaunches(), for diagnosing timings. */
   readonly lastWarmupMs?: readonly number[];
   destroyBuffer(buffer: DeviceBuffer): void;

@@ -9,7 +9,7 @@ import { variantKey } from '../dsl/ir.js';
 import { specialize } from '../dsl/specialize.js';
 import { compileKernel, defaultSchedule, type CompiledKernelInfo, type KernelLaunchInfo, type Schedule } from '../codegen/compile.js';
 import type { ScratchSpec } from '../codegen/plan/ast.js';
-import type { Backend, CompiledKernel, DeviceBuffer, Grid, SequenceLaunch } from './backend.js';
+import type { Backend, CompiledKernel, DeviceBuffer, Grid } from './backend.js';
 import { elemBytes, fromDeviceBytes, toDeviceBytes } from './dtype.js';
 import { fmtDims, resolveDims, shapeOf, sizeOf, type Dims } from './shapes.js';
 import { validateInputs, variantOf } from './validate-inputs.js';
@@ -174,42 +174,44 @@ export class ProgramRunner {
 
   /**
    * Runs once and returns every written tensor (outputs and asked final
-   * states) as fp32 host data. Where a tensor exceeds one binding (pieces()),
-   * every piece is uploaded, their launches go interleaved (interleaved())
-   * and each piece's outputs are written into the whole run's.
+   * states) as fp32 host data; in pieces where a tensor exceeds one binding
+   * (pieces()), each piece's outputs written into the whole run's. The
+   * pieces run one after another, one on the device at a time: launched
+   * interleaved they took as long on the H100's Vulkan adapter (Dawn orders
+   * dispatches that write storage buffers; RESULTS run 105) and needed every
+   * piece resident at once.
    */
   async run(inputs: Record<string, HostTensor>, opts: RunOptions = {}): Promise<Record<string, HostTensor>> {
     const cut = this.cut(inputs, opts);
-    const parts = cut?.pieces ?? [{ inputs, opts }];
-    const preps = await Promise.all(parts.map((pc) => this.prepare(pc.inputs, pc.opts)));
+    if (!cut) return this.runWhole(inputs, opts);
+    const { pieces, sp, dims } = cut;
+    const out = Object.fromEntries(sp.written.map((t) => [t.name, { data: new Float32Array(sizeOf(t, dims)), shape: shapeOf(t, dims) }]));
+    for (const pc of pieces) {
+      const r = await this.runWhole(pc.inputs, pc.opts);
+      for (const t of sp.written) out[t.name]!.data.set(r[t.name]!.data, pieceOffset(t, pc.plan, pc.part, dims));
+    }
+    return out;
+  }
+
+  private async runWhole(inputs: Record<string, HostTensor>, opts: RunOptions): Promise<Record<string, HostTensor>> {
+    const prep = await this.prepare(inputs, opts);
     // Where the device may end a kernel early (llvmpipe's loop limiter), outputs start as a marker
     // no arithmetic produces, and any marker left after the run is an error rather than an answer.
     // (Poisoned runs, the checks, see unwritten outputs as NaN and fail already.)
     const guard = this.backend.limits.loopIterationLimit !== undefined && !opts.poison;
-    const bufs: RunBuffers[] = [];
+    const bufs = this.upload(prep, inputs, opts.poison ? 'nan' : guard ? 'marker' : 'none');
     try {
-      for (const [k, prep] of preps.entries()) bufs.push(this.upload(prep, parts[k]!.inputs, opts.poison ? 'nan' : guard ? 'marker' : 'none'));
-      for (const l of interleaved(preps, bufs.map((b) => b.lists))) this.backend.launch(l.kernel, l.grid, l.buffers, l.params);
+      prep.launches.forEach((l, k) => this.backend.launch(l.kernel, l.grid, bufs.lists[k]!, l.params));
       await this.backend.sync();
-      const outs: Record<string, HostTensor>[] = [];
-      for (const [k, prep] of preps.entries()) {
-        const out: Record<string, HostTensor> = {};
-        for (const t of prep.program.written) {
-          const bytes = await this.backend.read(bufs[k]!.byName.get(t.name)!);
-          out[t.name] = { data: fromDeviceBytes(bytes, t.dtype, sizeOf(t, prep.dims)), shape: shapeOf(t, prep.dims) };
-          if (guard) this.expectWritten(prep, t.name, out[t.name]!.data);
-        }
-        outs.push(out);
+      const out: Record<string, HostTensor> = {};
+      for (const t of prep.program.written) {
+        const bytes = await this.backend.read(bufs.byName.get(t.name)!);
+        out[t.name] = { data: fromDeviceBytes(bytes, t.dtype, sizeOf(t, prep.dims)), shape: shapeOf(t, prep.dims) };
+        if (guard) this.expectWritten(prep, t.name, out[t.name]!.data);
       }
-      if (!cut) return outs[0]!;
-      const { sp, dims } = cut;
-      const whole = Object.fromEntries(sp.written.map((t) => [t.name, { data: new Float32Array(sizeOf(t, dims)), shape: shapeOf(t, dims) }]));
-      cut.pieces.forEach((pc, k) => {
-        for (const t of sp.written) whole[t.name]!.data.set(outs[k]![t.name]!.data, pieceOffset(t, pc.plan, pc.part, dims));
-      });
-      return whole;
+      return out;
     } finally {
-      for (const b of bufs) for (const x of b.byName.values()) this.backend.destroyBuffer(x);
+      for (const b of bufs.byName.values()) this.backend.destroyBuffer(b);
     }
   }
 
@@ -277,25 +279,6 @@ export class ProgramRunner {
     }));
     return { list: lists[0]!, lists, byName };
   }
-}
-
-/**
- * The launches of independent runs (the pieces of one), stage by stage:
- * every piece's first launch, then every piece's second, and so on. Each
- * piece keeps its own order and none waits on another's, so a device may run
- * them side by side (a piece alone fills a third of the H100 at Mamba-1's
- * long shape on WebGPU: RESULTS run 100). `lists[k]` are piece k's buffers per launch.
- */
-export function interleaved(preps: readonly PreparedLaunch[], lists: readonly DeviceBuffer[][][]): SequenceLaunch[] {
-  const out: SequenceLaunch[] = [];
-  const stages = Math.max(...preps.map((p) => p.launches.length));
-  for (let j = 0; j < stages; j++) {
-    preps.forEach((p, k) => {
-      const l = p.launches[j];
-      if (l) out.push({ kernel: l.kernel, grid: l.grid, buffers: lists[k]![j]!, params: l.params });
-    });
-  }
-  return out;
 }
 
 /** A NaN whose payload arithmetic never produces (results carry the canonical NaN or their operand's). */

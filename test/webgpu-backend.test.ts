@@ -131,26 +131,4 @@ describe('WebGPU backend', () => {
     expect(warm.slice(1).reduce((a, b) => a + b, 0) >= WARMUP.minMs || warm.length === WARMUP.maxLaunches, warm.join(' ')).toBe(true);
     for (const set of sets) for (const b of set) gpu.destroyBuffer(b);
   }, 60_000);
-
-  it('times launch sequences (the pieces of a run, one pass), and runs them as launched', async () => {
-    const n = 1 << 12;
-    const k = await gpu.compile(saxpy);
-    // Two independent saxpys per run (x, y → out), rotated over two buffer sets.
-    const sets = [0, 1].map(() => [0, 1].map(() => {
-      const set = [gpu.createBuffer(n * 4), gpu.createBuffer(n * 4), gpu.createBuffer(n * 4)];
-      gpu.write(set[0]!, randomF32(n));
-      gpu.write(set[1]!, randomF32(n));
-      return set;
-    }));
-    const runs = sets.map((run) => run.map((buffers) => ({ kernel: k, grid: [n / 64, 1, 1] as [number, number, number], buffers, params: [n, 0.5] })));
-    const ms = await gpu.timeSequence(runs, 3);
-    expect(ms).toHaveLength(3);
-    for (const t of ms) expect(t).toBeGreaterThan(0);
-    // The sequence's launches ran: each out = 0.5·x + y.
-    const [x, y, out] = await Promise.all(sets[0]![1]!.map((b) => gpu.read(b).then((a) => new Float32Array(a))));
-    for (let i = 0; i < n; i += 97) expect(out![i]!).toBeCloseTo(0.5 * x![i]! + y![i]!, 6);
-    await expect(gpu.timeSequence([], 3)).rejects.toThrow(/every buffer set needs at least one launch/);
-    await expect(gpu.timeSequence(runs, 0)).rejects.toThrow(/reps must be a positive integer/);
-    for (const run of sets) for (const set of run) for (const b of set) gpu.destroyBuffer(b);
-  }, 60_000);
 });

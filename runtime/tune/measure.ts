@@ -8,7 +8,7 @@ import type { SpecializedProgram } from '../../dsl/ir.js';
 import type { Backend, DeviceBuffer } from '../backend.js';
 import { elemBytes } from '../dtype.js';
 import type { Schedule } from '../../codegen/compile.js';
-import { interleaved, type HostTensor, type PreparedLaunch, type ProgramRunner, type RunBuffers, type RunOptions, type RunPiece } from '../program-runner.js';
+import type { HostTensor, PreparedLaunch, ProgramRunner, RunBuffers, RunOptions, RunPiece } from '../program-runner.js';
 import { rng, sample } from '../random.js';
 import { shapeOf, sizeOf, type Dims } from '../shapes.js';
 
@@ -116,10 +116,8 @@ export async function timeRun(backend: Backend, prep: PreparedLaunch, sets: read
  * Times whole runs of a program at one shape, schedule after schedule, in
  * pieces where a tensor exceeds one binding (ProgramRunner.pieces: WebGPU
  * at Mamba-1's long shape): each piece has its own rotated buffer sets,
- * uploaded once and shared by every schedule. A run of pieces is timed as
- * ProgramRunner.run launches it, interleaved (interleaved()) in one
- * sequence where the backend times sequences; else (and in timeEach) as the
- * sum of its launches, each alone.
+ * uploaded once and shared by every schedule, and a run's time is the sum
+ * of its pieces' (they run one after another).
  */
 export class RunTimer {
   /** The pieces, where the run is cut (undefined: whole). */
@@ -136,16 +134,8 @@ export class RunTimer {
     return Promise.all(this.parts.map((x) => this.runner.prepare(x.inputs, { ...x.opts, schedule })));
   }
 
-  /** GPU ms of `reps` runs, and (timed alone) every launch's, piece after piece; perLaunch is empty for a sequence. */
+  /** GPU ms of `reps` runs (per rep, the sum over pieces and launches), and every launch's times, piece after piece. */
   async time(backend: Backend, preps: readonly PreparedLaunch[], reps: number): Promise<{ ms: number[]; perLaunch: number[][] }> {
-    if (preps.length === 1 || !backend.timeSequence) return this.timeEach(backend, preps, reps);
-    const sets = preps.map((prep, k) => this.parts[k]!.buffers.runs(prep));
-    const runs = Array.from({ length: Math.min(...sets.map((s) => s.length)) }, (_, r) => interleaved(preps, sets.map((s) => s[r]!.lists)));
-    return { ms: await backend.timeSequence(runs, reps), perLaunch: [] };
-  }
-
-  /** GPU ms of `reps` runs with every launch alone (per rep, the sum over pieces and launches), and each launch's times. */
-  async timeEach(backend: Backend, preps: readonly PreparedLaunch[], reps: number): Promise<{ ms: number[]; perLaunch: number[][] }> {
     const ms = new Array<number>(reps).fill(0), perLaunch: number[][] = [];
     for (const [k, prep] of preps.entries()) {
       const r = await timeRun(backend, prep, this.parts[k]!.buffers.runs(prep), reps);

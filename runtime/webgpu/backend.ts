@@ -3,14 +3,14 @@
 // groups (bind-groups.ts), launch batching (batch.ts), timing (timing.ts) and
 // error reporting (errors.ts). Use openWebGpu() (adapter.ts) to get one.
 
-import type { Backend, CompiledKernel, DeviceBuffer, DeviceLimits, Grid, RenderedKernel, SequenceLaunch } from '../backend.js';
+import type { Backend, CompiledKernel, DeviceBuffer, DeviceLimits, Grid, RenderedKernel } from '../backend.js';
 import { LaunchBatcher } from './batch.js';
 import { BindGroupCache } from './bind-groups.js';
 import { WebGpuBuffer, readFromBuffer, writeToBuffer } from './buffers.js';
 import { PipelineCache, type WebGpuKernel } from './compile.js';
 import { ErrorTracker, WebGpuError } from './errors.js';
 import { packParams } from './params.js';
-import { timeWithTimestamps, timeWithWallClock, type Dispatch, type TimedLaunch } from './timing.js';
+import { timeWithTimestamps, timeWithWallClock } from './timing.js';
 import { AFTER_IDLE, IDLE_MS, WARMUP, warmupLaunches } from '../warmup.js';
 
 /** What was found when the device was opened (see adapter.ts). */
@@ -138,30 +138,14 @@ export class WebGpuBackend implements Backend {
     this.checkGrid(k, grid);
     const packed = this.packFor(k, params);
     const groups = buffers.map((set) => this.bindGroups.get(k, this.checkBuffers(k, set), packed));
-    return this.timed({ name: k.kernel.entry, dispatches: (i) => [{ pipeline: k.pipeline, bindGroup: groups[i % groups.length]!, grid }] }, groups.length, reps);
-  }
-
-  async timeSequence(runs: SequenceLaunch[][], reps: number): Promise<number[]> {
-    if (!Number.isInteger(reps) || reps < 1) throw new RangeError(`timeSequence: reps must be a positive integer, got ${reps}`);
-    if (runs.length === 0 || runs.some((r) => r.length === 0)) throw new RangeError('timeSequence: every buffer set needs at least one launch');
-    const sets = runs.map((run) => run.map((l): Dispatch => {
-      const k = this.ownKernel(l.kernel);
-      this.checkGrid(k, l.grid);
-      return { pipeline: k.pipeline, bindGroup: this.bindGroups.get(k, this.checkBuffers(k, l.buffers), this.packFor(k, l.params)), grid: l.grid };
-    }));
-    const names = [...new Set(runs[0]!.map((l) => l.kernel.kernel.entry))];
-    return this.timed({ name: `${names[0]}${names.length > 1 ? ` and ${names.length - 1} more` : ''}`, dispatches: (i) => sets[i % sets.length]! }, sets.length, reps);
-  }
-
-  /** Warms up, then times `reps` repetitions of `launch` (timestamps, else the wall clock); `sets` buffer sets rotate. */
-  private async timed(launch: TimedLaunch, sets: number, reps: number): Promise<number[]> {
     const launchOne = (i: number) => {
-      for (const d of launch.dispatches(i)) this.batcher.dispatch(launch.name, d.pipeline, d.bindGroup, d.grid);
+      this.batcher.dispatch(k.kernel.entry, k.pipeline, groups[i % groups.length]!, grid);
       this.batcher.flush();
     };
     const waitIdle = () => this.device.queue.onSubmittedWorkDone();
+    const timed = { name: k.kernel.entry, pipeline: k.pipeline, bindGroups: groups, grid };
     const measure = (n: number): Promise<number[]> =>
-      this.timingSource === 'timestamp' ? timeWithTimestamps(this.device, this.errors, launch, n) : timeWithWallClock(launchOne, waitIdle, n);
+      this.timingSource === 'timestamp' ? timeWithTimestamps(this.device, this.errors, timed, n) : timeWithWallClock(launchOne, waitIdle, n);
 
     // Get earlier work (uploads) out of the way, then warm clocks, caches and
     // every buffer set up for a while of GPU time, measured the way the reps
@@ -170,7 +154,7 @@ export class WebGpuBackend implements Backend {
     await waitIdle();
     const warm: number[] = [];
     const policy = performance.now() - this.lastTimedAt > IDLE_MS ? AFTER_IDLE : WARMUP;
-    for (let n = warmupLaunches(warm, sets, policy); n > 0; n = warmupLaunches(warm, sets, policy)) warm.push(...(await measure(n)));
+    for (let n = warmupLaunches(warm, groups.length, policy); n > 0; n = warmupLaunches(warm, groups.length, policy)) warm.push(...(await measure(n)));
     this.lastWarmupMs = warm;
     await this.errors.check();
 

@@ -7,24 +7,18 @@ import type { ErrorTracker } from './errors.js';
 /** WebGPU caps a query set at 4096 queries; each launch needs two. */
 const MAX_LAUNCHES_PER_QUERY_SET = 2048;
 
-export interface Dispatch {
+export interface TimedLaunch {
+  name: string;
   pipeline: GPUComputePipeline;
-  bindGroup: GPUBindGroup;
+  /** One per buffer set; launch i uses bindGroups[i % length]. */
+  bindGroups: readonly GPUBindGroup[];
   grid: Grid;
 }
 
-/** What one timed repetition dispatches: one launch, or a sequence of them (Backend.timeSequence). */
-export interface TimedLaunch {
-  name: string;
-  /** The dispatches of repetition i (in one compute pass, in order). */
-  dispatches: (i: number) => readonly Dispatch[];
-}
-
 /**
- * One compute pass per repetition with timestamps at its start and end, all
- * repetitions in one submit so the GPU runs them back to back (as in a model
- * step) and host overhead is not counted. Within a pass Dawn puts barriers
- * only between dependent dispatches. Returns milliseconds per repetition.
+ * One compute pass per launch with timestamps at its start and end, all
+ * launches in one submit so the GPU runs them back to back (as in a model
+ * step) and host overhead is not counted. Returns milliseconds per launch.
  */
 export async function timeWithTimestamps(device: GPUDevice, errors: ErrorTracker, launch: TimedLaunch, reps: number): Promise<number[]> {
   const out: number[] = [];
@@ -49,11 +43,9 @@ async function timeChunk(device: GPUDevice, errors: ErrorTracker, launch: TimedL
           label,
           timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
         });
-        for (const d of launch.dispatches(first + i)) {
-          pass.setPipeline(d.pipeline);
-          pass.setBindGroup(0, d.bindGroup);
-          pass.dispatchWorkgroups(d.grid[0], d.grid[1], d.grid[2]);
-        }
+        pass.setPipeline(launch.pipeline);
+        pass.setBindGroup(0, launch.bindGroups[(first + i) % launch.bindGroups.length]!);
+        pass.dispatchWorkgroups(launch.grid[0], launch.grid[1], launch.grid[2]);
         pass.end();
       }
       encoder.resolveQuerySet(querySet, 0, count * 2, resolved, 0);
