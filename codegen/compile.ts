@@ -404,7 +404,9 @@ function ssdPlans(sp: SpecializedProgram, target: Target, sched: Schedule, caps:
   // CUDA keeps the products' operands in shared memory as the tensor cores round them (2 bytes each).
   const precision = operandPrecision(sp.used);
   // CUDA copies global to shared memory asynchronously (cp.async, sm_80 on).
-  const ssdCaps = { sharedBytes: budget, matrixUnits, asyncCopies: target === 'cuda', ...(caps.sharedBytes !== undefined ? { residentSharedBytes: caps.sharedBytes } : {}), ...(target === 'cuda' && matrixUnits && precision !== 'f32' ? { narrowOperands: precision } : {}) };
+  // Subgroups of a known size (CUDA warps; a WebGPU adapter reporting one size) run the chunk's cumulative sum on shuffles.
+  const subgroupLanes = target === 'cuda' ? 32 : caps.subgroups ? caps.subgroupSize : undefined;
+  const ssdCaps = { sharedBytes: budget, matrixUnits, asyncCopies: target === 'cuda', ...(caps.sharedBytes !== undefined ? { residentSharedBytes: caps.sharedBytes } : {}), ...(target === 'cuda' && matrixUnits && precision !== 'f32' ? { narrowOperands: precision } : {}), ...(subgroupLanes ? { subgroupLanes } : {}) };
   const form = analyseSsd(sp);
   const [P, N] = [sp.staticDims[form.pDim]!, sp.staticDims[form.nDim]!];
   // An explicit chunk is taken as given (and fails if it does not fit); else the first candidate that fits.

@@ -112,6 +112,22 @@ describe('Mamba-2 SSD kernels for CUDA', () => {
     }, 120_000);
   }
 
+  it('runs the chunk\'s cumulative sum on subgroup shuffles where the subgroup size is known and holds the chunk', () => {
+    const sp = specializeFor(p, fullVariant(p), STANDARD, 'bf16');
+    const spF = specializeFor(p, fullVariant(p), STANDARD, 'f32');
+    const cuda = compileKernel(sp, 'cuda', { threads: 128, items: 4, chunk: 32, lowering: 'ssd' }, { subgroups: true, subgroupSize: 32, sharedBytes: 227 * 1024 });
+    expect(cuda.kernel.source.match(/__shfl_up_sync/g)).toHaveLength(5);
+    expect(cuda.kernel.source).toContain('__shfl_sync(0xffffffffu, hs, 31, 32)');
+    const wgsl = (subgroups: boolean, chunk: number): string => compileKernel(spF, 'wgsl', { threads: 128, items: 4, chunk, lowering: 'ssd' }, { subgroups, ...(subgroups ? { subgroupSize: 32 } : {}), sharedBytes: 48 * 1024 }).kernel.source;
+    expect(wgsl(true, 32)).toContain('enable subgroups;');
+    expect(wgsl(true, 32).match(/subgroupShuffleUp/g)).toHaveLength(5);
+    // No subgroups (the CPU adapter), or a chunk longer than a subgroup: the one-pass sum in workgroup memory.
+    for (const src of [wgsl(false, 32), wgsl(true, 64)]) {
+      expect(src).not.toContain('subgroupShuffle');
+      expect(src).not.toContain('enable subgroups;');
+    }
+  });
+
   it('chooses its tiles again without the double-buffer reserve where those tiles cannot use it (whole N in 40 KB, loads synchronous)', () => {
     const sp = specializeFor(p, defaultVariant(p), STANDARD, 'bf16');
     const k = compileKernel(sp, 'cuda', { threads: 128, items: 4, chunk: 32, headTile: 32, lowering: 'ssd' }, { subgroups: true, sharedBytes: 40 * 1024 }).kernel;

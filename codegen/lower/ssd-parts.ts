@@ -438,7 +438,8 @@ export function loadCW(em: SsdEmitter, n0: PExpr, Q: number, T: number, Nt: numb
  * writes each step's state weight (stateWeight) into wq, from its own sums:
  * the chunk's total, summed in the same order, is cs1[Q − 1] bit for bit.
  */
-export function cumulativeSum(Q: number, T: number, em?: SsdEmitter): { stmts: PStmt[]; arr: string; weights?: string } {
+export function cumulativeSum(Q: number, T: number, em?: SsdEmitter, lanes?: number): { stmts: PStmt[]; arr: string; weights?: string } {
+  if (lanes && Q <= lanes && lanes <= T && (!em || !em.prev)) return subgroupCumulativeSum(Q, lanes, em);
   if (Q <= T) {
     const hv = sload('cs0', v('hk'));
     const body: PStmt[] = [
@@ -469,6 +470,31 @@ export function cumulativeSum(Q: number, T: number, em?: SsdEmitter): { stmts: P
     arr = dst;
   }
   return { stmts, arr };
+}
+
+/**
+ * cumulativeSum where the target's subgroups hold `lanes` ≥ Q invocations
+ * (CUDA warps; WGSL subgroups of a fixed size): the scan in the first
+ * subgroup's registers, log2 Q shuffles up (every subgroup of the workgroup
+ * runs them, so control stays uniform; the others' values are unused), the
+ * total taken from lane Q − 1 (so it is cs1[Q − 1] bit for bit, as the
+ * weights need), one barrier. Consecutive invocations form a subgroup (as
+ * render/wgsl.ts's lanes assume). Not with a previous-step term, whose
+ * weights read the next step's sum.
+ */
+function subgroupCumulativeSum(Q: number, lanes: number, em?: SsdEmitter): { stmts: PStmt[]; arr: string; weights?: string } {
+  const lane: PExpr = { k: 'builtin', b: 'lane' };
+  const stmts: PStmt[] = [decl('hs', 'f32', f(0), true), when(lt(lane, i(Q)), [assign('hs', sload('cs0', lane))])];
+  for (let off = 1; off < Q; off *= 2) {
+    const up: PExpr = { k: 'shuffle', mode: 'up', a: v('hs'), b: i(off) };
+    stmts.push(decl(`hu${off}`, 'f32', up), assign('hs', { k: 'select', c: ge(lane, i(off)), a: add(v('hs'), v(`hu${off}`)), b: v('hs') }));
+  }
+  const store: PStmt[] = [sstore('cs1', TID, v('hs'))];
+  if (em) {
+    stmts.push(decl('ht', 'f32', { k: 'shuffle', mode: 'lane', a: v('hs'), b: i(Q - 1), width: lanes }));
+    store.push(sstore('wq', TID, mul(sload('sc', TID), call('exp', sub(v('ht'), v('hs'))))));
+  }
+  return { stmts: [...stmts, when(lt(TID, i(Q)), store), barrier], arr: 'cs1', ...(em ? { weights: 'wq' } : {}) };
 }
 
 /**

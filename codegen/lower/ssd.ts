@@ -30,6 +30,7 @@ import type { SpecializedProgram, TensorIR } from '../../dsl/ir.js';
 import type { SsdEmitter } from './ssd-parts.js';
 import type { SsdForm } from '../analysis/ssd.js';
 import { staticTrips } from '../plan/static-trips.js';
+import { usesSubgroupOps } from '../plan/walk.js';
 import { clearFragment, fragElements, fragSize, FragmentError, gridFragment, mmaFragment, storeFragment, zeroFragment } from '../plan/fragment.js';
 import {
   add, assign, barrier, call, decl, f, i, loop, lt, mul, sub, v, when, GROUP, TID,
@@ -76,6 +77,12 @@ export interface SsdCaps {
    * and M are kept as the products round them, in half the bytes.
    */
   narrowOperands?: 'bf16' | 'f16';
+  /**
+   * Invocations per subgroup where the target fixes it (CUDA warps: 32; WGSL
+   * where the adapter reports one size): the chunk's cumulative sum then runs
+   * on subgroup shuffles (ssd-parts.ts subgroupCumulativeSum).
+   */
+  subgroupLanes?: number;
 }
 
 /** Tile sizes, strides and accumulator layouts every SSD kernel of a chunk has (fused and chunked forms). */
@@ -314,7 +321,7 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   if (em.prev && Q === 1) chunk.push(barrier);
 
   // 2. Inclusive cumulative sum of the log-decays.
-  const scan = cumulativeSum(Q, T, em);
+  const scan = cumulativeSum(Q, T, em, caps.subgroupLanes);
   chunk.push(...scan.stmts);
   const cs = (j: PExpr): PExpr => sload(scan.arr, j);
   chunk.push(decl('csLast', 'f32', cs(i(Q - 1))), decl('chunkDecay', 'f32', call('exp', v('csLast'))));
@@ -457,7 +464,7 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
     params,
     shared,
     body,
-    usesSubgroups: false,
+    usesSubgroups: usesSubgroupOps(body),
     // Workgroups = rows × (P / Pt): a "row" of the grid is one (parallel…, p) recurrence.
     grid: { groupsFromDims: [...rows.dims, form.pDim], rowsPerGroup: Pt },
     helpers: em.helpers,

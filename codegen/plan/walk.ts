@@ -88,3 +88,14 @@ export function buffersUsed(stmts: PStmt[]): Set<string> {
   });
   return out;
 }
+
+/** Whether the statements use subgroup operations (shuffles, the lane builtins): the kernel then needs subgroups. */
+export function usesSubgroupOps(stmts: PStmt[]): boolean {
+  let found = false;
+  const visit = (x: PExpr): void => {
+    if (x.k === 'shuffle' || (x.k === 'builtin' && (x.b === 'lane' || x.b === 'laneCount'))) found = true;
+    else exprChildren(x).forEach(visit);
+  };
+  eachStmt(stmts, (st) => stmtExprs(st).forEach(visit));
+  return found;
+}
