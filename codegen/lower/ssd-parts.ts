@@ -451,7 +451,7 @@ export function cumulativeSum(Q: number, T: number, em?: SsdEmitter, lanes?: num
     if (em) {
       // Step j + 1's cumulative value for the previous-step share (the last step's share is zero: sp1).
       const next: PExpr = { k: 'select', c: lt(add(v('hj'), i(1)), i(Q)), a: add(v('hs'), sload('cs0', imin(add(v('hj'), i(1)), Q - 1))), b: v('hs') };
-      const w = mul(sload('sc', v('hj')), call('exp', sub(v('ht'), v('hs'))));
+      const w = scanWeight(v('hj'), v('ht'), v('hs'));
       body.push(sstore('wq', v('hj'), em.prev ? add(w, mul(sload('sp1', v('hj')), call('exp', sub(v('ht'), next)))) : w));
     }
     return { stmts: [loop('hj', TID, i(Q), i(T), body), barrier], arr: 'cs1', ...(em ? { weights: 'wq' } : {}) };
@@ -471,6 +471,9 @@ export function cumulativeSum(Q: number, T: number, em?: SsdEmitter, lanes?: num
   }
   return { stmts, arr };
 }
+
+/** Step j's state weight from the scan's own sums: s_j·exp(total − prefix_j) (stateWeight without a previous-step term). */
+const scanWeight = (j: PExpr, total: PExpr, prefix: PExpr): PExpr => mul(sload('sc', j), call('exp', sub(total, prefix)));
 
 /**
  * cumulativeSum where the target's subgroups hold `lanes` ≥ Q invocations
@@ -492,7 +495,7 @@ function subgroupCumulativeSum(Q: number, lanes: number, em?: SsdEmitter): { stm
   const store: PStmt[] = [sstore('cs1', TID, v('hs'))];
   if (em) {
     stmts.push(decl('ht', 'f32', { k: 'shuffle', mode: 'lane', a: v('hs'), b: i(Q - 1), width: lanes }));
-    store.push(sstore('wq', TID, mul(sload('sc', TID), call('exp', sub(v('ht'), v('hs'))))));
+    store.push(sstore('wq', TID, scanWeight(TID, v('ht'), v('hs'))));
   }
   return { stmts: [...stmts, when(lt(TID, i(Q)), store), barrier], arr: 'cs1', ...(em ? { weights: 'wq' } : {}) };
 }
