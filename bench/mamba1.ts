@@ -1,7 +1,7 @@
 // Mamba-1 selective scan: kernel time against the memory roofline measured in
 // the same process, on every backend present (CUDA fp32/bf16, WebGPU fp32),
 // for a few schedules each. Run on the GPU host:
-//   bash .gpu/enter tsx bench/mamba1.ts [--quick] [--backends=webgpu] [--dtypes=f32] [--shape=standard] [--schedules=t32i4r1,t32i4k4,...] (t<threads>i<items>[r<rows>][k<rowBlock>][u<unroll>])
+//   bash .gpu/enter tsx bench/mamba1.ts [--quick] [--backends=webgpu] [--dtypes=f32] [--shape=standard | --dims=batch=1,dim=4096,seqlen=131068] [--schedules=t32i4r1,t32i4k4,...] (t<threads>i<items>[r<rows>][k<rowBlock>][u<unroll>])
 // Writes a JSON copy of the table to $OUT/bench-mamba1.json when OUT is set.
 
 import path from 'node:path';
@@ -28,6 +28,17 @@ const shapes = [
   { label: 'standard', dims: { batch: 8, dim: 4096, seqlen: 4096, dstate: 16, ngroups: 1 } },
   { label: 'long', dims: { batch: 1, dim: 4096, seqlen: 262144, dstate: 16, ngroups: 1 } },
 ].filter((s) => !onlyShape || s.label === onlyShape);
+// --dims=batch=1,dim=4096,seqlen=131068 runs that shape alone (labelled by its dims).
+const dimsArg = process.argv.find((a) => a.startsWith('--dims='))?.slice('--dims='.length);
+if (dimsArg) {
+  const dims: Record<string, number> = { dstate: 16, ngroups: 1 };
+  for (const kv of dimsArg.split(',')) {
+    const [k, val] = kv.split('=');
+    if (!k || !val || !Number.isInteger(Number(val))) throw new Error(`--dims: expected name=integer pairs, got '${kv}'`);
+    dims[k] = Number(val);
+  }
+  shapes.splice(0, shapes.length, { label: dimsArg, dims: dims as (typeof shapes)[number]['dims'] });
+}
 // --schedules=t32i4,t32i8u2,... overrides the list.
 const schedules: BenchSchedule[] = listArg('schedules')?.map(parseSchedule) ?? (quick ? [{ threads: 128, items: 4, rows: 1 }] : [
   { threads: 32, items: 4, rows: 1 }, { threads: 128, items: 4, rows: 1 },
