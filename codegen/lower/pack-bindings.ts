@@ -6,7 +6,8 @@
 // the concatenation and passes the offsets. Any lowering's plan can be packed.
 
 import type { KernelBinding } from '../../runtime/backend.js';
-import type { KernelPlan, PExpr, PStmt } from '../plan/ast.js';
+import type { KernelPlan } from '../plan/ast.js';
+import { redirectBuffers } from '../plan/redirect.js';
 
 export const PACKED_BINDING = 'sf_packed';
 
@@ -33,53 +34,12 @@ export function packBindings(plan: KernelPlan, maxBuffers: number, preference: r
   // Keep the members in binding order: the packed buffer is laid out in that order.
   const members = plan.buffers.filter((b) => chosen.includes(b)).map((b) => b.name);
   const isMember = new Set(members);
-  const expr = (e: PExpr): PExpr => {
-    switch (e.k) {
-      case 'load': {
-        const index = expr(e.index);
-        if (!isMember.has(e.buf)) return { ...e, index };
-        return { k: 'load', buf: PACKED_BINDING, index: { k: 'bin', op: '+', a: { k: 'param', name: packOffsetParam(e.buf) }, b: index } };
-      }
-      case 'bin': case 'imin': case 'imax': return { ...e, a: expr(e.a), b: expr(e.b) };
-      case 'neg': case 'not': case 'cast': return { ...e, a: expr(e.a) };
-      case 'call': return { ...e, args: e.args.map(expr) };
-      case 'sload': return { ...e, index: expr(e.index) };
-      case 'select': return { ...e, c: expr(e.c), a: expr(e.a), b: expr(e.b) };
-      case 'shuffle': return { ...e, a: expr(e.a), b: expr(e.b) };
-      default: return e;
-    }
-  };
-  const stmt = (s: PStmt): PStmt => {
-    switch (s.k) {
-      case 'decl': return { ...s, init: expr(s.init) };
-      case 'assign': return { ...s, value: expr(s.value) };
-      case 'sstore': return { ...s, index: expr(s.index), value: expr(s.value) };
-      case 'store':
-        if (isMember.has(s.buf)) throw new Error(`internal: packed buffer ${s.buf} is written`);
-        return { ...s, index: expr(s.index), value: expr(s.value) };
-      case 'vstore':
-        if (isMember.has(s.buf)) throw new Error(`internal: packed buffer ${s.buf} is written`);
-        return { ...s, index: expr(s.index), values: s.values.map(expr) };
-      case 'for': return { ...s, from: expr(s.from), to: expr(s.to), step: expr(s.step), body: s.body.map(stmt), ...(s.until ? { until: expr(s.until) } : {}) };
-      case 'if': return { ...s, c: expr(s.c), then: s.then.map(stmt), else: s.else.map(stmt) };
-      case 'mma': return { ...s, a: { ...s.a, base: expr(s.a.base) }, b: { ...s.b, base: expr(s.b.base) } };
-      case 'acopy': {
-        // A packed buffer is f32 whatever its tensor's type: the copy converts, element by element.
-        const src = expr(s.src), rest = { index: expr(s.index), valid: expr(s.valid) };
-        return isMember.has(s.buf) ? { ...s, ...rest, buf: PACKED_BINDING, src: { k: 'bin', op: '+', a: { k: 'param', name: packOffsetParam(s.buf) }, b: src } } : { ...s, ...rest, src };
-      }
-      case 'prefetch': {
-        const index = expr(s.index);
-        return isMember.has(s.buf) ? { ...s, buf: PACKED_BINDING, index: { k: 'bin', op: '+', a: { k: 'param', name: packOffsetParam(s.buf) }, b: index } } : { ...s, index };
-      }
-      case 'vload': {
-        // The packed copy's alignment is whatever the offset makes it: the vload checks it at run time.
-        const index = expr(s.index);
-        return isMember.has(s.buf) ? { ...s, buf: PACKED_BINDING, index: { k: 'bin', op: '+', a: { k: 'param', name: packOffsetParam(s.buf) }, b: index } } : { ...s, index };
-      }
-      default: return s;
-    }
-  };
+  // A packed buffer is f32 whatever its tensor's type: an asynchronous copy from it converts element by element.
+  const body = redirectBuffers(plan.body, (buf, written) => {
+    if (!isMember.has(buf)) return undefined;
+    if (written) throw new Error(`internal: packed buffer ${buf} is written`);
+    return { buf: PACKED_BINDING, offset: { k: 'param', name: packOffsetParam(buf) } };
+  });
   const packed: KernelBinding = { name: PACKED_BINDING, access: 'read', elem: 'f32', pack: members };
   const buffers = [...plan.buffers.filter((b) => !isMember.has(b.name)), packed];
   const elem = Object.fromEntries(buffers.map((b) => [b.name, b.elem]));
@@ -88,6 +48,6 @@ export function packBindings(plan: KernelPlan, maxBuffers: number, preference: r
     buffers,
     elem,
     params: [...plan.params, ...members.map((m) => ({ name: packOffsetParam(m), type: 'i32' as const }))],
-    body: plan.body.map(stmt),
+    body,
   };
 }
