@@ -12,8 +12,10 @@
 import { describe, expect, it } from 'vitest';
 import { compileKernel, type Schedule } from '../codegen/compile.ts';
 import { fullVariant } from '../dsl/specialize.ts';
-import { specializeFor } from '../runtime/program-runner.ts';
-import { caseFrom } from './helpers/check.ts';
+import { ProgramRunner, specializeFor } from '../runtime/program-runner.ts';
+import { caseFrom, expectCasePasses } from './helpers/check.ts';
+import { wrapBackend } from './helpers/backend.ts';
+import { randomInputs } from '../runtime/check.ts';
 import { expectCutEqualsWhole, expectExamplePasses, itPassesEach, type FormCase } from './helpers/diagonal-forms.ts';
 import { useExample } from './helpers/example.ts';
 
@@ -52,6 +54,22 @@ describe('split sequences on the CPU adapter vs the float64 reference', () => {
 
   it('a sequence cut mid-segment (final state → initial state) equals the uncut run', async () => {
     await expectCutEqualsWhole(ex.runner, ex.p, caseOf({ dims: { batch: 2, dim: 4, seqlen: 200, dstate: 16, ngroups: 1 }, seed: 19 }), one(8, 4, 32), 75);
+  }, GPU_TIMEOUT);
+});
+
+describe('a split whose launches pack different bindings', () => {
+  it('uploads a tensor the outputs launch packs and the summary binds alone (9 storage buffers)', async () => {
+    // With every optional input and states in and out the outputs launch binds 11 buffers and packs the small
+    // read-only ones (A, D, delta_bias, …) into one; the summary binds 7 and packs none, so it needs A alone.
+    const limited = wrapBackend(ex.gpu, { limits: { ...ex.gpu.limits, maxStorageBuffers: 9 } });
+    const runner = new ProgramRunner(limited, ex.p, { tuned: false });
+    const c = caseOf({ schedule: one(8, 2, 16), dims: { seqlen: 50 } });
+    const prep = await runner.prepare(randomInputs(ex.p, c), { dims: c.dims, schedule: c.schedule, finalStates: c.finalStates });
+    const [summary, , outputs] = prep.info.launches.map((l) => l.kernel.bindings);
+    const packed = outputs!.find((b) => b.pack)?.pack ?? [];
+    expect(summary!.some((b) => b.pack)).toBe(false);
+    expect(summary!.map((b) => b.name).filter((n) => packed.includes(n)).length).toBeGreaterThan(0);
+    await expectCasePasses(runner, c);
   }, GPU_TIMEOUT);
 });
 
