@@ -1,7 +1,7 @@
 // Mamba-1 selective scan: kernel time against the memory roofline measured in
 // the same process, on every backend present (CUDA fp32/bf16, WebGPU fp32),
 // for a few schedules each. Run on the GPU host:
-//   bash .gpu/enter tsx bench/mamba1.ts [--quick] [--backends=webgpu] [--dtypes=f32] [--shape=standard | --dims=batch=1,dim=4096,seqlen=131068] [--windows] [--max-binding=BYTES] [--schedules=t32i4r1,t32i4k4,...] (t<threads>i<items>[r<rows>][k<rowBlock>][u<unroll>])
+//   bash .gpu/enter tsx bench/mamba1.ts [--quick] [--backends=webgpu] [--dtypes=f32] [--shape=standard | --dims=batch=1,dim=4096,seqlen=131068] [--schedules=t32i4r1,t32i4k4,...] (t<threads>i<items>[r<rows>][k<rowBlock>][u<unroll>])
 // Writes a JSON copy of the table to $OUT/bench-mamba1.json when OUT is set.
 
 import path from 'node:path';
@@ -57,17 +57,13 @@ await forEachBackend(backends, async (backend, b) => {
   rooflines[b.name] = bw;
   if (b.name === 'cuda') cudaCopy = bw;
   console.log(`${b.name}: ${backend.deviceName}; copy ${(bw / 1e12).toFixed(3)} TB/s`);
-  // --windows: tensors over one binding bound as windows of one buffer where the backend can, not run in pieces;
-  // --max-binding=BYTES: a lower binding limit than the backend's (to compare windows and pieces at a smaller shape).
-  const maxBinding = listArg('max-binding')?.map(Number)[0];
-  const runner = new ProgramRunner(backend, program, { windows: process.argv.includes('--windows'), ...(maxBinding ? { maxBindingBytes: maxBinding } : {}) });
+  const runner = new ProgramRunner(backend, program);
   for (const shape of shapes) {
     const c = { dims: shape.dims, present: ['D', 'z', 'delta_bias'], initStates: [], finalStates: [], seed: 1 };
     const inputs: Record<string, HostTensor> = randomInputs(program, c);
     for (const dtype of b.dtypes.filter((d) => !onlyDtypes || onlyDtypes.includes(d))) {
-      // Where a tensor exceeds one binding (WebGPU at the long shape: 4 GiB tensors, 2 GiB bindings), the kernels bind
-      // it as windows of one buffer (runtime/windows.ts), or the run goes in pieces along a parallel dim (runtime/pieces.ts),
-      // timed one after the other: their sum is the run's time.
+      // Where a tensor exceeds one binding (WebGPU at the long shape: 4 GiB tensors, 2 GiB bindings), the run goes
+      // in pieces along a parallel dim (runtime/pieces.ts), timed one after the other: their sum is the run's time.
       // Buffers are uploaded once per dtype (and piece) and shared by every schedule (the bindings do not depend on it).
       const timer = new RunTimer(runner, inputs, { dims: shape.dims, dtype });
       if (timer.pieces) console.log(`  ${shape.label} ${dtype}: in ${timer.pieces.length} pieces along ${timer.pieces[0]!.plan.dim} (${timer.pieces.map((pc) => pc.part.count).join(' + ')})`);
@@ -90,8 +86,6 @@ await forEachBackend(backends, async (backend, b) => {
         const gbps = bytes / (ms * 1e-3) / 1e9;
         const roof = (bytes / cudaCopyOr(bw)) * 1e3;
         const registers = (preps[0]!.kernel as { registers?: number }).registers;
-        const w = preps[0]!.windows;
-        if (w) console.log(`  ${shape.label} ${dtype} ${scheduleLabel(sched)}: ${w.spec.tensors.join(', ')} bound as ${w.spec.count} windows along ${w.spec.dim} (from ${w.starts.slice(0, -1).join(', ')})`);
         rows.push({ backend: b.name, device: backend.deviceName, shape: shape.label, dtype, schedule: scheduleLabel(sched), ms, gbps, roofline: roof / ms, registers });
         // A split sequence's launches each (summary, pass, outputs), per piece: their sum is the run's time.
         const launches = perLaunch.length > 1 ? ` (launches ${perLaunch.map((t) => t.toFixed(3)).join(' + ')} ms)` : '';

@@ -17,7 +17,6 @@ import { lowerStateLanes } from './lower/state-lanes.js';
 import { lowerSegmented } from './lower/segments.js';
 import { checkSegment } from './lower/segment-parts.js';
 import { packBindings } from './lower/pack-bindings.js';
-import { windowPlan, type WindowSpec } from './lower/binding-windows.js';
 import type { DimTile, KernelPlan, LaunchSequence, ScratchSpec } from './plan/ast.js';
 import { identifierClash } from './plan/identifiers.js';
 import { renderCuda } from './render/cuda.js';
@@ -215,11 +214,7 @@ export function kernelName(sp: SpecializedProgram, sched: Schedule, lowering: Lo
   return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_t${sched.threads}i${sched.items}${(sched.rows ?? 1) > 1 ? `r${sched.rows}` : ''}${(sched.rowBlock ?? 1) > 1 ? `k${sched.rowBlock}` : ''}${sched.unroll !== undefined ? `u${sched.unroll}` : ''}`;
 }
 
-/**
- * `windows`: tensors larger than one binding may span, bound as windows of one
- * buffer along a parallel dim (lower/binding-windows.ts; the runner decides).
- */
-export function compileKernel(sp: SpecializedProgram, target: Target, sched: Schedule, caps: TargetCaps, windows?: WindowSpec): CompiledKernelInfo {
+export function compileKernel(sp: SpecializedProgram, target: Target, sched: Schedule, caps: TargetCaps): CompiledKernelInfo {
   let { lowering, notes, program, promotedAxes } = chooseLowering(sp, sched.lowering);
   let ssd: LaunchSequence | undefined;
   if (lowering === 'ssd') {
@@ -241,10 +236,8 @@ export function compileKernel(sp: SpecializedProgram, target: Target, sched: Sch
   const launches = lowered.launches.map((l): KernelLaunchInfo => {
     const clash = identifierClash(l, target, { tensors: [...sp.used, ...sp.written].map((t) => t.name), dims: sp.dims });
     if (clash) throw new LoweringError(`${sp.name}: ${clash.what}; rename it`);
-    const windowed = windows ? windowPlan(l, windows, sp) : l;
-    if (windowed !== l) notes.push(`bindings${lowered.launches.length > 1 ? ` of ${l.name}` : ''}: ${windows!.tensors.filter((t) => l.buffers.some((b) => b.name === t)).join(', ')} bound as ${windows!.count} windows along ${windows!.dim}`);
-    const plan = caps.maxStorageBuffers === undefined ? windowed : packBindings(windowed, caps.maxStorageBuffers, packPreference(sp), new Set(windowed.buffers.filter((b) => !l.buffers.includes(b) || windows?.tensors.includes(b.name)).map((b) => b.name)));
-    if (plan !== windowed) notes.push(`bindings${lowered.launches.length > 1 ? ` of ${plan.name}` : ''}: ${plan.buffers.find((b) => b.pack)!.pack!.join(', ')} share one buffer (the target binds at most ${caps.maxStorageBuffers})`);
+    const plan = caps.maxStorageBuffers === undefined ? l : packBindings(l, caps.maxStorageBuffers, packPreference(sp));
+    if (plan !== l) notes.push(`bindings${lowered.launches.length > 1 ? ` of ${plan.name}` : ''}: ${plan.buffers.find((b) => b.pack)!.pack!.join(', ')} share one buffer (the target binds at most ${caps.maxStorageBuffers})`);
     const kernel = target === 'wgsl' ? renderWgsl(plan) : renderCuda(plan);
     return { kernel, plan, gridFromDims: plan.grid.groupsFromDims, rowsPerGroup: plan.grid.rowsPerGroup, gridTiles: plan.grid.tiles ?? [] };
   });

@@ -15,8 +15,6 @@ import { fmtDims, resolveDims, shapeOf, sizeOf, type Dims } from './shapes.js';
 import { validateInputs, variantOf } from './validate-inputs.js';
 import { packData, packOffset } from './packed-bindings.js';
 import { pieceDims, pieceOffset, planPieces, sliceTensor, type PiecePlan } from './pieces.js';
-import { placeWindows, windowedTensors, type WindowLayout } from './windows.js';
-import { windowBinding, windowOffsetParam, windowStartParam } from '../codegen/lower/binding-windows.js';
 import { capsOf, targetOf } from './target.js';
 import { defaultScheduleLookup, type ScheduleLookup } from './tune/lookup.js';
 import { scheduleKey } from './tune/space.js';
@@ -58,8 +56,6 @@ export interface PreparedLaunch {
   scratch: { name: string; bytes: number }[];
   program: SpecializedProgram;
   dims: Dims;
-  /** Tensors bound as windows of their buffers (runtime/windows.ts), where one binding cannot hold them. */
-  windows?: WindowLayout;
 }
 
 /** Device buffers of one run: per launch, in its kernel's binding order; every buffer by name (scratch included). */
@@ -81,11 +77,6 @@ export interface RunnerOptions {
   codegen?: typeof compileKernel;
   /** Bytes one binding may span, below the backend's own limit (tests cut runs into pieces with it). */
   maxBindingBytes?: number;
-  /**
-   * Where a tensor exceeds one binding: true binds it as windows, each a buffer holding a
-   * range of it (runtime/windows.ts), in one run instead of pieces run one after another.
-   */
-  windows?: boolean;
 }
 
 /** One piece of a run cut along a parallel dim (runtime/pieces.ts): its tensors, options and where it sits. */
@@ -98,8 +89,6 @@ export interface RunPiece {
 
 export class ProgramRunner {
   private readonly kernels = new Map<string, Promise<{ info: CompiledKernelInfo; kernels: CompiledKernel[] }>>();
-  /** windowsFor's answers, by compile key and dims. */
-  private readonly windowLayouts = new Map<string, WindowLayout | undefined>();
 
   constructor(
     readonly backend: Backend,
@@ -128,11 +117,9 @@ export class ProgramRunner {
 
   /** pieces(), with the whole run's program and dims (where its outputs go). */
   private cut(inputs: Record<string, HostTensor>, opts: RunOptions): { pieces: RunPiece[]; sp: SpecializedProgram; dims: Dims } | undefined {
-    const limit = this.bindingLimit();
+    const limit = Math.min(this.options.maxBindingBytes ?? Infinity, this.backend.limits.maxBindingBytes ?? Infinity);
     if (limit === Infinity) return undefined;
     const { sp, dims } = this.specializeRun(inputs, opts);
-    // Bound as windows, the run needs no pieces.
-    if (this.windowsFor(sp, dims, this.scheduleFor(sp, dims, opts), opts.dtype)) return undefined;
     const plan = planPieces(sp, dims, limit);
     if (!plan) return undefined;
     const byName = new Map(sp.used.map((t) => [t.name, t]));
@@ -153,13 +140,12 @@ export class ProgramRunner {
       const n = sizeOf(t, dims);
       if (n >= 2 ** 31) throw new Error(`${p.name}: tensor '${t.name}' has ${n} elements; kernels index with 32-bit integers (at most 2^31 - 1)`);
     }
-    const sched = this.scheduleFor(sp, dims, opts);
-    const windows = this.windowsFor(sp, dims, sched, opts.dtype);
-    const key = [this.compileKey(sp, sched, opts.dtype), windows ? `w:${windows.spec.dim}:${windows.spec.count}:${windows.spec.tensors.join(',')}` : ''].join('|');
+    const sched = opts.schedule ?? this.tunedSchedule(sp, dims, opts.dtype) ?? defaultSchedule(sp);
+    const key = [variantKey(variant), opts.dtype ?? '', scheduleKey({ ...sched, rows: sched.rows ?? 1, rowBlock: sched.rowBlock ?? 1, lanes: sched.lanes ?? 1, shuffle: sched.shuffle ?? 0 }), JSON.stringify(sp.staticDims)].join('|');
     let entry = this.kernels.get(key);
     if (!entry) {
       entry = (async () => {
-        const info = this.codegen(sp, sched, windows);
+        const info = (this.options.codegen ?? compileKernel)(sp, targetOf(this.backend.kind), sched, capsOf(this.backend.limits));
         // info.kernel is the first launch's (a codegen wrapper may have replaced it alone).
         return { info, kernels: await Promise.all(info.launches.map((l, k) => this.backend.compile(k === 0 ? info.kernel : l.kernel))) };
       })();
@@ -173,54 +159,12 @@ export class ProgramRunner {
       return {
       kernel: kernels[k]!,
       grid: gridFor(workgroupsOf(l, dims), this.backend.limits.maxGridDim, info.launches.length > 1 ? `${p.name} (${l.kernel.entry})` : p.name),
-      params: l.kernel.params.map((q) => dims[q.name] ?? windowParam(windows, q.name) ?? packOffset(l.kernel.bindings, q, tensorSize)!),
+      params: l.kernel.params.map((q) => dims[q.name] ?? packOffset(l.kernel.bindings, q, tensorSize)!),
       };
     });
     const scratch = info.scratch.map((x) => ({ name: x.name, bytes: 4 * scratchElements(x, dims) }));
     const first = launches[0]!;
-    return { info, kernel: first.kernel, grid: first.grid, params: first.params, launches, scratch, program: sp, dims, ...(windows ? { windows } : {}) };
-  }
-
-  private scheduleFor(sp: SpecializedProgram, dims: Dims, opts: RunOptions): Schedule {
-    return opts.schedule ?? this.tunedSchedule(sp, dims, opts.dtype) ?? defaultSchedule(sp);
-  }
-
-  private compileKey(sp: SpecializedProgram, sched: Schedule, dtype: DType | undefined): string {
-    return [variantKey(sp.variant), dtype ?? '', scheduleKey({ ...sched, rows: sched.rows ?? 1, rowBlock: sched.rowBlock ?? 1, lanes: sched.lanes ?? 1, shuffle: sched.shuffle ?? 0 }), JSON.stringify(sp.staticDims)].join('|');
-  }
-
-  private codegen(sp: SpecializedProgram, sched: Schedule, windows?: WindowLayout): CompiledKernelInfo {
-    return (this.options.codegen ?? compileKernel)(sp, targetOf(this.backend.kind), sched, capsOf(this.backend.limits), windows?.spec);
-  }
-
-  /** Bytes one binding may span (Infinity: no limit). */
-  private bindingLimit(): number {
-    return Math.min(this.options.maxBindingBytes ?? Infinity, this.backend.limits.maxBindingBytes ?? Infinity);
-  }
-
-  /**
-   * Where a tensor exceeds one binding and windows are asked for: the windows that bind it (runtime/windows.ts),
-   * or undefined where none are needed or they cannot serve (a grid that does not run over the cut dim, more
-   * bindings than the target has even packed, a target that binds buffers whole: CUDA): the run then goes in pieces.
-   */
-  private windowsFor(sp: SpecializedProgram, dims: Dims, sched: Schedule, dtype: DType | undefined): WindowLayout | undefined {
-    const limit = this.bindingLimit();
-    if (limit === Infinity || this.options.windows !== true) return undefined;
-    const key = `${this.compileKey(sp, sched, dtype)}|${JSON.stringify(dims)}`;
-    if (this.windowLayouts.has(key)) return this.windowLayouts.get(key);
-    let layout: WindowLayout | undefined;
-    const cut = windowedTensors(sp, dims, limit);
-    if (cut) {
-      try {
-        // The grids do not depend on the windows: an unwindowed render places them, a windowed one checks they bind.
-        layout = placeWindows(cut, this.codegen(sp, sched), sp, dims, limit, WINDOW_ALIGN);
-        if (layout) this.codegen(sp, sched, layout);
-      } catch {
-        layout = undefined;
-      }
-    }
-    this.windowLayouts.set(key, layout);
-    return layout;
+    return { info, kernel: first.kernel, grid: first.grid, params: first.params, launches, scratch, program: sp, dims };
   }
 
   private tunedSchedule(sp: SpecializedProgram, dims: Dims, dtype: DType | undefined): Schedule | undefined {
@@ -261,17 +205,8 @@ export class ProgramRunner {
       await this.backend.sync();
       const out: Record<string, HostTensor> = {};
       for (const t of prep.program.written) {
-        // A windowed output is read window by window (runtime/windows.ts), in order.
-        const parts = prep.windows?.spec.tensors.includes(t.name) ? prep.windows.starts.slice(0, -1).map((_, k) => windowBinding(t.name, k)) : [t.name];
-        const data = new Float32Array(sizeOf(t, prep.dims));
-        let at = 0;
-        for (const name of parts) {
-          const b = bufs.byName.get(name)!;
-          const part = fromDeviceBytes(await this.backend.read(b), t.dtype, b.bytes / elemBytes(t.dtype));
-          data.set(part, at);
-          at += part.length;
-        }
-        out[t.name] = { data, shape: shapeOf(t, prep.dims) };
+        const bytes = await this.backend.read(bufs.byName.get(t.name)!);
+        out[t.name] = { data: fromDeviceBytes(bytes, t.dtype, sizeOf(t, prep.dims)), shape: shapeOf(t, prep.dims) };
         if (guard) this.expectWritten(prep, t.name, out[t.name]!.data);
       }
       return out;
@@ -328,23 +263,16 @@ export class ProgramRunner {
     }
     // Scratch: written by one launch before another reads it; never uploaded, never read back.
     for (const x of prep.scratch) byName.set(x.name, buffer(`scratch:${x.name}:${x.bytes}`, x.bytes));
-    // A windowed tensor is one buffer per window, holding its range of the cut dim (runtime/windows.ts).
-    const w = prep.windows;
-    const windowed = new Map((w?.spec.tensors ?? []).map((t) => [t, w!.starts.slice(0, -1).map((s0, k) => ({ k, from: s0 * w!.unitElems[t]!, to: w!.starts[k + 1]! * w!.unitElems[t]! }))]));
     for (const t of sp.used) {
       if (packed.has(t.name) && !alone.has(t.name)) continue;
-      const parts = windowed.get(t.name);
-      if (parts) for (const p of parts) byName.set(windowBinding(t.name, p.k), buffer(`in:${t.name}:${t.dtype}:${p.from}:${p.to}`, undefined, () => toDeviceBytes(inputs[t.name]!.data.subarray(p.from, p.to), t.dtype)));
-      else byName.set(t.name, buffer(`in:${t.name}:${t.dtype}`, undefined, () => toDeviceBytes(inputs[t.name]!.data, t.dtype)));
+      byName.set(t.name, buffer(`in:${t.name}:${t.dtype}`, undefined, () => toDeviceBytes(inputs[t.name]!.data, t.dtype)));
     }
     for (const t of sp.written) {
-      for (const p of windowed.get(t.name) ?? [{ k: 0, from: 0, to: sizeOf(t, prep.dims) }]) {
-        const n = p.to - p.from;
-        const buf = buffer(`out:${t.name}:${t.dtype}:${p.from}:${p.to}`, n * elemBytes(t.dtype));
-        if (fill === 'nan') this.backend.write(buf, toDeviceBytes(new Float32Array(n).fill(NaN), t.dtype));
-        else if (fill === 'marker' && t.dtype === 'f32') this.backend.write(buf, new Uint8Array(new Uint32Array(n).fill(UNWRITTEN).buffer));
-        byName.set(windowBinding(t.name, p.k), buf);
-      }
+      const n = sizeOf(t, prep.dims);
+      const buf = buffer(`out:${t.name}:${t.dtype}`, n * elemBytes(t.dtype));
+      if (fill === 'nan') this.backend.write(buf, toDeviceBytes(new Float32Array(n).fill(NaN), t.dtype));
+      else if (fill === 'marker' && t.dtype === 'f32') this.backend.write(buf, new Uint8Array(new Uint32Array(n).fill(UNWRITTEN).buffer));
+      byName.set(t.name, buf);
     }
     const lists = bindings.map((bs) => bs.map((b) => {
       const buf = byName.get(packKey(b));
@@ -354,20 +282,6 @@ export class ProgramRunner {
     return { list: lists[0]!, lists, byName };
   }
 }
-
-/** The value of a window parameter (codegen/lower/binding-windows.ts: a window's start, a tensor's offset in it), or undefined for any other. */
-function windowParam(windows: WindowLayout | undefined, param: string): number | undefined {
-  if (!windows) return undefined;
-  for (let k = 1; k < windows.spec.count; k++) {
-    if (param === windowStartParam(k)) return windows.starts[k];
-    const t = windows.spec.tensors.find((x) => param === windowOffsetParam(x, k));
-    if (t) return windows.starts[k]! * windows.unitElems[t]!;
-  }
-  return undefined;
-}
-
-/** Where a window starts in its tensor, in bytes: a multiple of 16, so the kernels' vector accesses stay aligned in its buffer. */
-const WINDOW_ALIGN = 16;
 
 /** A NaN whose payload arithmetic never produces (results carry the canonical NaN or their operand's). */
 const UNWRITTEN = 0x7fa5f00d;

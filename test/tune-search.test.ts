@@ -107,21 +107,6 @@ describe('tune on the CPU adapter', () => {
     for (const cut of cuts) expect(cut).toHaveLength(3);
   }, 120_000);
 
-  it('times runs whose tensors are bound as windows whole (no pieces)', async () => {
-    // The same limit: u's 80 rows of 1 200 bytes bound as 3 windows of its buffer (runtime/windows.ts).
-    const runner = new ProgramRunner(backend, program, { tuned: false, maxBindingBytes: 40_000, windows: true });
-    const pieces = vi.spyOn(runner, 'pieces');
-    const prepare = vi.spyOn(runner, 'prepare');
-    const dims = { ...DIMS, dim: 80 };
-    const r = await tune({ backend, program, runner, dims, cache: false, reps: 2, budgetMs: 60_000, mode: 'exhaustive', checkDims: { batch: 1, dim: 3, seqlen: 40, ngroups: 1 } });
-    expect(r.candidates.filter((c) => c.status === 'measured')).toHaveLength(8);
-    expect(pieces.mock.results.every((x) => x.value === undefined)).toBe(true);
-    const windowed = await Promise.all(prepare.mock.results.map((x) => x.value as ReturnType<ProgramRunner['prepare']>));
-    const timed = windowed.filter((p) => p.dims.dim === 80);
-    expect(timed.length).toBeGreaterThan(0);
-    for (const p of timed) expect(p.windows?.spec.count).toBe(3);
-  }, 120_000);
-
   it('times a candidate once where its first run is already twice the best so far', async () => {
     // One schedule's kernel first spins a loop the compiler cannot fold (its bound and values come from the
     // params), then does its work: right, and many times slower.

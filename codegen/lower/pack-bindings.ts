@@ -17,13 +17,12 @@ export const packOffsetParam = (tensor: string): string => `sf_off_${tensor}`;
 /**
  * Packs read-only fp32 buffers of `plan` into one binding until it binds at
  * most `maxBuffers`, taking them in `preference` order (small ones first:
- * the caller knows the shapes) and then in binding order; never those in
- * `unpackable` (windows of a large tensor, lower/binding-windows.ts).
+ * the caller knows the shapes) and then in binding order.
  */
-export function packBindings(plan: KernelPlan, maxBuffers: number, preference: readonly string[], unpackable: ReadonlySet<string> = new Set()): KernelPlan {
+export function packBindings(plan: KernelPlan, maxBuffers: number, preference: readonly string[]): KernelPlan {
   const excess = plan.buffers.length - maxBuffers;
   if (excess <= 0) return plan;
-  const packable = plan.buffers.filter((b) => b.access === 'read' && b.elem === 'f32' && !unpackable.has(b.name));
+  const packable = plan.buffers.filter((b) => b.access === 'read' && b.elem === 'f32');
   const rank = (b: KernelBinding): number => {
     const k = preference.indexOf(b.name);
     return k < 0 ? preference.length + plan.buffers.indexOf(b) : k;

@@ -244,13 +244,6 @@ export interface KernelPlan {
   registerBudget: number;
   /** Element type of each buffer, for load/store conversion. */
   elem: Record<string, ElemType>;
-  /**
-   * Tensors bound as `count` windows of one buffer (lower/binding-windows.ts): the body
-   * indexes them whole; an access of one goes to window `selector` (an i32 variable the
-   * body declares first) of it, at its index less that window's offset (an element-count
-   * parameter, windowOffsetParam). Targets spell the choice per access.
-   */
-  windows?: { tensors: string[]; count: number; selector: string };
 }
 
 // ---- builders: short names keep lowerings readable ----

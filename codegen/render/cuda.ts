@@ -163,8 +163,6 @@ export const cudaDialect: Dialect = {
 
 
 export function renderCuda(plan: KernelPlan): RenderedKernel {
-  // CUDA buffers have no binding size limit (runtime/windows.ts never asks); a windowed plan is WGSL's.
-  if (plan.windows) throw new Error(`${plan.name}: tensors bound as windows (${plan.windows.tensors.join(', ')}) are a WGSL binding form; CUDA binds them whole`);
   return renderPlan(plan, cudaDialect);
 }
 

@@ -5,7 +5,6 @@ import type { Dialect } from './dialect.js';
 import { fmtF32 } from './literals.js';
 import { log1pOf01 } from './softplus-poly.js';
 import { renderPlan } from './print.js';
-import { windowBinding, windowOffsetParam } from '../lower/binding-windows.js';
 
 const FN: Record<PFn, string> = {
   exp: 'exp', exp2: 'exp2', log: 'log', sqrt: 'sqrt', tanh: 'tanh', sin: 'sin', cos: 'cos', abs: 'abs',
@@ -37,15 +36,8 @@ const TY: Record<Ty, string> = { f32: 'f32', i32: 'i32', bool: 'bool' };
  * vec4 arrays the same way: one access per svload/svstore instead of four
  * bounds-checked ones.
  */
-function wgslDialectFor(vec4: ReadonlySet<string>, sharedVec4: ReadonlySet<string> = new Set(), windows?: KernelPlan['windows']): Dialect {
-  const rawElemAt = (buf: string, index: string): string => `${buf}[(${index}) / 4][(${index}) % 4]`;
-  // A windowed tensor's element or vec4 is read and written through its window accessors (windowAccessors).
-  const win = new Set(windows?.tensors ?? []);
-  const sel = windows?.selector ?? '';
-  const elemAt = (buf: string, index: string): string => (win.has(buf) ? `${WL}${buf}(${sel}, ${index})` : rawElemAt(buf, index));
-  const vecAt = (buf: string, index: string): string => (win.has(buf) ? `${WV}${buf}(${sel}, ${index})` : `${buf}[${index} / 4]`);
-  const setElem = (buf: string, index: string, value: string): string => (win.has(buf) ? `${WS}${buf}(${sel}, ${index}, ${value});` : `${vec4.has(buf) ? rawElemAt(buf, index) : `${buf}[${index}]`} = ${value};`);
-  const setVec = (buf: string, index: string, value: string): string => (win.has(buf) ? `${WVS}${buf}(${sel}, ${index}, ${value});` : `${buf}[${index} / 4] = ${value};`);
+function wgslDialectFor(vec4: ReadonlySet<string>, sharedVec4: ReadonlySet<string> = new Set()): Dialect {
+  const elemAt = (buf: string, index: string): string => `${buf}[(${index}) / 4][(${index}) % 4]`;
   return {
   target: 'wgsl',
   ty: (t) => TY[t],
@@ -60,19 +52,19 @@ function wgslDialectFor(vec4: ReadonlySet<string>, sharedVec4: ReadonlySet<strin
   imax: (a, b) => `max(${a}, ${b})`,
   load: (buf, elem, index) => {
     if (elem !== 'f32') throw new Error(`WGSL renderer: buffer ${buf} is ${elem}; WGSL kernels take f32 tensors (convert on the host)`);
-    return vec4.has(buf) || win.has(buf) ? elemAt(buf, index) : `${buf}[${index}]`;
+    return vec4.has(buf) ? elemAt(buf, index) : `${buf}[${index}]`;
   },
   vload: (buf, _elem, index, names, pad, aligned) => {
     if (!vec4.has(buf) || names.length !== 4) return undefined;
     if (aligned) {
-      return [`${pad}let ${names[0]}v = ${vecAt(buf, `(${index})`)};`, ...names.map((n, j) => `${pad}let ${n}: f32 = ${names[0]}v.${'xyzw'[j]};`)].join('\n') + '\n';
+      return [`${pad}let ${names[0]}v = ${buf}[(${index}) / 4];`, ...names.map((n, j) => `${pad}let ${n}: f32 = ${names[0]}v.${'xyzw'[j]};`)].join('\n') + '\n';
     }
     return [
       ...names.map((n) => `${pad}var ${n}: f32;`),
       `${pad}{`,
       `${pad}  let vi = ${index};`,
       `${pad}  if ((vi % 4) == 0) {`,
-      `${pad}    let vv = ${vecAt(buf, 'vi')};`,
+      `${pad}    let vv = ${buf}[vi / 4];`,
       ...names.map((n, j) => `${pad}    ${n} = vv.${'xyzw'[j]};`),
       `${pad}  } else {`,
       ...names.map((n, j) => `${pad}    ${n} = ${elemAt(buf, j === 0 ? 'vi' : `vi + ${j}`)};`),
@@ -82,14 +74,14 @@ function wgslDialectFor(vec4: ReadonlySet<string>, sharedVec4: ReadonlySet<strin
   },
   store: (buf, elem, index, value) => {
     if (elem !== 'f32') throw new Error(`WGSL renderer: buffer ${buf} is ${elem}; WGSL kernels write f32 tensors`);
-    return setElem(buf, index, value);
+    return `${vec4.has(buf) ? elemAt(buf, index) : `${buf}[${index}]`} = ${value};`;
   },
   vstore: (buf, _elem, index, values, pad, aligned) => {
     if (!vec4.has(buf) || values.length !== 4) return undefined;
     const vector = `vec4<f32>(${values.join(', ')})`;
-    if (aligned) return `${pad}${setVec(buf, `(${index})`, vector)}\n`;
-    return [`${pad}{`, `${pad}  let vi = ${index};`, `${pad}  if ((vi % 4) == 0) {`, `${pad}    ${setVec(buf, 'vi', vector)}`, `${pad}  } else {`,
-      ...values.map((x, j) => `${pad}    ${setElem(buf, j === 0 ? 'vi' : `vi + ${j}`, x)}`), `${pad}  }`, `${pad}}`].join('\n') + '\n';
+    if (aligned) return `${pad}${buf}[(${index}) / 4] = ${vector};\n`;
+    return [`${pad}{`, `${pad}  let vi = ${index};`, `${pad}  if ((vi % 4) == 0) {`, `${pad}    ${buf}[vi / 4] = ${vector};`, `${pad}  } else {`,
+      ...values.map((x, j) => `${pad}    ${elemAt(buf, j === 0 ? 'vi' : `vi + ${j}`)} = ${x};`), `${pad}  }`, `${pad}}`].join('\n') + '\n';
   },
   // Lane groups are aligned runs of the subgroup's invocations (lanes of one row are consecutive invocations).
   shuffle: (mode, a, b, width) => (mode === 'up' ? `subgroupShuffleUp(${a}, u32(${b}))`
@@ -116,7 +108,6 @@ function wgslDialectFor(vec4: ReadonlySet<string>, sharedVec4: ReadonlySet<strin
     }
     for (const s of plan.shared) lines.push(sharedVec4.has(s.name) ? `var<workgroup> ${s.name}: array<vec4<f32>, ${Math.ceil(s.size / 4)}>;` : `var<workgroup> ${s.name}: array<${TY[s.ty]}, ${s.size}>;`);
     for (const h of plan.helpers) if (HELPERS[h]) lines.push(HELPERS[h]!);
-    if (plan.windows) lines.push(...windowAccessors(plan, plan.windows, vec4));
     const sg = plan.usesSubgroups ? ', @builtin(subgroup_invocation_id) sg_lane: u32, @builtin(subgroup_size) sg_size: u32' : '';
     lines.push(`@compute @workgroup_size(${plan.workgroupSize})
 fn ${plan.name}(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>${sg}) {
@@ -131,38 +122,7 @@ export const wgslDialect: Dialect = wgslDialectFor(new Set());
 export function renderWgsl(plan: KernelPlan): RenderedKernel {
   const vec4 = vec4Buffers(plan);
   const sharedVec4 = vec4Shared(plan);
-  return renderPlan(plan, vec4.size || sharedVec4.size || plan.windows ? wgslDialectFor(vec4, sharedVec4, plan.windows) : wgslDialect);
-}
-
-/** Accessor names: element load, vec4 load, element store, vec4 store of a windowed tensor. */
-const WL = 'sf_wl_', WV = 'sf_wv_', WS = 'sf_ws_', WVS = 'sf_wvs_';
-
-/**
- * The accessors of each windowed tensor (lower/binding-windows.ts): WGSL
- * cannot choose a binding by value, so each access calls a function that
- * switches on the window (uniform across the workgroup) and indexes that
- * window's binding less its offset. One small switch per access instead of
- * a copy of the body per window (RESULTS run 116).
- */
-function windowAccessors(plan: KernelPlan, w: NonNullable<KernelPlan['windows']>, vec4: ReadonlySet<string>): string[] {
-  const ks = Array.from({ length: w.count }, (_, k) => k);
-  const lines: string[] = [];
-  for (const t of w.tensors) {
-    const v4 = vec4.has(t);
-    const writable = plan.buffers.find((b) => b.name === t)?.access === 'read_write';
-    const at = (k: number, i: string): string => (k === 0 ? i : `(${i} - P.${windowOffsetParam(t, k)})`);
-    const elem = (k: number, i: string): string => (v4 ? `${windowBinding(t, k)}[${at(k, i)} / 4][${at(k, i)} % 4]` : `${windowBinding(t, k)}[${at(k, i)}]`);
-    const vec = (k: number, i: string): string => `${windowBinding(t, k)}[${at(k, i)} / 4]`;
-    const fn = (head: string, body: (k: number) => string): string =>
-      `fn ${head} {\n  switch w {\n${ks.slice(1).map((k) => `    case ${k}i: { ${body(k)} }\n`).join('')}    default: { ${body(0)} }\n  }\n}`;
-    lines.push(fn(`${WL}${t}(w: i32, i: i32) -> f32`, (k) => `return ${elem(k, 'i')};`));
-    if (v4) lines.push(fn(`${WV}${t}(w: i32, i: i32) -> vec4<f32>`, (k) => `return ${vec(k, 'i')};`));
-    if (writable) {
-      lines.push(fn(`${WS}${t}(w: i32, i: i32, x: f32)`, (k) => `${elem(k, 'i')} = x;`));
-      if (v4) lines.push(fn(`${WVS}${t}(w: i32, i: i32, x: vec4<f32>)`, (k) => `${vec(k, 'i')} = x;`));
-    }
-  }
-  return lines;
+  return renderPlan(plan, vec4.size || sharedVec4.size ? wgslDialectFor(vec4, sharedVec4) : wgslDialect);
 }
 
 /** f32 workgroup arrays (not narrow) that some 4-wide svload or svstore accesses: declared as array<vec4<f32>>. */
@@ -196,7 +156,5 @@ function vec4Buffers(plan: KernelPlan): Set<string> {
     }
   };
   walk(plan.body);
-  // A windowed tensor's windows are declared as it is.
-  for (const t of plan.windows?.tensors ?? []) if (out.has(t)) for (let k = 1; k < plan.windows!.count; k++) out.add(windowBinding(t, k));
   return out;
 }

@@ -40,9 +40,6 @@ export class WebGpuBuffer implements DeviceBuffer {
   }
 }
 
-/** Bytes one queue write stages at most (a multiple of 4). */
-const WRITE_PART = 256 << 20;
-
 /**
  * Writes `data` at offset 0. queue.writeBuffer wants a multiple of 4 bytes,
  * so an odd-sized view (say, three f16 values) is copied into a padded one;
@@ -57,11 +54,8 @@ export function writeToBuffer(queue: GPUQueue, buffer: WebGpuBuffer, data: Array
   }
   if (bytes.byteLength === 0) return;
   // WebGPU's IDL takes [AllowShared] views; @webgpu/types narrows that to
-  // ArrayBuffer-backed ones, hence the cast. In parts of at most WRITE_PART
-  // bytes: one write stages all of its bytes at once.
-  for (let at = 0; at < bytes.byteLength; at += WRITE_PART) {
-    queue.writeBuffer(buffer.gpu, at, bytes as Uint8Array<ArrayBuffer>, at, Math.min(WRITE_PART, bytes.byteLength - at));
-  }
+  // ArrayBuffer-backed ones, hence the cast.
+  queue.writeBuffer(buffer.gpu, 0, bytes as Uint8Array<ArrayBuffer>, 0, bytes.byteLength);
 }
 
 /**
