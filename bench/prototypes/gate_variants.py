@@ -32,6 +32,7 @@ import numpy as np
 import cupy as cp
 sys.path.insert(0, os.path.dirname(__file__))
 from state_lanes import reference, make, timeit
+from fit import chebyshev_nodes, relative_fit
 
 HELPERS = r'''
 __device__ __forceinline__ float pv_rcp(float x) { float y; asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x)); return y; }
@@ -66,15 +67,8 @@ SILU_RCP = '__device__ __forceinline__ float sf_silu(float x) { float e; asm("ex
 
 
 def log1p_coeffs(deg=8):
-    n = 4000
-    t = (np.cos(np.pi * (np.arange(n) + 0.5) / n) + 1) / 2 + 1e-12
-    y = np.log1p(t) / t
-    w = np.ones(n)
-    for _ in range(300):
-        V = np.vander(t, deg + 1, increasing=True) / y[:, None]
-        c, *_ = np.linalg.lstsq(V * np.sqrt(w)[:, None], np.sqrt(w), rcond=None)
-        e = np.abs(V @ c - 1); w = w * e; w /= w.sum()
-    return [float(np.float32(x)) for x in c]
+    t = chebyshev_nodes(4000, 0.0, 1.0) + 1e-12
+    return relative_fit(t, np.log1p(t) / t, deg)
 
 
 def helpers():

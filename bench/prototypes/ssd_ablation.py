@@ -15,9 +15,11 @@
 #   no-silu     upper bound: the z gate's SiLU replaced by the identity
 #   no-state-copy upper bound: the state's bf16 copy for the next chunk's readout not stored
 #   no-yinter   upper bound: the readout of the state (C S) not computed
-import sys, json, re
+import sys, json, re, os
 import numpy as np
 import cupy as cp
+sys.path.insert(0, os.path.dirname(__file__))
+from state_lanes import timeit
 
 NAMES = ['base', 'dumpG', 'hoistG', 'hoistG-early', 'no-mask-exp', 'no-silu', 'no-state-copy', 'no-yinter']
 EXACT = {'hoistG', 'hoistG-early', 'dumpG'}
@@ -66,16 +68,6 @@ def from_bf16(b):
     return (b.astype(cp.uint32) << 16).view(cp.float32)
 
 
-def timeit(fn, reps=30):
-    fn(); fn(); cp.cuda.Device().synchronize()
-    s, e = cp.cuda.Event(), cp.cuda.Event()
-    ts = []
-    for _ in range(reps):
-        s.record(); fn(); e.record(); e.synchronize()
-        ts.append(cp.cuda.get_elapsed_time(s, e))
-    return float(np.median(ts))
-
-
 def main():
     cu, js = sys.argv[1], sys.argv[2]
     names = next((a.split('=', 1)[1].split(',') for a in sys.argv[3:] if a.startswith('--variants=')), NAMES)
@@ -119,7 +111,7 @@ def main():
                 ref[k] = got
             e = float(cp.linalg.norm(got - ref[k]) / cp.linalg.norm(ref[k])) if bool(cp.isfinite(got).all()) else float('nan')
             errs[k] = e
-        times = timeit(lambda: launch(name, 'standard'))
+        times = timeit(lambda: launch(name, 'standard'), 30)
         ok = (errs['small'] == 0 and errs['standard'] == 0) if name in EXACT else None
         rows.append({'variant': name, 'ms': times, 'err': errs, 'exact': ok, 'regs': fns[name].num_regs, 'local': fns[name].local_size_bytes})
         print(f'{name:14s} {times:7.4f} ms  vs base: small {errs["small"]:.2e}, standard {errs["standard"]:.2e}'

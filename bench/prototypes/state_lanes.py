@@ -257,6 +257,16 @@ def timeit(fn, reps=20):
     return float(np.median(ts))
 
 
+def copy_roofline(nbytes):
+    """The copy bandwidth measured now (bytes/s) and the time `nbytes` take at it (ms), printed."""
+    big = cp.empty(1 << 28, cp.float32); big2 = cp.empty_like(big)
+    copy_ms = timeit(lambda: big2.__setitem__(slice(None), big))
+    bw = 2 * big.nbytes / (copy_ms * 1e-3)
+    roof_ms = nbytes / bw * 1e3
+    print(f'copy {bw / 1e12:.3f} TB/s; roofline {roof_ms:.3f} ms for {nbytes / 1e9:.3f} GB', flush=True)
+    return bw, roof_ms
+
+
 def main():
     cur_path, cur_entry = sys.argv[1], sys.argv[2]
     mod = cp.RawModule(code=SRC, options=('-std=c++17',), name_expressions=[TNAME(v) for v in VARIANTS] + [TNAME2(v) for v in VARIANTS2])
@@ -304,12 +314,7 @@ def main():
     host = make(bsz, dim, L, N, G, 1)
     dev = [cp.asarray(x) for x in host]
     out = cp.empty((bsz, dim, L), cp.float32)
-    nbytes = sum(x.nbytes for x in dev) + out.nbytes
-    big = cp.empty(1 << 28, cp.float32); big2 = cp.empty_like(big)
-    copy_ms = timeit(lambda: big2.__setitem__(slice(None), big))
-    bw = 2 * big.nbytes / (copy_ms * 1e-3)
-    roof_ms = nbytes / bw * 1e3
-    print(f'copy {bw / 1e12:.3f} TB/s; roofline {roof_ms:.3f} ms for {nbytes / 1e9:.3f} GB', flush=True)
+    bw, roof_ms = copy_roofline(sum(x.nbytes for x in dev) + out.nbytes)
     rows = []
     ms = timeit(lambda: launch_cur((*dev, out), bsz, dim, L, G))
     rows.append(('current t32i8 (compiler)', ms))

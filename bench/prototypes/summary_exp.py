@@ -10,9 +10,12 @@
 # D, z, delta_bias and softplus with no states (variant 8f74b309, file ..._a.cu). Each variant's scratch
 # (end states and decay products per segment) is compared with the generated kernel's at a small shape
 # (decays slow enough that the products over a segment are not 0), then each is timed at the long shape.
-import sys, json, re
+import sys, json, re, os
 import numpy as np
 import cupy as cp
+sys.path.insert(0, os.path.dirname(__file__))
+from state_lanes import timeit
+from fit import chebyshev_nodes, relative_fit
 
 # 2^x for x <= 0 on the FMA pipe: x = j + f, j = round(x) by the 1.5 * 2^23 trick, |f| <= 1/2, 2^f by a
 # degree-6 polynomial (relative error ~2e-8 before fp32 rounding), 2^j added to the exponent bits. x is
@@ -30,16 +33,9 @@ __device__ __forceinline__ float sf_exp2p(float x) {
 
 
 def exp2_coeffs(deg=6):
-    """2^f on [-1/2, 1/2]: least squares on the relative error, Lawson-reweighted towards minimax, fp32-rounded."""
-    n = 4000
-    x = np.cos(np.pi * (np.arange(n) + 0.5) / n) / 2
-    y = np.exp2(x)
-    w = np.ones(n)
-    for _ in range(300):
-        V = np.vander(x, deg + 1, increasing=True) / y[:, None]
-        c, *_ = np.linalg.lstsq(V * np.sqrt(w)[:, None], np.sqrt(w), rcond=None)
-        e = np.abs(V @ c - 1); w = w * e; w /= w.sum()
-    return [float(np.float32(v)) for v in c]
+    """2^f on [-1/2, 1/2], relative error (fit.py)."""
+    x = chebyshev_nodes(4000, -0.5, 0.5)
+    return relative_fit(x, np.exp2(x), deg)
 
 
 def helper():
@@ -57,16 +53,6 @@ def variant(src, name):
     if name == 'no-exp':  # upper bound only (wrong numbers)
         src = re.sub(r'^__device__ __forceinline__ float sf_exp2\(.*$', '__device__ __forceinline__ float sf_exp2(float x) { return fmaf(x, 0.01f, 0.99f); }', src, count=1, flags=re.M)
     return src
-
-
-def timeit(fn, reps=10):
-    fn(); fn(); cp.cuda.Device().synchronize()
-    s, e = cp.cuda.Event(), cp.cuda.Event()
-    ts = []
-    for _ in range(reps):
-        s.record(); fn(); e.record(); e.synchronize()
-        ts.append(cp.cuda.get_elapsed_time(s, e))
-    return float(np.median(ts))
 
 
 def main():
@@ -115,7 +101,7 @@ def main():
         if base_out is None:
             base_out = outs
         err = [float(np.linalg.norm(o - b) / np.linalg.norm(b)) if np.isfinite(o).all() else float('nan') for o, b in zip(outs, base_out)]
-        ms = timeit(lambda: launch(fn, dev_l, long_shape))
+        ms = timeit(lambda: launch(fn, dev_l, long_shape), 10)
         print(f'{name:7s} {ms:7.3f} ms  regs {fn.num_regs} local {fn.local_size_bytes}  scratch vs base: states {err[0]:.2e}, decays {err[1]:.2e}', flush=True)
 
 

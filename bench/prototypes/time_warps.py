@@ -2,10 +2,10 @@
 # (batch 1, dim 4096, seqlen 262144) with the sequence parallelism found *inside*
 # a block instead of in a split with a summary launch.
 #
-# Why: the split (lower/segments.ts) computes every decay exp twice for all but
-# the last segment; at 16 per row-step that is 1.875 x 1.7e10 MUFU ops, 8.7 ms at
-# the H100's peak against a 5.7 ms copy roofline (RESULTS runs 92, 97): it cannot
-# reach 70%. Unsplit, 4 096 rows fill under 4 warps per SM.
+# Why: the split (lower/segments.ts) reads u and delta and computes every decay
+# exp a second time for all but the last segment (24.7 GB against the 17.2 GB
+# the roofline counts, RESULTS runs 113-114: no split reaches 70%). Unsplit,
+# 4 096 rows fill under 4 warps per SM.
 #
 # Time warps: a block's W warps serve the same 8 rows (4 lanes x 4 states each,
 # as the compiler's l4 shuffle form) and take consecutive chunks of TB = 4 x IT
@@ -19,13 +19,16 @@
 # h_t = h_loc_t + P_t h_in), which are then reduce-scattered and stored. One exp
 # per (row, step, state): no summary launch, no second read of u and delta.
 #   python3 bench/prototypes/time_warps.py
-# Prototype limits: L a multiple of W x TB, a block's rows share batch and group,
+# `tw2` below is the correction form and `tw3` (tw2 with REPLAY) the replay form; run 110's unstaged `tw` is in
+# commit a2b3751. Prototype limits: L a multiple of W x TB, a block's rows share batch and group,
 # no initial/final states (the bench's case). It prints rel. L2 errors against
 # float64 (normal decays, and decays 100x slower so states cross many rounds),
 # then times each variant at the long shape against the copy roofline.
-import sys, json
+import sys, json, os
 import numpy as np
 import cupy as cp
+sys.path.insert(0, os.path.dirname(__file__))
+from state_lanes import copy_roofline, reference, make as make_inputs, timeit
 
 SRC = r'''
 #define LOG2E 1.4426950408889634f
@@ -49,133 +52,38 @@ template <int W> __device__ __forceinline__ void stn(float* p, const float* o) {
   else __stcs(p, o[0]);
 }
 
-// IT: steps a lane owns per chunk (TB = 4 IT); W: warps over time; RG: row groups (8 rows) per block.
-template <int IT, int W, int RG, int MINB>
-__global__ void __launch_bounds__(32 * W * RG, MINB) tw(const float* __restrict__ u, const float* __restrict__ delta,
-    const float* __restrict__ A, const float* __restrict__ B, const float* __restrict__ C, const float* __restrict__ D,
-    const float* __restrict__ z, const float* __restrict__ dbias, float* __restrict__ y, int batch, int dim, int L, int ngroups) {
-  constexpr int NS = 4, E = 4, N = 16, TB = NS * IT, SPAN = W * TB, PS = SPAN + 4, NT = 32 * W * RG;
-  __shared__ __align__(16) float sB[2][N][PS];
-  __shared__ __align__(16) float sC[2][N][PS];
-  __shared__ __align__(16) float4 pubP[2][RG][W][32];
-  __shared__ __align__(16) float4 pubH[2][RG][W][32];
-  const int tid = threadIdx.x, warp = tid / 32, lt = tid % 32;
-  const int rg = warp / W, w = warp % W;
-  const int ln = lt % NS, slot = lt / NS;
-  const int row = (blockIdx.x * RG + rg) * 8 + slot;
-  const int d = row % dim, b = row / dim, g = d / (dim / ngroups);
-  float A2[E];
+// Reduce-scatter of TB = 4 IT partial sums over a row's 4 lanes: lane ln ends with the sums of steps
+// ln*IT ... ln*IT + IT - 1 (two shuffle rounds: halves, then quarters).
+template <int IT> __device__ __forceinline__ void reduceScatter4(const float* part, int ln, float* p3) {
+  constexpr int TB = 4 * IT;
+  float p2[TB / 2];
+  const bool hi2 = (ln & 2) != 0, hi1 = (ln & 1) != 0;
 #pragma unroll
-  for (int e = 0; e < E; e++) A2[e] = A[d * N + ln * E + e] * LOG2E;
-  const float db = dbias[d], Dd = D[d];
-  const int b0 = (blockIdx.x * RG * 8) / dim, g0 = ((blockIdx.x * RG * 8) % dim) / (dim / ngroups);
-  const float* Bt = B + (size_t)(b0 * ngroups + g0) * N * L;
-  const float* Ct = C + (size_t)(b0 * ngroups + g0) * N * L;
-  const size_t ro = (size_t)row * L;
-  float carry[E];
+  for (int j = 0; j < TB / 2; j++) {
+    const float send = hi2 ? part[j] : part[j + TB / 2];
+    const float keep = hi2 ? part[j + TB / 2] : part[j];
+    p2[j] = keep + __shfl_xor_sync(0xffffffffu, send, 2);
+  }
 #pragma unroll
-  for (int e = 0; e < E; e++) carry[e] = 0.f;
-  const int rounds = L / SPAN;
-  // Tiles [n][step] of a round, filled a round ahead into the other half.
-  auto fill = [&](int r, int buf) {
-    for (int q = tid; q < N * SPAN / 4; q += NT) {
-      const int m = q / (SPAN / 4), k4 = (q % (SPAN / 4)) * 4;
-      *reinterpret_cast<float4*>(&sB[buf][m][k4]) = __ldg(reinterpret_cast<const float4*>(Bt + (size_t)m * L + (size_t)r * SPAN + k4));
-      *reinterpret_cast<float4*>(&sC[buf][m][k4]) = __ldg(reinterpret_cast<const float4*>(Ct + (size_t)m * L + (size_t)r * SPAN + k4));
-    }
-  };
-  fill(0, 0);
-  __syncthreads();
-  const unsigned FULL = 0xffffffffu;
-  const int base = lt & ~(NS - 1);
-  for (int r = 0; r < rounds; r++) {
-    const int buf = r & 1;
-    const size_t c0 = (size_t)r * SPAN + w * TB;
-    float uu[IT], dl[IT], dt[IT], du[IT];
-    ldn<IT>(u + ro + c0 + ln * IT, uu);
-    ldn<IT>(delta + ro + c0 + ln * IT, dl);
-#pragma unroll
-    for (int i = 0; i < IT; i++) { dt[i] = softplus(dl[i] + db); du[i] = dt[i] * uu[i]; }
-    if (r + 1 < rounds) fill(r + 1, buf ^ 1);
-    // Phase 1: the chunk from zero.
-    float h[E], P[E], part[TB], q[E][TB];
-#pragma unroll
-    for (int e = 0; e < E; e++) { h[e] = 0.f; P[e] = 1.f; }
-#pragma unroll
-    for (int k = 0; k < TB; k += 4) {
-      float sdt[4], sdu[4];
-#pragma unroll
-      for (int s = 0; s < 4; s++) {
-        const int j = k + s;
-        sdt[s] = __shfl_sync(FULL, dt[j % IT], base + j / IT);
-        sdu[s] = __shfl_sync(FULL, du[j % IT], base + j / IT);
-        part[j] = 0.f;
-      }
-#pragma unroll
-      for (int e = 0; e < E; e++) {
-        const float4 b4 = *reinterpret_cast<const float4*>(&sB[buf][ln * E + e][w * TB + k]);
-        const float4 c4 = *reinterpret_cast<const float4*>(&sC[buf][ln * E + e][w * TB + k]);
-        const float bb[4] = {b4.x, b4.y, b4.z, b4.w}, cc[4] = {c4.x, c4.y, c4.z, c4.w};
-#pragma unroll
-        for (int s = 0; s < 4; s++) {
-          const float a = ex2(A2[e] * sdt[s]);
-          h[e] = fmaf(a, h[e], sdu[s] * bb[s]);
-          P[e] *= a;
-          part[k + s] = fmaf(cc[s], h[e], part[k + s]);
-          q[e][k + s] = cc[s] * P[e];
-        }
-      }
-    }
-    pubP[buf][rg][w][lt] = make_float4(P[0], P[1], P[2], P[3]);
-    pubH[buf][rg][w][lt] = make_float4(h[0], h[1], h[2], h[3]);
-    __syncthreads();
-    // Fold: this warp's entering state, and the next round's carry.
-    float hin[E];
-#pragma unroll
-    for (int wp = 0; wp < W; wp++) {
-      if (wp == w) {
-#pragma unroll
-        for (int e = 0; e < E; e++) hin[e] = carry[e];
-      }
-      const float4 p4 = pubP[buf][rg][wp][lt], h4 = pubH[buf][rg][wp][lt];
-      carry[0] = fmaf(p4.x, carry[0], h4.x); carry[1] = fmaf(p4.y, carry[1], h4.y);
-      carry[2] = fmaf(p4.z, carry[2], h4.z); carry[3] = fmaf(p4.w, carry[3], h4.w);
-    }
-    // Phase 3: the entering state's share of the outputs.
-#pragma unroll
-    for (int j = 0; j < TB; j++) {
-#pragma unroll
-      for (int e = 0; e < E; e++) part[j] = fmaf(q[e][j], hin[e], part[j]);
-    }
-    // Reduce-scatter over the row's 4 lanes: lane ln ends with steps ln*IT ... ln*IT + IT - 1.
-    float p2[TB / 2], p3[IT];
-    const bool hi2 = (ln & 2) != 0, hi1 = (ln & 1) != 0;
-#pragma unroll
-    for (int j = 0; j < TB / 2; j++) {
-      const float send = hi2 ? part[j] : part[j + TB / 2];
-      const float keep = hi2 ? part[j + TB / 2] : part[j];
-      p2[j] = keep + __shfl_xor_sync(FULL, send, 2);
-    }
-#pragma unroll
-    for (int j = 0; j < IT; j++) {
-      const float send = hi1 ? p2[j] : p2[j + IT];
-      const float keep = hi1 ? p2[j + IT] : p2[j];
-      p3[j] = keep + __shfl_xor_sync(FULL, send, 1);
-    }
-    float zz[IT], out[IT];
-    ldn<IT>(z + ro + c0 + ln * IT, zz);
-#pragma unroll
-    for (int i = 0; i < IT; i++) out[i] = (p3[i] + Dd * uu[i]) * silu(zz[i]);
-    stn<IT>(y + ro + c0 + ln * IT, out);
+  for (int j = 0; j < IT; j++) {
+    const float send = hi1 ? p2[j] : p2[j + IT];
+    const float keep = hi1 ? p2[j + IT] : p2[j];
+    p3[j] = keep + __shfl_xor_sync(0xffffffffu, send, 1);
   }
 }
 
 __device__ __forceinline__ void cpa16(void* dst, const void* src) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" :: "r"((unsigned)__cvta_generic_to_shared(dst)), "l"(src));
 }
-// tw2: tw with every input staged by cp.async two rounds ahead (three buffers): the tiles by the block,
-// each warp's u, delta and z of its chunk by the warp itself (only the warp reads them).
-template <int IT, int W, int RG, int MINB>
+// tw2 <IT, W, RG, MINB, REPLAY>: IT steps a lane owns per chunk (TB = 4 IT), W warps over time, RG row groups
+// (8 rows) per block. Every input staged by cp.async two rounds ahead (three buffers): the tiles by the block,
+// each warp's u, delta and z of its chunk by the warp itself (only the warp reads them). (Run 110's `tw`, the same
+// without staging, is in commit a2b3751.)
+// REPLAY (`tw3` below): the chunk replayed instead of corrected: phase 1 keeps each step's decay a and input
+// term dt*u*B (2 x E x TB registers) and runs h_loc only to publish its end, P_end = ex2(A2 * sum dt); phase 3
+// replays h = a*h + b from h_in with the outputs (C read there only). One multiply-add per element-step more
+// than the one-pass kernel, against three for the correction.
+template <int IT, int W, int RG, int MINB, bool REPLAY>
 __global__ void __launch_bounds__(32 * W * RG, MINB) tw2(const float* __restrict__ u, const float* __restrict__ delta,
     const float* __restrict__ A, const float* __restrict__ B, const float* __restrict__ C, const float* __restrict__ D,
     const float* __restrict__ z, const float* __restrict__ dbias, float* __restrict__ y, int batch, int dim, int L, int ngroups) {
@@ -238,7 +146,9 @@ __global__ void __launch_bounds__(32 * W * RG, MINB) tw2(const float* __restrict
     for (int i = 0; i < IT; i++) { uu[i] = *inAt(buf, 0, slot, ln * IT + i); dl[i] = *inAt(buf, 1, slot, ln * IT + i); }
 #pragma unroll
     for (int i = 0; i < IT; i++) { dt[i] = softplus(dl[i] + db); du[i] = dt[i] * uu[i]; }
-    float h[E], P[E], part[TB], q[E][TB];
+    // Phase 1: the chunk from zero. Correction: h_loc, the decay product P_t, the partials of h_loc and
+    // q_t = C_t P_t kept. Replay: each step's a and b kept, h_loc to its end, P_end from the dt sum.
+    float h[E], P[E], part[TB], q[E][TB], sa[REPLAY ? E : 1][TB], sb[REPLAY ? E : 1][TB], dsum = 0.f;
 #pragma unroll
     for (int e = 0; e < E; e++) { h[e] = 0.f; P[e] = 1.f; }
 #pragma unroll
@@ -250,159 +160,33 @@ __global__ void __launch_bounds__(32 * W * RG, MINB) tw2(const float* __restrict
         sdt[s] = __shfl_sync(FULL, dt[j % IT], base + j / IT);
         sdu[s] = __shfl_sync(FULL, du[j % IT], base + j / IT);
         part[j] = 0.f;
-      }
-#pragma unroll
-      for (int e = 0; e < E; e++) {
-        const float4 b4 = *reinterpret_cast<const float4*>(&sB[(buf * N + ln * E + e) * PS + w * TB + k]);
-        const float4 c4 = *reinterpret_cast<const float4*>(&sC[(buf * N + ln * E + e) * PS + w * TB + k]);
-        const float bb[4] = {b4.x, b4.y, b4.z, b4.w}, cc[4] = {c4.x, c4.y, c4.z, c4.w};
-#pragma unroll
-        for (int s = 0; s < 4; s++) {
-          const float a = ex2(A2[e] * sdt[s]);
-          h[e] = fmaf(a, h[e], sdu[s] * bb[s]);
-          P[e] *= a;
-          part[k + s] = fmaf(cc[s], h[e], part[k + s]);
-          q[e][k + s] = cc[s] * P[e];
-        }
-      }
-    }
-    const int pb = r & 1;
-    pubP[(pb * RG + rg) * W * 32 + w * 32 + lt] = make_float4(P[0], P[1], P[2], P[3]);
-    pubH[(pb * RG + rg) * W * 32 + w * 32 + lt] = make_float4(h[0], h[1], h[2], h[3]);
-    // Round r + 1's data has landed (this thread's copies) before the barrier that makes it everyone's.
-    asm volatile("cp.async.wait_group 1;" ::: "memory");
-    __syncthreads();
-    float hin[E];
-#pragma unroll
-    for (int wp = 0; wp < W; wp++) {
-      if (wp == w) {
-#pragma unroll
-        for (int e = 0; e < E; e++) hin[e] = carry[e];
-      }
-      const float4 p4 = pubP[(pb * RG + rg) * W * 32 + wp * 32 + lt], h4 = pubH[(pb * RG + rg) * W * 32 + wp * 32 + lt];
-      carry[0] = fmaf(p4.x, carry[0], h4.x); carry[1] = fmaf(p4.y, carry[1], h4.y);
-      carry[2] = fmaf(p4.z, carry[2], h4.z); carry[3] = fmaf(p4.w, carry[3], h4.w);
-    }
-#pragma unroll
-    for (int j = 0; j < TB; j++) {
-#pragma unroll
-      for (int e = 0; e < E; e++) part[j] = fmaf(q[e][j], hin[e], part[j]);
-    }
-    float p2[TB / 2], p3[IT];
-    const bool hi2 = (ln & 2) != 0, hi1 = (ln & 1) != 0;
-#pragma unroll
-    for (int j = 0; j < TB / 2; j++) {
-      const float send = hi2 ? part[j] : part[j + TB / 2];
-      const float keep = hi2 ? part[j + TB / 2] : part[j];
-      p2[j] = keep + __shfl_xor_sync(FULL, send, 2);
-    }
-#pragma unroll
-    for (int j = 0; j < IT; j++) {
-      const float send = hi1 ? p2[j] : p2[j + IT];
-      const float keep = hi1 ? p2[j + IT] : p2[j];
-      p3[j] = keep + __shfl_xor_sync(FULL, send, 1);
-    }
-    float out[IT];
-#pragma unroll
-    for (int i = 0; i < IT; i++) out[i] = (p3[i] + Dd * uu[i]) * silu(*inAt(buf, 2, slot, ln * IT + i));
-    stn<IT>(y + ro + (size_t)r * SPAN + w * TB + ln * IT, out);
-  }
-}
-// tw3: tw2 replaying the chunk instead of correcting it: phase 1 keeps each step's decay a and input term
-// dt*u*B (2 x E x TB registers) and runs h_loc only to publish its end; P_end = ex2(A2 * sum dt); phase 3
-// replays h = a*h + b from h_in with the outputs (C read there only). One multiply-add per element-step
-// more than the one-pass kernel, against three for tw/tw2.
-template <int IT, int W, int RG, int MINB>
-__global__ void __launch_bounds__(32 * W * RG, MINB) tw3(const float* __restrict__ u, const float* __restrict__ delta,
-    const float* __restrict__ A, const float* __restrict__ B, const float* __restrict__ C, const float* __restrict__ D,
-    const float* __restrict__ z, const float* __restrict__ dbias, float* __restrict__ y, int batch, int dim, int L, int ngroups) {
-  constexpr int NS = 4, E = 4, N = 16, TB = NS * IT, SPAN = W * TB, PS = SPAN + 4, NT = 32 * W * RG, NB = 3;
-  extern __shared__ __align__(16) float smem[];
-  float* sB = smem;                                  // [NB][N][PS]
-  float* sC = sB + NB * N * PS;                      // [NB][N][PS]
-  float* sIn = sC + NB * N * PS;                     // [NB][RG][W][3][8][TB]
-  float4* pubP = reinterpret_cast<float4*>(sIn + NB * RG * W * 3 * 8 * TB);  // [2][RG][W][32]
-  float4* pubH = pubP + 2 * RG * W * 32;
-  const int tid = threadIdx.x, warp = tid / 32, lt = tid % 32;
-  const int rg = warp / W, w = warp % W;
-  const int ln = lt % NS, slot = lt / NS;
-  const int row0 = (blockIdx.x * RG + rg) * 8;
-  const int row = row0 + slot;
-  const int d = row % dim;
-  float A2[E];
-#pragma unroll
-  for (int e = 0; e < E; e++) A2[e] = A[d * N + ln * E + e] * LOG2E;
-  const float db = dbias[d], Dd = D[d];
-  const int b0 = (blockIdx.x * RG * 8) / dim, g0 = ((blockIdx.x * RG * 8) % dim) / (dim / ngroups);
-  const float* Bt = B + (size_t)(b0 * ngroups + g0) * N * L;
-  const float* Ct = C + (size_t)(b0 * ngroups + g0) * N * L;
-  const size_t ro = (size_t)row * L;
-  const int rounds = L / SPAN;
-  auto inAt = [&](int buf, int t, int r8, int j) -> float* { return sIn + ((((buf * RG + rg) * W + w) * 3 + t) * 8 + r8) * TB + j; };
-  // Round r's data: the block's tiles, this warp's inputs.
-  auto stage = [&](int r) {
-    if (r < rounds) {
-      const int buf = r % NB;
-      for (int q = tid; q < N * SPAN / 4; q += NT) {
-        const int m = q / (SPAN / 4), k4 = (q % (SPAN / 4)) * 4;
-        cpa16(&sB[(buf * N + m) * PS + k4], Bt + (size_t)m * L + (size_t)r * SPAN + k4);
-        cpa16(&sC[(buf * N + m) * PS + k4], Ct + (size_t)m * L + (size_t)r * SPAN + k4);
-      }
-      const size_t c0 = (size_t)r * SPAN + w * TB;
-#pragma unroll
-      for (int q = lt; q < 3 * 8 * TB / 4; q += 32) {
-        const int t = q / (8 * TB / 4), rem = q % (8 * TB / 4), r8 = rem / (TB / 4), k4 = (rem % (TB / 4)) * 4;
-        const float* src = (t == 0 ? u : t == 1 ? delta : z) + (size_t)(row0 + r8) * L + c0 + k4;
-        cpa16(inAt(buf, t, r8, k4), src);
-      }
-    }
-    asm volatile("cp.async.commit_group;" ::: "memory");
-  };
-  float carry[E];
-#pragma unroll
-  for (int e = 0; e < E; e++) carry[e] = 0.f;
-  stage(0);
-  stage(1);
-  asm volatile("cp.async.wait_group 1;" ::: "memory");
-  __syncthreads();
-  const unsigned FULL = 0xffffffffu;
-  const int base = lt & ~(NS - 1);
-  for (int r = 0; r < rounds; r++) {
-    const int buf = r % NB;
-    stage(r + 2);
-    float uu[IT], dl[IT], dt[IT], du[IT];
-#pragma unroll
-    for (int i = 0; i < IT; i++) { uu[i] = *inAt(buf, 0, slot, ln * IT + i); dl[i] = *inAt(buf, 1, slot, ln * IT + i); }
-#pragma unroll
-    for (int i = 0; i < IT; i++) { dt[i] = softplus(dl[i] + db); du[i] = dt[i] * uu[i]; }
-    float h[E], sa[E][TB], sb[E][TB], dsum = 0.f;
-#pragma unroll
-    for (int e = 0; e < E; e++) h[e] = 0.f;
-#pragma unroll
-    for (int k = 0; k < TB; k += 4) {
-      float sdt[4], sdu[4];
-#pragma unroll
-      for (int s = 0; s < 4; s++) {
-        const int j = k + s;
-        sdt[s] = __shfl_sync(FULL, dt[j % IT], base + j / IT);
-        sdu[s] = __shfl_sync(FULL, du[j % IT], base + j / IT);
         dsum += sdt[s];
       }
 #pragma unroll
       for (int e = 0; e < E; e++) {
         const float4 b4 = *reinterpret_cast<const float4*>(&sB[(buf * N + ln * E + e) * PS + w * TB + k]);
-        const float bb[4] = {b4.x, b4.y, b4.z, b4.w};
+        const float4 c4 = REPLAY ? b4 : *reinterpret_cast<const float4*>(&sC[(buf * N + ln * E + e) * PS + w * TB + k]);
+        const float bb[4] = {b4.x, b4.y, b4.z, b4.w}, cc[4] = {c4.x, c4.y, c4.z, c4.w};
 #pragma unroll
         for (int s = 0; s < 4; s++) {
-          sa[e][k + s] = ex2(A2[e] * sdt[s]);
-          sb[e][k + s] = sdu[s] * bb[s];
-          h[e] = fmaf(sa[e][k + s], h[e], sb[e][k + s]);
+          const float a = ex2(A2[e] * sdt[s]);
+          if constexpr (REPLAY) {
+            sa[e][k + s] = a;
+            sb[e][k + s] = sdu[s] * bb[s];
+            h[e] = fmaf(a, h[e], sb[e][k + s]);
+          } else {
+            h[e] = fmaf(a, h[e], sdu[s] * bb[s]);
+            P[e] *= a;
+            part[k + s] = fmaf(cc[s], h[e], part[k + s]);
+            q[e][k + s] = cc[s] * P[e];
+          }
         }
       }
     }
-    float P[E];
+    if constexpr (REPLAY) {
 #pragma unroll
-    for (int e = 0; e < E; e++) P[e] = ex2(A2[e] * dsum);
+      for (int e = 0; e < E; e++) P[e] = ex2(A2[e] * dsum);
+    }
     const int pb = r & 1;
     pubP[(pb * RG + rg) * W * 32 + w * 32 + lt] = make_float4(P[0], P[1], P[2], P[3]);
     pubH[(pb * RG + rg) * W * 32 + w * 32 + lt] = make_float4(h[0], h[1], h[2], h[3]);
@@ -420,36 +204,30 @@ __global__ void __launch_bounds__(32 * W * RG, MINB) tw3(const float* __restrict
       carry[0] = fmaf(p4.x, carry[0], h4.x); carry[1] = fmaf(p4.y, carry[1], h4.y);
       carry[2] = fmaf(p4.z, carry[2], h4.z); carry[3] = fmaf(p4.w, carry[3], h4.w);
     }
-    float part[TB];
+    // Phase 3: the entering state's share of the outputs (correction), or the chunk again from it (replay).
+    if constexpr (REPLAY) {
 #pragma unroll
-    for (int k = 0; k < TB; k += 4) {
+      for (int k = 0; k < TB; k += 4) {
 #pragma unroll
-      for (int s = 0; s < 4; s++) part[k + s] = 0.f;
+        for (int e = 0; e < E; e++) {
+          const float4 c4 = *reinterpret_cast<const float4*>(&sC[(buf * N + ln * E + e) * PS + w * TB + k]);
+          const float cc[4] = {c4.x, c4.y, c4.z, c4.w};
 #pragma unroll
-      for (int e = 0; e < E; e++) {
-        const float4 c4 = *reinterpret_cast<const float4*>(&sC[(buf * N + ln * E + e) * PS + w * TB + k]);
-        const float cc[4] = {c4.x, c4.y, c4.z, c4.w};
-#pragma unroll
-        for (int s = 0; s < 4; s++) {
-          hin[e] = fmaf(sa[e][k + s], hin[e], sb[e][k + s]);
-          part[k + s] = fmaf(cc[s], hin[e], part[k + s]);
+          for (int s = 0; s < 4; s++) {
+            hin[e] = fmaf(sa[e][k + s], hin[e], sb[e][k + s]);
+            part[k + s] = fmaf(cc[s], hin[e], part[k + s]);
+          }
         }
       }
-    }
-    float p2[TB / 2], p3[IT];
-    const bool hi2 = (ln & 2) != 0, hi1 = (ln & 1) != 0;
+    } else {
 #pragma unroll
-    for (int j = 0; j < TB / 2; j++) {
-      const float send = hi2 ? part[j] : part[j + TB / 2];
-      const float keep = hi2 ? part[j + TB / 2] : part[j];
-      p2[j] = keep + __shfl_xor_sync(FULL, send, 2);
-    }
+      for (int j = 0; j < TB; j++) {
 #pragma unroll
-    for (int j = 0; j < IT; j++) {
-      const float send = hi1 ? p2[j] : p2[j + IT];
-      const float keep = hi1 ? p2[j + IT] : p2[j];
-      p3[j] = keep + __shfl_xor_sync(FULL, send, 1);
+        for (int e = 0; e < E; e++) part[j] = fmaf(q[e][j], hin[e], part[j]);
+      }
     }
+    float p3[IT];
+    reduceScatter4<IT>(part, ln, p3);
     float out[IT];
 #pragma unroll
     for (int i = 0; i < IT; i++) out[i] = (p3[i] + Dd * uu[i]) * silu(*inAt(buf, 2, slot, ln * IT + i));
@@ -461,7 +239,7 @@ __global__ void __launch_bounds__(32 * W * RG, MINB) tw3(const float* __restrict
 # (kernel, IT, W, RG, MINB)
 VARIANTS = [('tw2', 4, 4, 2, 2), ('tw2', 4, 4, 1, 3), ('tw3', 2, 4, 1, 4), ('tw3', 2, 4, 2, 2), ('tw3', 2, 8, 1, 2), ('tw3', 4, 4, 1, 4), ('tw3', 4, 4, 1, 3),
             ('tw3', 4, 4, 2, 2), ('tw3', 2, 4, 1, 3), ('tw3', 2, 2, 2, 4), ('tw3', 4, 2, 2, 3), ('tw3', 2, 3, 1, 5)]
-TNAME = lambda v: f'{v[0]}<{v[1]},{v[2]},{v[3]},{v[4]}>'
+TNAME = lambda v: f'tw2<{v[1]},{v[2]},{v[3]},{v[4]},{"true" if v[0] == "tw3" else "false"}>'
 
 
 def smem_bytes(v):
@@ -472,42 +250,12 @@ def smem_bytes(v):
     return 4 * (3 * 16 * (SPAN + 4) * 2 + 3 * RG * W * 3 * 8 * TB) + 16 * 2 * 2 * RG * W * 32
 
 
-def reference(u, delta, A, B, C, D, z, dbias):
-    bsz, dim, L = u.shape
-    N = A.shape[1]
-    G = B.shape[1]
-    dt = delta.astype(np.float64) + dbias[None, :, None]
-    dt = np.where(dt > 20, dt, np.log1p(np.exp(np.minimum(dt, 20))))
-    h = np.zeros((bsz, dim, N))
-    y = np.zeros((bsz, dim, L))
-    gi = np.arange(dim) // (dim // G)
-    for t in range(L):
-        a = np.exp(dt[:, :, t, None] * A[None])
-        Bt = B[:, :, :, t][:, gi]
-        Ct = C[:, :, :, t][:, gi]
-        h = a * h + dt[:, :, t, None] * Bt * u[:, :, t, None]
-        y[:, :, t] = (h * Ct).sum(-1)
-    return (y + D[None, :, None] * u) * (z / (1 + np.exp(-z.astype(np.float64))))
-
-
 def make(bsz, dim, L, N, G, seed, slow=False):
-    rng = np.random.default_rng(seed)
-    f = lambda *s: rng.standard_normal(s).astype(np.float32)
-    u, delta, z = f(bsz, dim, L), (f(bsz, dim, L) * 0.5 - 1).astype(np.float32), f(bsz, dim, L)
-    A = (-np.exp(f(dim, N) * 0.5) * (0.01 if slow else 1.0)).astype(np.float32)
-    B, C = f(bsz, G, N, L), f(bsz, G, N, L)
-    D, dbias = f(dim), (f(dim) * 0.1).astype(np.float32)
-    return u, delta, A, B, C, D, z, dbias
-
-
-def timeit(fn, reps=10):
-    fn(); fn(); cp.cuda.Device().synchronize()
-    s, e = cp.cuda.Event(), cp.cuda.Event()
-    ts = []
-    for _ in range(reps):
-        s.record(); fn(); e.record(); e.synchronize()
-        ts.append(cp.cuda.get_elapsed_time(s, e))
-    return float(np.median(ts))
+    """state_lanes.make's inputs; `slow`: decays 100x slower, so states cross many rounds."""
+    host = list(make_inputs(bsz, dim, L, N, G, seed))
+    if slow:
+        host[2] = (host[2] * 0.01).astype(np.float32)
+    return host
 
 
 def main():
@@ -549,12 +297,7 @@ def main():
     dev = [g(bsz, dim, L), g(bsz, dim, L, scale=0.5, shift=-1.0), (-cp.exp(g(dim, N, scale=0.5))).astype(cp.float32),
            g(bsz, G, N, L), g(bsz, G, N, L), g(dim), g(bsz, dim, L), g(dim, scale=0.1)]
     out = cp.empty((bsz, dim, L), cp.float32)
-    nbytes = sum(x.nbytes for x in dev) + out.nbytes
-    big = cp.empty(1 << 28, cp.float32); big2 = cp.empty_like(big)
-    copy_ms = timeit(lambda: big2.__setitem__(slice(None), big))
-    bw = 2 * big.nbytes / (copy_ms * 1e-3)
-    roof_ms = nbytes / bw * 1e3
-    print(f'copy {bw / 1e12:.3f} TB/s; roofline {roof_ms:.3f} ms for {nbytes / 1e9:.3f} GB', flush=True)
+    bw, roof_ms = copy_roofline(sum(x.nbytes for x in dev) + out.nbytes)
     rows = []
     for v in kern:
         ms = timeit(lambda: launch(v, (*dev, out), bsz, dim, L, G))
