@@ -1,8 +1,7 @@
 // Sends a plan's accesses of global buffers elsewhere: to another binding, at
-// an element offset added to every index. Two transforms use it: several
-// read-only tensors sharing one binding (lower/pack-bindings.ts) and a tensor
-// bound as several windows of one buffer (lower/binding-windows.ts). Every
-// statement kind that names a buffer is handled here, once.
+// an element offset added to every index (lower/pack-bindings.ts: several
+// read-only tensors sharing one binding). Every statement kind that names a
+// buffer, or holds an expression that may load one, is handled here once.
 
 import type { PExpr, PStmt } from './ast.js';
 import { mapExprChildren } from './walk.js';
@@ -19,7 +18,7 @@ export type RedirectFn = (buf: string, written: boolean) => Redirect | undefined
 const shift = (index: PExpr, r: Redirect): PExpr => (r.offset ? { k: 'bin', op: '+', a: r.offset, b: index } : index);
 
 /** The expression with every load redirected. */
-export function redirectExpr(e: PExpr, to: RedirectFn): PExpr {
+function redirectExpr(e: PExpr, to: RedirectFn): PExpr {
   const mapped = mapExprChildren(e, (c) => redirectExpr(c, to));
   if (mapped.k !== 'load') return mapped;
   const r = to(mapped.buf, false);
