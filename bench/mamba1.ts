@@ -10,6 +10,7 @@ import type { DType } from '../dsl/decl.js';
 import { ProgramRunner, type HostTensor } from '../runtime/program-runner.js';
 import { randomInputs } from '../runtime/check.js';
 import { RunTimer } from '../runtime/tune/measure.js';
+import { parseShape } from '../runtime/cli/args.js';
 import {
   copyBandwidth, errorLine, fastestBy, forEachBackend, formatRooflines, launchBytes, listArg, medianTimes, parseSchedule,
   scheduleLabel, table, torchBaseline, writeOut, type BackendName, type BenchSchedule,
@@ -31,12 +32,7 @@ const shapes = [
 // --dims=batch=1,dim=4096,seqlen=131068 runs that shape alone (labelled by its dims).
 const dimsArg = process.argv.find((a) => a.startsWith('--dims='))?.slice('--dims='.length);
 if (dimsArg) {
-  const dims: Record<string, number> = { dstate: 16, ngroups: 1 };
-  for (const kv of dimsArg.split(',')) {
-    const [k, val] = kv.split('=');
-    if (!k || !val || !Number.isInteger(Number(val))) throw new Error(`--dims: expected name=integer pairs, got '${kv}'`);
-    dims[k] = Number(val);
-  }
+  const dims = { dstate: 16, ngroups: 1, ...parseShape(dimsArg) };
   shapes.splice(0, shapes.length, { label: dimsArg, dims: dims as (typeof shapes)[number]['dims'] });
 }
 // --schedules=t32i4,t32i8u2,... overrides the list.
