@@ -139,19 +139,23 @@ def main():
         print(f'walk: {occ} blocks per SM by the occupancy calculator; {b * h} blocks', flush=True)
     except Exception as e:  # noqa: BLE001 (the figure is informative only)
         print(f'walk: occupancy not read ({e})', flush=True)
-    # The wave tail: the same work per block with fewer heads (one wave at 2 per SM: 264 blocks; one block per SM: 132).
-    for hh in (66, 33):
-        sh = (b, L, hh, p, n, g)
+    # The wave tail (the same work per block with fewer heads), and other batch sizes and lengths: the walk's
+    # parallelism is batch × heads chains of chunks. --shapes=b:L:h,... adds shapes (default: 4:4096:66, 4:4096:33).
+    extra = next((a.split('=', 1)[1] for a in sys.argv if a.startswith('--shapes=')), '4:4096:66,4:4096:33')
+    for spec in extra.split(','):
+        bx, lx, hh = (int(x) for x in spec.split(':'))
+        sh = (bx, lx, hh, p, n, g)
         dd, bb = make(*sh), wg.buffers(sh)
-        yy = cp.empty((b, L, hh, p), cp.uint16)
-        wg.run_prep(dd, sh, bb)
-        tw = timeit(lambda: wg.run_walk(dd, sh, bb, yy), 30)
+        yy = cp.empty((bx, lx, hh, p), cp.uint16)
+        rf = 2 * (3 * bx * lx * hh * p + 2 * bx * lx * g * n + bx * lx * hh) / (nbytes / roof)
+        tw = timeit(lambda: (wg.run_prep(dd, sh, bb), wg.run_walk(dd, sh, bb, yy)), 30)
         tc = timeit(lambda: base.run(dd, sh, yy), 30)
-        print(f'nheads {hh} ({b * hh} walk blocks): wgmma walk {tw:7.4f} ms, compiler {tc:7.4f} ms', flush=True)
+        print(f'batch {bx}, seqlen {lx}, nheads {hh} ({bx * hh} walk blocks): wgmma prep + walk {tw:7.4f} ms ({tw / rf:5.2f}x), '
+              f'compiler {tc:7.4f} ms ({tc / rf:5.2f}x); roofline {rf:.4f} ms', flush=True)
     small = [(2, 1000, 4, 64, 128, 1), (2, 130, 6, 64, 128, 2)]
     smalld = [(sh, make(*sh)) for sh in small]
     smallw = [reference(dd, sh) for sh, dd in smalld]
-    for arg in sys.argv[5:]:
+    for arg in (a for a in sys.argv[5:] if not a.startswith('--')):
         name, path = arg.split('=', 1)
         v = Wgmma(cp.RawModule(path=path))
         errs = []
