@@ -119,6 +119,27 @@ __device__ __forceinline__ void wgmma_n128(float (&d)[64], const uint32_t (&a)[4
     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(scaleD) : "memory");
 }
 
+// B read MN-major (imm-trans-b 1): the operand (k, n) at row k of an n-contiguous layout.
+__device__ __forceinline__ void wgmma_n128_tb(float (&d)[64], const uint32_t (&a)[4], uint64_t desc, int scaleD) {
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+    "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, {%64,%65,%66,%67}, %68, p, 1, 1, 1;\n}\n"
+    : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+    : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(scaleD) : "memory");
+}
+__device__ __forceinline__ void wgmma_n64_tb_t(float (&d)[32], const uint32_t (&a)[4], uint64_t desc, int scaleD) {
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+    "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, {%32,%33,%34,%35}, %36, p, 1, 1, 1;\n}\n"
+    : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+    : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(scaleD) : "memory");
+}
+// A and B both from shared memory, K-major.
+__device__ __forceinline__ void wgmma_ss_n64(float (&d)[32], uint64_t adesc, uint64_t bdesc, int scaleD) {
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+    "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
+    : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+    : "l"(adesc), "l"(bdesc), "r"(scaleD) : "memory");
+}
+
 // ---- check of the conventions: D (64 × N) = A (64 × 16, from registers) · B (16 × N, K-major in shared memory) ----
 template <int N>
 __device__ void wg_test_body(const float* A, const float* B, float* D) {
@@ -149,6 +170,39 @@ __device__ void wg_test_body(const float* A, const float* B, float* D) {
 }
 extern "C" __global__ void wg_test64(const float* A, const float* B, float* D) { wg_test_body<64>(A, B, D); }
 extern "C" __global__ void wg_test128(const float* A, const float* B, float* D) { wg_test_body<128>(A, B, D); }
+
+// ---- check of the MN-major (transposed) B reading: B (16 × N) stored as rows k of N contiguous elements in 64-element
+// atoms of 128 bytes, 16-byte pieces XOR k % 8 (the 128-byte swizzle), atoms 2048 bytes apart; lbo and sbo given. ----
+template <int N>
+__device__ void wg_test_mn_body(const float* A, const float* B, float* D, int lbo, int sbo) {
+  __shared__ __align__(1024) unsigned char bs[N * 16 * 2];
+  const int tid = threadIdx.x, w = tid >> 5, l = tid & 31, gid = l >> 2, tig = l & 3;
+  for (int e = tid; e < N * 16; e += NT) {
+    const int k = e / N, n = e % N;
+    *reinterpret_cast<__nv_bfloat16*>(bs + (n >> 6) * 2048 + k * 128 + ((((n >> 3) & 7) ^ (k & 7)) << 4) + (n & 7) * 2) = __float2bfloat16(B[k * N + n]);
+  }
+  fence_async();
+  __syncthreads();
+  const int r = 16 * w + gid;
+  uint32_t a[4] = {pack(A[r * 16 + 2 * tig], A[r * 16 + 2 * tig + 1]), pack(A[(r + 8) * 16 + 2 * tig], A[(r + 8) * 16 + 2 * tig + 1]),
+                   pack(A[r * 16 + 8 + 2 * tig], A[r * 16 + 9 + 2 * tig]), pack(A[(r + 8) * 16 + 8 + 2 * tig], A[(r + 8) * 16 + 9 + 2 * tig])};
+  float d[N / 2];
+#pragma unroll
+  for (int i = 0; i < N / 2; i++) d[i] = 0.0f;
+  const uint64_t desc = kdesc(smem_u32(bs), lbo, sbo) | (1ull << 62);
+  wg_fence();
+  if constexpr (N == 64) wgmma_n64_tb_t(d, a, desc, 0); else wgmma_n128_tb(d, a, desc, 0);
+  wg_commit();
+  wg_wait<0>();
+  keep(d);
+#pragma unroll
+  for (int i = 0; i < N / 2; i++) {
+    const int row = r + 8 * ((i >> 1) & 1), col = (i >> 2) * 8 + 2 * tig + (i & 1);
+    D[row * N + col] = d[i];
+  }
+}
+extern "C" __global__ void wg_test_mn64(const float* A, const float* B, float* D, int lbo, int sbo) { wg_test_mn_body<64>(A, B, D, lbo, sbo); }
+extern "C" __global__ void wg_test_mn128(const float* A, const float* B, float* D, int lbo, int sbo) { wg_test_mn_body<128>(A, B, D, lbo, sbo); }
 
 // ---- first launch: per (batch, chunk, group), G = C·Bᵀ (fp32, in the walk's accumulator order) and C, Bᵀ in
 // the walk's shared-memory operand layouts. Steps past seqlen are zero. ----
@@ -220,11 +274,27 @@ extern "C" __global__ void __launch_bounds__(NT) ssd_prep(const __nv_bfloat16* _
 #ifndef HALVES
 #define HALVES (NB == 1)
 #endif
+// GIN 1 (with HALVES): no first launch. The walk copies C and B straight from the tensors (16-byte pieces into the
+// operand layout, rows i or j, K = n), computes G = C·Bᵀ itself (both operands from shared memory), and the update
+// reads B transposed (imm-trans-b: B as the (k = j, n) operand, n-contiguous). MN_SWAP swaps that descriptor's
+// leading/stride offsets (wg_test_mn, run 134: the leading offset is between 64-element atoms along n, the stride
+// offset between 8-row groups along k; the swapped reading faults).
+#ifndef GIN
+#define GIN 0
+#endif
+#ifndef MN_SWAP
+#define MN_SWAP 0
+#endif
+__device__ __forceinline__ uint64_t mn_desc(uint32_t base, int kb) {   // B (k = j, n) of a (rows j, K = n) cc_off buffer
+  return kdesc(base + 2048 * kb, MN_SWAP ? 1024 : 8192, MN_SWAP ? 8192 : 1024) | (1ull << 62);
+}
 struct __align__(1024) Smem {
   unsigned char cc[QC * ND * 2];      // C of the chunk in its operand layout (cc_off: rows i, K = n)
-  unsigned char bt[QC * ND * 2];      // Bᵀ of the chunk (r64_off: rows n, K = j)
+  unsigned char bt[QC * ND * 2];      // Bᵀ of the chunk (r64_off: rows n, K = j); GIN: B (cc_off: rows j, K = n)
   unsigned char m[QC * QC * 2];       // M (r64_off: rows i, K = j)
+#if !GIN
   float2 g[NB][GPAIRS];              // G's lower pairs of the chunk
+#endif
   unsigned char x[NB][QC * XROW];     // x of the chunk, [j][p]
   unsigned char zy[NB][QC * XROW];    // z of the chunk [i][p]; y staged over it
   float cs[NB][QC], ecs[NB][QC], u[NB][QC];   // cs; exp2(cs_i)·σ; cs_j − log2 dt_j
@@ -237,7 +307,8 @@ extern "C" __device__ int ssd_smem_bytes = sizeof(Smem);   // read by the harnes
 extern "C" __global__ void __launch_bounds__(NT, NB == 1 ? 3 : 2) ssd_wgmma(const __nv_bfloat16* __restrict__ x, const __nv_bfloat16* __restrict__ dt,
     const __nv_bfloat16* __restrict__ Ah, const __nv_bfloat16* __restrict__ Dh, const __nv_bfloat16* __restrict__ z,
     const __nv_bfloat16* __restrict__ dt_bias, const float* __restrict__ Gpre, const __nv_bfloat16* __restrict__ Cpre,
-    const __nv_bfloat16* __restrict__ Btpre, __nv_bfloat16* __restrict__ y, int seqlen, int nheads, int ngroups) {
+    const __nv_bfloat16* __restrict__ Btpre, const __nv_bfloat16* __restrict__ Bg, const __nv_bfloat16* __restrict__ Cg,
+    __nv_bfloat16* __restrict__ y, int seqlen, int nheads, int ngroups) {
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   Smem& s = *reinterpret_cast<Smem*>(smem_raw);
   const int tid = threadIdx.x, w = tid >> 5, l = tid & 31, tig = l & 3;
@@ -262,12 +333,24 @@ extern "C" __global__ void __launch_bounds__(NT, NB == 1 ? 3 : 2) ssd_wgmma(cons
   auto pre = [&](int c) { return (size_t)(b * nc + c) * ngroups + g; };
   auto loadXG = [&](int c) {
     loadRows(s.x[c % NB], xb, c);
+#if !GIN
     loadFlat(s.g[c % NB], Gpre + pre(c) * GPAIRS * 2, GPAIRS * 8);
+#endif
   };
   auto loadZ = [&](int c) { loadRows(s.zy[c % NB], zb, c); };
   auto loadCB = [&](int c) {
+#if GIN
+#pragma unroll
+    for (int k = 0; k < QC * ND / 8 / NT; k++) {   // 16-byte pieces: row r, columns 8·pc …
+      const int e = tid + NT * k, r = e >> 4, pc = e & 15, t = c * QC + r;
+      const size_t at = ((size_t)(b * seqlen + min(t, seqlen - 1)) * ngroups + g) * ND + 8 * pc;
+      cp16(smem_u32(s.cc + cc_off(r, 8 * pc)), Cg + at, t < seqlen);
+      cp16(smem_u32(s.bt + cc_off(r, 8 * pc)), Bg + at, t < seqlen);
+    }
+#else
     loadFlat(s.cc, Cpre + pre(c) * QC * ND, QC * ND * 2);
     loadFlat(s.bt, Btpre + pre(c) * QC * ND, QC * ND * 2);
+#endif
   };
   // warp 0 holds the raw dt of the next chunk (lane l: steps 2l, 2l + 1) and writes each chunk's cumulative decay.
   float dtr0 = 0.0f, dtr1 = 0.0f;
@@ -328,6 +411,40 @@ extern "C" __global__ void __launch_bounds__(NT, NB == 1 ? 3 : 2) ssd_wgmma(cons
       const int mi = l >> 3;
       ldsm_t(xf[kb], smem_u32(s.x[q] + (16 * kb + 8 * (mi >> 1) + (l & 7)) * XROW + (16 * w + 8 * (mi & 1)) * 2));
     }
+#if GIN
+    // G = C·Bᵀ on the tensor cores (A = C, B = B, both from shared memory); its blocks on and below the diagonal,
+    // bf16, into M's buffer, which the mask then rewrites in place (9 pairs per thread, spread as below).
+    {
+      float Gv[32];
+#pragma unroll
+      for (int k = 0; k < 32; k++) Gv[k] = 0.0f;
+      wg_fence();
+#pragma unroll
+      for (int kb = 0; kb < 8; kb++) wgmma_ss_n64(Gv, cc_desc(smem_u32(s.cc), kb), cc_desc(smem_u32(s.bt), kb), kb > 0);
+      wg_commit();
+      wg_wait<0>();
+      keep(Gv);
+      const int gid = l >> 2;
+#pragma unroll
+      for (int k = 0; k < 32; k += 2) {
+        const int i = 16 * w + gid + 8 * ((k >> 1) & 1), j = (k >> 2) * 8 + 2 * tig;
+        if ((j >> 3) <= (i >> 3)) *reinterpret_cast<uint32_t*>(s.m + r64_off(i, j)) = pack(Gv[k], Gv[k + 1]);
+      }
+    }
+    __syncthreads();                                         // G in M's buffer
+#pragma unroll
+    for (int r = 0; r < GPAIRS / NT; r++) {
+      const int e = tid + NT * r, bk = e >> 5, bi = LOWER[bk][0], bj = LOWER[bk][1];
+      const int i = 8 * bi + (l >> 2), j = 8 * bj + 2 * (l & 3);
+      uint32_t* at = reinterpret_cast<uint32_t*>(s.m + r64_off(i, j));
+      const uint32_t gp = *at;
+      const float2 uj = *reinterpret_cast<const float2*>(&s.u[q][j]);
+      const float ci = s.cs[q][i];
+      float m0 = lo16(gp) * ex2(ci - uj.x), m1 = hi16(gp) * ex2(ci - uj.y);
+      if (bi == bj) { m0 = j <= i ? m0 : 0.0f; m1 = j + 1 <= i ? m1 : 0.0f; }
+      *at = pack(m0, m1);
+    }
+#else
     // M = G ∘ exp2(cs_i − cs_j)·dt_j = G·exp2(cs_i − u_j) on and below the diagonal, 9 pairs per thread (a warp takes
     // one 8×8 block at a time), stored bf16 as the B operand of Yᵀ += Xᵀ·Mᵀ.
 #pragma unroll
@@ -341,6 +458,7 @@ extern "C" __global__ void __launch_bounds__(NT, NB == 1 ? 3 : 2) ssd_wgmma(cons
       if (bi == bj) { m0 = j <= i ? m0 : 0.0f; m1 = j + 1 <= i ? m1 : 0.0f; }
       *reinterpret_cast<uint32_t*>(s.m + r64_off(i, j)) = pack(m0, m1);
     }
+#endif
     fence_async();
     __syncthreads();                                         // b1: M visible to the tensor cores; x and G read
     if (NB == 1 && c + 1 < nc) loadXG(c + 1);
@@ -370,7 +488,11 @@ extern "C" __global__ void __launch_bounds__(NT, NB == 1 ? 3 : 2) ssd_wgmma(cons
       }
       wg_fence();
 #pragma unroll
+#if GIN
+      for (int kb = 0; kb < 4 * ABL_UPDATE; kb++) wgmma_n128_tb(S, xw[kb], mn_desc(smem_u32(s.bt), kb), 1);
+#else
       for (int kb = 0; kb < 4 * ABL_UPDATE; kb++) wgmma_n128(S, xw[kb], r64_desc(smem_u32(s.bt), kb), 1);
+#endif
       wg_commit();
       wg_wait<0>();
       keep(S);

@@ -71,7 +71,7 @@ class Wgmma:
 
     def run_walk(self, d, shape, bufs, y):
         b, L, h, p, n, g = shape
-        self.walk((b * h,), (NT,), (d['x'], d['dt'], d['A'], d['D'], d['z'], d['dtb'], bufs['G'], bufs['Cp'], bufs['Bp'], y,
+        self.walk((b * h,), (NT,), (d['x'], d['dt'], d['A'], d['D'], d['z'], d['dtb'], bufs['G'], bufs['Cp'], bufs['Bp'], d['B'], d['C'], y,
                                     np.int32(L), np.int32(h), np.int32(g)), shared_mem=self.smem)
 
 
@@ -97,6 +97,17 @@ def main():
     cp.random.seed(11)
     mods = {'as documented': cp.RawModule(path=cubin), 'swapped': cp.RawModule(path=cubin_sw)}
     good = [k for k, m in mods.items() if wg_test(m, k)]
+    # The transposed-B reading (imm-trans-b): leading offset = between 64-element atoms along n (2048 bytes here),
+    # stride offset = between 8-row groups along k (1024). The other reading (run 134) reads out of bounds: a fault.
+    for lbo, sbo in ((2048, 1024),):
+        for n in (64, 128):
+            A = from_bf16(bf16(cp.random.standard_normal((64, 16), dtype=cp.float32)))
+            B = from_bf16(bf16(cp.random.standard_normal((16, n), dtype=cp.float32)))
+            D = cp.full((64, n), cp.nan, cp.float32)
+            mods['as documented'].get_function(f'wg_test_mn{n}')((1,), (NT,), (A, B, D, np.int32(lbo), np.int32(sbo)))
+            want = A.astype(cp.float64) @ B.astype(cp.float64)
+            err = float(cp.abs(D - want).max()) if bool(cp.isfinite(D).all()) else float('nan')
+            print(f'wg_test_mn n{n} lbo {lbo} sbo {sbo}: max abs err {err:.3e}', flush=True)
     print(f'descriptor reading that multiplies right: {good}', flush=True)
     if not good:
         return
