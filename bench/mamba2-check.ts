@@ -5,7 +5,7 @@
 // boundaries with ngroups 2 and every optional input on and off, and the
 // standard head size (headdim 64, dstate 128) at seqlen 4096. About 5 min
 // cold for every backend and dtype (NVRTC and Vulkan compiles); narrow it:
-//   bash .gpu/enter tsx bench/mamba2-check.ts [--backends=cuda|webgpu] [--dtypes=f32,bf16]
+//   bash .gpu/enter tsx bench/mamba2-check.ts [--backends=cuda|webgpu] [--dtypes=f32,bf16] [--forms=wgmma,chunked,fused]
 import path from 'node:path';
 import type { Schedule } from '../codegen/compile.js';
 import type { DType } from '../dsl/decl.js';
@@ -55,6 +55,15 @@ cases.push({ dims: { batch: 1, seqlen: 1000, nheads: 2, headdim: 64, ngroups: 1,
 cases.push({ dims: { batch: 1, seqlen: 4096, nheads: 2, headdim: 64, ngroups: 1, dstate: 128 }, full: true, schedule: { ...ssd(256, 64, 32), ssdForm: 'chunked' } });
 cases.push({ dims: { batch: 2, seqlen: 1000, nheads: 2, headdim: 64, ngroups: 1, dstate: 128 }, full: false, schedule: { ...ssd(256, 128, 16), ssdForm: 'chunked' } });
 cases.push({ dims: { batch: 2, seqlen: 77, nheads: 4, headdim: 16, ngroups: 2, dstate: 16 }, full: true, schedule: { ...ssd(64, 32), ssdForm: 'chunked' } });
+// The walk on warpgroup products (CUDA sm_90a, bf16; chunk 64, the standard head size): around chunk boundaries,
+// with ngroups 1 and 2, every optional input and states in and out on and off, and a long sequence cut short.
+for (const seqlen of [1, 63, 64, 65, 300, 4097]) {
+  const long = seqlen > 1000;
+  for (const full of [true, false]) cases.push({ dims: { batch: long ? 1 : 2, seqlen, nheads: long ? 2 : 4, headdim: 64, ngroups: seqlen % 2 ? 2 : 1, dstate: 128 }, full, schedule: { ...ssd(128, 64), ssdForm: 'wgmma' } });
+}
+// --forms=wgmma,chunked,fused narrows the cases to those forms.
+const onlyForms = listArg('forms');
+if (onlyForms) cases.splice(0, cases.length, ...cases.filter((c) => onlyForms.includes(c.schedule.ssdForm ?? 'fused')));
 
 let failed = 0, passed = 0;
 const t0 = Date.now();

@@ -47,11 +47,15 @@ if (!Number.isFinite(matmulRate)) console.log('no TORCH_BASELINE with matmul_bf1
 
 const ssd = (threads: number, chunk: number, headTile?: number, nTile?: number, chunked = false): Schedule => ({ threads, items: 4, chunk, ...(headTile ? { headTile } : {}), ...(nTile ? { nTile } : {}), ...(chunked ? { ssdForm: 'chunked' as const } : {}), lowering: 'ssd' });
 const chunked = (threads: number, chunk: number, headTile?: number, nTile?: number): Schedule => ssd(threads, chunk, headTile, nTile, true);
-/** t<threads>q<chunk>[p<headTile>][n<nTile>][c], e.g. t128q32p32n16 (n16: N staged in tiles of 16, the Run 9 kernel); c: the chunk-parallel form. */
+/**
+ * t<threads>q<chunk>[p<headTile>][n<nTile>][c|w], e.g. t128q32p32n16 (n16: N staged in tiles of 16, the Run 9 kernel);
+ * c: the chunk-parallel form; w: the walk on warpgroup products (t128q64w; CUDA sm_90a, bf16).
+ */
 function parseSsd(s: string): Schedule {
-  const m = /^t(\d+)q(\d+)(?:p(\d+))?(?:n(\d+))?(c)?$/.exec(s);
-  if (!m) throw new Error(`--schedules: '${s}' is not t<threads>q<chunk>[p<headTile>][n<nTile>][c]`);
-  return ssd(Number(m[1]), Number(m[2]), m[3] ? Number(m[3]) : undefined, m[4] ? Number(m[4]) : undefined, m[5] === 'c');
+  const m = /^t(\d+)q(\d+)(?:p(\d+))?(?:n(\d+))?([cw])?$/.exec(s);
+  if (!m) throw new Error(`--schedules: '${s}' is not t<threads>q<chunk>[p<headTile>][n<nTile>][c|w]`);
+  const sched = ssd(Number(m[1]), Number(m[2]), m[3] ? Number(m[3]) : undefined, m[4] ? Number(m[4]) : undefined, m[5] === 'c');
+  return m[5] === 'w' ? { ...sched, ssdForm: 'wgmma' } : sched;
 }
 // The chunk-parallel form: chunk 64 and 128 (its output kernel holds the Q × Q block in registers, so 256 does not fit).
 const chunkedSchedules: Schedule[] = quick
@@ -108,7 +112,7 @@ for (const b of backends.filter((x) => !onlyBackends || onlyBackends.includes(x.
     // Rotated buffer sets, shared by schedules with the same bindings and scratch sizes, so no launch finds the previous one's data in L2.
     const sets = new RotatingBuffers(runner, inputs);
     for (const sched of [...b.schedules, ...(withGeneric ? [generic] : [])]) {
-      const label = sched.lowering === 'ssd' ? `t${sched.threads} q${sched.chunk}${sched.headTile ? ` p${sched.headTile}` : ''}${sched.nTile ? ` n${sched.nTile}` : ''}${sched.ssdForm === 'chunked' ? ' chunked' : ''}` : `scan t${sched.threads}i${sched.items}`;
+      const label = sched.lowering === 'ssd' ? `t${sched.threads} q${sched.chunk}${sched.headTile ? ` p${sched.headTile}` : ''}${sched.nTile ? ` n${sched.nTile}` : ''}${sched.ssdForm === 'chunked' ? ' chunked' : sched.ssdForm === 'wgmma' ? ' wgmma' : ''}` : `scan t${sched.threads}i${sched.items}`;
       try {
         const prep = await runner.prepare(inputs, { dims: DIMS, dtype, schedule: sched });
         const timed = await timeRun(backend, prep, sets.runs(prep), quick ? 5 : 10);
@@ -128,7 +132,7 @@ for (const b of backends.filter((x) => !onlyBackends || onlyBackends.includes(x.
           ? Math.min(Math.floor(sm.sharedBytes / (shared + sm.reservedSharedPerBlock)), Math.floor(sm.registers / (Math.ceil(registers / 8) * 8 * prep.kernel.kernel.workgroupSize)), Math.floor(sm.maxThreads / prep.kernel.kernel.workgroupSize), sm.maxBlocks)
           : undefined;
         const waves = perSm && sm ? groups / (perSm * sm.count) : undefined;
-        rows.push({ ...(perLaunchMs.length > 1 ? { perLaunchMs, scratchBytes } : {}), backend: b.name, device: backend.deviceName, dtype, lowering: `${prep.info.lowering}${sched.ssdForm === 'chunked' ? ' (chunked)' : ''}`, schedule: label, kernel: prep.info.kernel.entry, ms, bytes, flops: f, roofMs, sharedBytes: prep.info.kernel.sharedBytes, registers, localBytes: usage?.localBytes, groups, blocksPerSm: perSm, waves });
+        rows.push({ ...(perLaunchMs.length > 1 ? { perLaunchMs, scratchBytes } : {}), backend: b.name, device: backend.deviceName, dtype, lowering: `${prep.info.lowering}${sched.ssdForm === 'chunked' ? ' (chunked)' : sched.ssdForm === 'wgmma' ? ' (wgmma)' : ''}`, schedule: label, kernel: prep.info.kernel.entry, ms, bytes, flops: f, roofMs, sharedBytes: prep.info.kernel.sharedBytes, registers, localBytes: usage?.localBytes, groups, blocksPerSm: perSm, waves });
         console.log(`  ${dtype} ${prep.info.lowering} ${label}: ${ms.toFixed(3)} ms, ${(bytes / (ms * 1e-3) / 1e9).toFixed(0)} GB/s, ${f ? `${(f / (ms * 1e-3) / 1e12).toFixed(1)} TFLOP/s, ` : ''}roofline ${roofMs.toFixed(3)} ms (${(ms / roofMs).toFixed(2)}×), ${prep.info.kernel.sharedBytes} B shared${registers !== undefined ? `, ${registers} regs, ${usage?.localBytes ?? '?'} B local` : ''}, ${groups} blocks${perSm !== undefined ? `, ${perSm}/SM, ${waves!.toFixed(2)} waves` : ''} [${prep.info.kernel.entry}]`);
         // A run of several launches: each one's median, its shared memory, registers, spills and blocks (the line above is the first's).
         if (perLaunchMs.length > 1) {

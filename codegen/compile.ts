@@ -12,6 +12,7 @@ import { promoteFreeStateAxes } from './lower/promote-state-axes.js';
 import { analyseSsd, ssdRejects } from './analysis/ssd.js';
 import { chooseSsdTiles, lowerSsd, operandPrecision, SsdLoweringError, type SsdCaps, type SsdSchedule } from './lower/ssd.js';
 import { chooseChunkedTiles, lowerSsdChunked } from './lower/ssd-chunked.js';
+import { lowerSsdWgmma, ssdWgmmaRefusal, WGMMA_CHUNK, WGMMA_THREADS } from './lower/ssd-wgmma.js';
 import { lowerSequential, SequentialLoweringError } from './lower/sequential.js';
 import { lowerStateLanes } from './lower/state-lanes.js';
 import { lowerSegmented } from './lower/segments.js';
@@ -80,9 +81,11 @@ export interface Schedule {
   /**
    * SSD: 'fused' (default), one kernel walking the chunks with the state in
    * workgroup memory; 'chunked', three launches with the chunks in parallel
-   * and the chunk states in scratch buffers (lower/ssd-chunked.ts).
+   * and the chunk states in scratch buffers (lower/ssd-chunked.ts); 'wgmma',
+   * the walk on Hopper's warpgroup products, chunk 64 and 128 threads (CUDA
+   * on sm_90a, bf16; lower/ssd-wgmma.ts).
    */
-  ssdForm?: 'fused' | 'chunked';
+  ssdForm?: 'fused' | 'chunked' | 'wgmma';
   /** Force a lowering instead of the one analysis picks (e.g. to check one against the other). */
   lowering?: LoweringName;
 }
@@ -101,6 +104,8 @@ export interface TargetCaps {
   matrixUnits?: boolean;
   /** Storage buffers a kernel may bind; beyond it read-only tensors share one (lower/pack-bindings.ts). Default: no limit. */
   maxStorageBuffers?: number;
+  /** CUDA: the device has warpgroup matrix products (wgmma, sm_90a), which the SSD walk may use (lower/ssd-wgmma.ts). */
+  warpgroupMma?: boolean;
 }
 
 export interface CompiledKernelInfo {
@@ -209,7 +214,7 @@ export function defaultSchedule(sp: SpecializedProgram): Schedule {
 export function kernelName(sp: SpecializedProgram, sched: Schedule, lowering: LoweringName = 'diagonal-scan'): string {
   const h = createHash('sha256').update(variantKey(sp.variant)).digest('hex').slice(0, 8);
   if (lowering === 'sequential') return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_seq_t${sched.threads}${sched.headTile !== undefined ? `p${sched.headTile}` : ''}`;
-  if (lowering === 'ssd') return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_ssd${sched.ssdForm === 'chunked' ? 'c' : ''}_t${sched.threads}q${sched.chunk ?? sp.schedule.chunk[0]}${sched.headTile !== undefined ? `p${sched.headTile}` : ''}${sched.nTile !== undefined ? `n${sched.nTile}` : ''}`;
+  if (lowering === 'ssd') return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_ssd${sched.ssdForm === 'chunked' ? 'c' : sched.ssdForm === 'wgmma' ? 'w' : ''}_t${sched.threads}q${sched.chunk ?? sp.schedule.chunk[0]}${sched.headTile !== undefined ? `p${sched.headTile}` : ''}${sched.nTile !== undefined ? `n${sched.nTile}` : ''}`;
   if (isStateLanes(sched)) return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_l${sched.lanes ?? 1}i${sched.items}${(sched.rows ?? 1) > 1 ? `r${sched.rows}` : ''}${(sched.rowBlock ?? 1) > 1 ? `k${sched.rowBlock}` : ''}${sched.shuffle ? shuffleKnobsTag(sched) : ''}${sched.shuffle ? 's' : ''}${segmentTag(sched)}`;
   return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_t${sched.threads}i${sched.items}${(sched.rows ?? 1) > 1 ? `r${sched.rows}` : ''}${(sched.rowBlock ?? 1) > 1 ? `k${sched.rowBlock}` : ''}${sched.unroll !== undefined ? `u${sched.unroll}` : ''}`;
 }
@@ -408,6 +413,13 @@ function ssdPlans(sp: SpecializedProgram, target: Target, sched: Schedule, caps:
   const subgroupLanes = target === 'cuda' ? 32 : caps.subgroups ? caps.subgroupSize : undefined;
   const ssdCaps = { sharedBytes: budget, matrixUnits, asyncCopies: target === 'cuda', ...(caps.sharedBytes !== undefined ? { residentSharedBytes: caps.sharedBytes } : {}), ...(target === 'cuda' && matrixUnits && precision !== 'f32' ? { narrowOperands: precision } : {}), ...(subgroupLanes ? { subgroupLanes } : {}) };
   const form = analyseSsd(sp);
+  if (sched.ssdForm === 'wgmma') {
+    // The warpgroup walk's tiling is fixed: chunk 64, 128 threads.
+    const why = target !== 'cuda' ? `it is CUDA's (${target} has no warpgroup products)` : !caps.warpgroupMma ? 'the device has no warpgroup matrix products (sm_90a)' : ssdWgmmaRefusal(sp, form);
+    if (why) throw new SsdLoweringError(`ssdForm 'wgmma' cannot run ${sp.name}: ${why}`);
+    if ((sched.chunk ?? WGMMA_CHUNK) !== WGMMA_CHUNK || sched.threads !== WGMMA_THREADS) throw new SsdLoweringError(`ssdForm 'wgmma' runs chunk ${WGMMA_CHUNK} on ${WGMMA_THREADS} threads, got chunk ${sched.chunk ?? '(default)'}, threads ${sched.threads}`);
+    return { launches: [lowerSsdWgmma(sp, form, kernelName(sp, { ...sched, chunk: WGMMA_CHUNK }, 'ssd'))], scratch: [] };
+  }
   const [P, N] = [sp.staticDims[form.pDim]!, sp.staticDims[form.nDim]!];
   // An explicit chunk is taken as given (and fails if it does not fit); else the first candidate that fits.
   const chunked = sched.ssdForm === 'chunked';

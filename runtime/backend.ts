@@ -63,6 +63,8 @@ export interface DeviceLimits {
   maxBindingBytes?: number;
   /** Per-multiprocessor resources, for occupancy; only targets that report them (CUDA). */
   sm?: MultiprocessorLimits;
+  /** CUDA: warpgroup matrix products (wgmma, sm_90a) are there (the SSD walk of lower/ssd-wgmma.ts needs them). */
+  warpgroupMma?: boolean;
 }
 
 /** What one streaming multiprocessor (compute unit) holds at once: blocks compete for these. */

@@ -10,5 +10,5 @@ export function targetOf(kind: Backend['kind']): Target {
 }
 
 export function capsOf(limits: DeviceLimits): TargetCaps {
-  return { subgroups: limits.subgroups, subgroupSize: limits.subgroupSize, sharedBytes: limits.maxWorkgroupStorageBytes, maxStorageBuffers: limits.maxStorageBuffers };
+  return { subgroups: limits.subgroups, subgroupSize: limits.subgroupSize, sharedBytes: limits.maxWorkgroupStorageBytes, maxStorageBuffers: limits.maxStorageBuffers, ...(limits.warpgroupMma ? { warpgroupMma: true } : {}) };
 }

@@ -305,7 +305,8 @@ export function asyncCopyable(em: SsdEmitter, tmpl: PExpr, colKey: string, dtype
   if (tmpl.k !== 'load' || tmpl.index.k !== 'bin' || tmpl.index.op !== '+') return false;
   const { a, b } = tmpl.index;
   if (b.k !== 'var' || b.name !== colKey || exprVars(a).has(colKey)) return false;
-  const t = em.sp.used.find((x) => x.name === tmpl.buf);
+  // (An output's store index passes the same test as a load of it: lower/ssd-wgmma.ts stores 16 bytes at a time so.)
+  const t = [...em.sp.used, ...em.sp.written].find((x) => x.name === tmpl.buf);
   const last = t ? em.sp.staticDims[t.shape[t.shape.length - 1]!] : undefined;
   return t?.dtype === dtype && last !== undefined && last % V === 0 && 2 * V >= 8 && 2 * V <= 16;
 }
@@ -576,18 +577,29 @@ export function decayMask(em: SsdEmitter, G: Fragment, sm: number, cs: (j: PExpr
   return [...mask, ...storeFragment(G, 'Ms', (e) => add(mul(e.row, i(sm)), e.col), (_, k) => v(`gm${k}`), pairs && sm % 2 === 0)];
 }
 
-/** Stores of every output at step t = c0 + j and p = p0 + pl, the readouts given (one per rank) as $r / $r0… substitutions. */
-function storesAt(em: SsdEmitter, t: PExpr, p: PExpr, readouts: Record<string, PExpr>, staged: StagedLoad[] = []): PStmt[] {
+/**
+ * Every output's templates (placeholders $t, $p, the readouts $r / $r0…, and
+ * the staged loads as $rst0, $rst1…): the tensor it writes, its element
+ * index, and the value.
+ */
+export function outputTemplates(em: SsdEmitter, staged: StagedLoad[] = []): { buf: string; index: PExpr; value: PExpr }[] {
   const { sp, form, dim } = em;
-  const stores: PStmt[] = [];
-  for (const s of form.stores) {
+  return form.stores.map((s) => {
     const env = { ivar: (n: string): PExpr => (sp.parallel.includes(n) ? v(rowVar(n)) : n === sp.scan ? v('$t') : n === s.pVar ? v('$p') : noValue(n)), dim };
     // Staged loads read their tile: placeholders named like readouts ($r…: they vary with the step and p).
-    const value = replaceStaged(em.template(s.expr, { [s.pVar]: '$p' }), staged);
-    const r = em.emitAll([[offsetOf(s.tensor, s.idx.map((ie) => indexExpr(ie, env)), env), 'i32'], [value, 'f32']], T_BIT | P_BIT, { $t: t, $p: p, ...readouts });
-    stores.push(...r.decls, { k: 'store', buf: s.tensor.name, index: r.values[0]!, value: r.values[1]! });
-  }
-  return stores;
+    return { buf: s.tensor.name, index: offsetOf(s.tensor, s.idx.map((ie) => indexExpr(ie, env)), env), value: replaceStaged(em.template(s.expr, { [s.pVar]: '$p' }), staged) };
+  });
+}
+
+/** The placeholder a staged load is replaced by in the output templates. */
+export const stagedKey = (k: number): string => `$rst${k}`;
+
+/** Stores of every output at step t = c0 + j and p = p0 + pl, the readouts given (one per rank) as $r / $r0… substitutions. */
+function storesAt(em: SsdEmitter, t: PExpr, p: PExpr, readouts: Record<string, PExpr>, staged: StagedLoad[] = []): PStmt[] {
+  return outputTemplates(em, staged).flatMap((o): PStmt[] => {
+    const r = em.emitAll([[o.index, 'i32'], [o.value, 'f32']], T_BIT | P_BIT, { $t: t, $p: p, ...readouts });
+    return [...r.decls, { k: 'store', buf: o.buf, index: r.values[0]!, value: r.values[1]! }];
+  });
 }
 
 /**
@@ -597,9 +609,6 @@ function storesAt(em: SsdEmitter, t: PExpr, p: PExpr, readouts: Record<string, P
  * stride: Xs itself when it is u's load).
  */
 export interface StagedLoad { tmpl: Extract<PExpr, { k: 'load' }>; arr: string }
-
-/** The placeholder a staged load is replaced by in the output templates. */
-const stagedKey = (k: number): string => `$rst${k}`;
 
 function replaceStaged(x: PExpr, staged: StagedLoad[]): PExpr {
   if (x.k === 'load') {

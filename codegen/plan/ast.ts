@@ -114,7 +114,54 @@ export type PStmt =
   | { k: 'prefetch'; buf: string; index: PExpr }
   /** Waits until at most `pending` groups of this thread's asynchronous copies are still in flight. */
   | { k: 'await'; pending: number }
-  | MmaStmt;
+  | MmaStmt
+  | SsdWgmmaStmt;
+
+/**
+ * The SSD chunk walk on Hopper's warpgroup tensor-core products
+ * (lower/ssd-wgmma.ts; CUDA sm_90a only, printed by render/cuda-ssd-wgmma.ts,
+ * bench/prototypes/ssd_wgmma.cu measured first): one warpgroup of 128 threads
+ * per (row, 64 elements of P), chunks of 64 steps, the P × N state in the
+ * accumulator registers. The program's own pieces come as plan code in terms
+ * of variables the walk defines: `row` (i32, the row of the parallel axes),
+ * `c0` (a chunk's first step), `sf_t` (a step), `sf_k` (an element along the
+ * copied axis), `sf_p` / `sf_n` (state indices), `sf_r` (a readout), `sf_xv`
+ * and `sf_zv` (the staged input and gate values of an output).
+ */
+export interface SsdWgmmaStmt {
+  k: 'ssdWgmma';
+  /** The state's N axis (64 or 128) and P axis (a multiple of 64). */
+  N: 64 | 128;
+  P: number;
+  /** Sequence length, and rows of the parallel axes (the grid's guard). */
+  L: PExpr;
+  rows: PExpr;
+  /** Declares the row's index variables and per-row values from `row`. */
+  rowDecls: PStmt[];
+  /**
+   * The per-step log-decays and factors into the workgroup arrays cs0 and sc
+   * (threads 0…63, one step each, for the chunk at `c0`): `carries` before
+   * the walk, `prologue` (the first chunk's loads), `compute` (cs0/sc from
+   * the carried loads), `issue` (the loads of the chunk after `c0`'s).
+   */
+  steps: { carries: PStmt[]; prologue: PStmt[]; compute: PStmt[]; issue: PStmt[] };
+  /** 16-bit tensors copied 8 elements at a time: the element index of (step sf_t, element sf_k), contiguous in sf_k; declarations first. */
+  x: SsdWgmmaCopy;
+  z?: SsdWgmmaCopy;
+  c: SsdWgmmaCopy;
+  w: SsdWgmmaCopy;
+  /** The output at (sf_t, sf_p) from sf_r, sf_xv (and sf_zv): declarations and value; its element index (contiguous in sf_p) with its own declarations. */
+  out: { buf: string; decls: PStmt[]; value: PExpr; atDecls: PStmt[]; at: PExpr };
+  /** Initial / final state element (sf_p, sf_n) of the row. */
+  init?: { buf: string; at: PExpr };
+  final?: { buf: string; at: PExpr };
+}
+
+export interface SsdWgmmaCopy {
+  buf: string;
+  decls: PStmt[];
+  at: PExpr;
+}
 
 /**
  * Matrix multiply-accumulate on workgroup arrays (plan/fragment.ts): for every

@@ -51,12 +51,16 @@ export function stmtExprs(s: PStmt): PExpr[] {
     case 'vload': case 'svload': case 'prefetch': return [s.index];
     case 'svstore': case 'vstore': return [s.index, ...s.values];
     case 'acopy': return [s.index, s.src, s.valid];
+    case 'ssdWgmma': return [s.L, s.rows, ...[s.x, s.z, s.c, s.w].flatMap((x) => (x ? [x.at] : [])), s.out.value, s.out.at, ...[s.init, s.final].flatMap((x) => (x ? [x.at] : []))];
     default: return [];
   }
 }
 
 /** The statements nested directly in `s`. */
 export function stmtChildren(s: PStmt): PStmt[] {
+  if (s.k === 'ssdWgmma') {
+    return [...s.rowDecls, ...s.steps.carries, ...s.steps.prologue, ...s.steps.compute, ...s.steps.issue, ...[s.x, s.z, s.c, s.w].flatMap((x) => x?.decls ?? []), ...s.out.decls, ...s.out.atDecls];
+  }
   return s.k === 'for' ? s.body : s.k === 'if' ? [...s.then, ...s.else] : [];
 }
 
@@ -84,6 +88,7 @@ export function buffersUsed(stmts: PStmt[]): Set<string> {
   };
   eachStmt(stmts, (s) => {
     if (s.k === 'store' || s.k === 'vload' || s.k === 'vstore' || s.k === 'acopy' || s.k === 'prefetch') out.add(s.buf);
+    if (s.k === 'ssdWgmma') for (const x of [s.x, s.z, s.c, s.w, s.out, s.init, s.final]) if (x) out.add(x.buf);
     stmtExprs(s).forEach(loads);
   });
   return out;

@@ -7,6 +7,7 @@ import { log1pOf01 } from './softplus-poly.js';
 import { renderPlan } from './print.js';
 import { cudaMma, MMA_HELPERS } from './cuda-mma.js';
 import { usesMma } from '../plan/fragment.js';
+import { renderSsdWgmma } from './cuda-ssd-wgmma.js';
 
 const FN: Record<PFn, string> = {
   exp: 'expf', exp2: 'sf_exp2', log: 'logf', sqrt: 'sqrtf', tanh: 'tanhf', sin: 'sinf', cos: 'cosf', abs: 'fabsf',
@@ -133,15 +134,10 @@ export const cudaDialect: Dialect = {
   forLoop: (v, from, to, step, unroll) => `${unroll >= 1 ? `#pragma unroll ${unroll}
 ` : ''}for (int ${v} = ${from}; ${v} < ${to}; ${v} += ${step})`,
   kernel: (plan, body) => {
-    const lines: string[] = ['#include <cuda_fp16.h>', '#include <cuda_bf16.h>'];
-    for (const need of new Set([...plan.helpers].map((h) => NEEDS[h]))) if (need) lines.push(need);
-    for (const h of plan.helpers) if (HELPERS[h]) lines.push(HELPERS[h]!);
+    const lines = helperLines(plan);
     // The packing helpers serve narrow workgroup arrays' vector stores too.
     if (usesMma(plan.body) || plan.shared.some((a) => a.narrow)) lines.push(...MMA_HELPERS);
-    const args = [
-      ...plan.buffers.map((b) => `${b.access === 'read' ? 'const ' : ''}${ELEM[b.elem]}* __restrict__ ${b.name}`),
-      ...plan.params.map((p) => `${p.type === 'f32' ? 'float' : p.type === 'u32' ? 'unsigned' : 'int'} ${p.name}`),
-    ];
+    const args = kernelArgs(plan);
     // Shared arrays are carved out of one dynamic allocation so a kernel may use more than 48 KiB.
     let off = 0;
     const carve = plan.shared.map((s) => {
@@ -163,7 +159,26 @@ export const cudaDialect: Dialect = {
 
 
 export function renderCuda(plan: KernelPlan): RenderedKernel {
+  // The warpgroup SSD walk is printed whole, around the program's pieces (render/cuda-ssd-wgmma.ts).
+  const wg = plan.body.length === 1 && plan.body[0]!.k === 'ssdWgmma' ? plan.body[0] : undefined;
+  if (wg) return renderSsdWgmma(plan, wg, cudaDialect, kernelArgs(plan), [...helperLines(plan), ...MMA_HELPERS]);
   return renderPlan(plan, cudaDialect);
+}
+
+/** The includes and the helper functions the plan's expressions call. */
+function helperLines(plan: KernelPlan): string[] {
+  const lines: string[] = ['#include <cuda_fp16.h>', '#include <cuda_bf16.h>'];
+  for (const need of new Set([...plan.helpers].map((h) => NEEDS[h]))) if (need) lines.push(need);
+  for (const h of plan.helpers) if (HELPERS[h]) lines.push(HELPERS[h]!);
+  return lines;
+}
+
+/** The kernel's parameters: one pointer per binding, then the scalars. */
+function kernelArgs(plan: KernelPlan): string[] {
+  return [
+    ...plan.buffers.map((b) => `${b.access === 'read' ? 'const ' : ''}${ELEM[b.elem]}* __restrict__ ${b.name}`),
+    ...plan.params.map((p) => `${p.type === 'f32' ? 'float' : p.type === 'u32' ? 'unsigned' : 'int'} ${p.name}`),
+  ];
 }
 
 /** The f32 value of the low or high 16-bit half of a 32-bit word holding two bf16/f16 elements. */

@@ -92,7 +92,14 @@ function printStmt(s: PStmt, d: Dialect, plan: KernelPlan, depth: number): strin
       const els = s.else.length ? ` else {\n${printBlock(s.else, d, plan, depth + 1)}${pad}}` : '';
       return `${pad}if (${e(s.c)}) {\n${printBlock(s.then, d, plan, depth + 1)}${pad}}${els}\n`;
     }
+    // A whole kernel of its own (render/cuda-ssd-wgmma.ts prints it); the lowering picks it only for CUDA on sm_90a.
+    case 'ssdWgmma': throw new Error(`internal: the warpgroup SSD walk has no ${d.target} spelling; it is printed whole by the CUDA renderer`);
   }
+}
+
+/** The statements printed at `depth` (what a kernel printed whole uses for the program's own pieces). */
+export function printStmts(stmts: PStmt[], d: Dialect, plan: KernelPlan, depth: number): string {
+  return printBlock(stmts, d, plan, depth);
 }
 
 export function printExpr(x: PExpr, d: Dialect, plan: KernelPlan): string {

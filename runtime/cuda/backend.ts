@@ -180,6 +180,8 @@ export class CudaBackend implements Backend {
       subgroups: true,
       subgroupSize: 32,
       shaderF16: true,
+      // sm_90 exactly: NVRTC compiles for sm_90a there (archFor), whose wgmma later archs do not keep.
+      warpgroupMma: this.computeCapability.major === 9 && this.computeCapability.minor === 0,
       sm: {
         count: this.smCount,
         maxThreads: attr(DeviceAttribute.MAX_THREADS_PER_MULTIPROCESSOR),

@@ -1,5 +1,5 @@
 // Offline CUDA compile checks shared by the tests of generated kernels: nvcc
-// -arch=sm_90 -cubin -Xptxas -v on each source, in parallel, and what ptxas
+// -arch=sm_90 (or sm_90a) -cubin -Xptxas -v on each source, in parallel, and what ptxas
 // says about the one function (registers, spills). No GPU needed.
 
 import { execFile } from 'node:child_process';
@@ -45,14 +45,14 @@ function runNvcc(args: string[]): Promise<{ code: number; out: string }> {
   });
 }
 
-/** Compiles every kernel (at most one per CPU at a time); the results come in the kernels' order. */
-export async function compileCubins(kernels: RenderedKernel[]): Promise<CubinReport[]> {
+/** Compiles every kernel (at most one per CPU at a time) for `arch` (sm_90a for warpgroup products); the results come in the kernels' order. */
+export async function compileCubins(kernels: RenderedKernel[], arch = 'sm_90'): Promise<CubinReport[]> {
   const dir = mkdtempSync(join(tmpdir(), 'sf-nvcc-'));
   try {
     const jobs = kernels.map((k, i) => async (): Promise<CubinReport> => {
       const base = join(dir, `k${i}`);
       writeFileSync(`${base}.cu`, k.source);
-      const r = await runNvcc(['-arch=sm_90', '-cubin', '-Xptxas', '-v', '-o', `${base}.cubin`, `${base}.cu`]);
+      const r = await runNvcc([`-arch=${arch}`, '-cubin', '-Xptxas', '-v', '-o', `${base}.cubin`, `${base}.cu`]);
       const props = [...r.out.matchAll(/(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads/g)];
       const cubin = r.code === 0 ? readFileSync(`${base}.cubin`) : undefined;
       return {

@@ -1,0 +1,124 @@
+// Lowering "chunked SSD on warpgroup products": the SSD chunk walk for
+// Hopper's wgmma (CUDA sm_90a), as one plan statement the CUDA renderer prints
+// whole (render/cuda-ssd-wgmma.ts says how it runs) around the program's own
+// pieces, built here from the SSD analysis' templates exactly as the fused
+// form builds them (ssd-parts.ts): the per-step log-decay and factor, the
+// addresses of u, c, w and of the outputs' staged loads, the output value
+// from the readout, and the initial/final states.
+//
+// It applies where the walk's fixed tiling does: bf16 tensors, one rank-1
+// update and no other state or previous-step term, P a multiple of 64 (one
+// warpgroup per 64), N of 64 or 128 (the state's registers), u, c and w plain
+// loads contiguous along p / n, and one output contiguous along p whose
+// per-step loads are u's and at most one more (z). `ssdWgmmaRefusal` says why
+// not otherwise; the fused form (lower/ssd.ts) serves those programs, and
+// every program on the other targets.
+
+import type { SpecializedProgram } from '../../dsl/ir.js';
+import type { SsdForm } from '../analysis/ssd.js';
+import { exprChildren, exprVars } from '../plan/walk.js';
+import { v, type KernelPlan, type PExpr, type PStmt, type SsdWgmmaCopy, type SsdWgmmaStmt } from '../plan/ast.js';
+import {
+  asyncCopyable, decomposeRow, loadStepFactors, N_BIT, outputTemplates, P_BIT, prefetchedStepFactors, programBindings, rowsOf, ssdEmitter,
+  stageableOutputLoads, stagedKey, stateOffset, T_BIT, type SsdEmitter, type StagedLoad,
+} from './ssd-parts.js';
+import { operandPrecision } from './ssd.js';
+
+/** The walk's chunk and workgroup. */
+export const WGMMA_CHUNK = 64;
+export const WGMMA_THREADS = 128;
+
+/** Why the warpgroup walk cannot run this program, or undefined where it can. */
+export function ssdWgmmaRefusal(sp: SpecializedProgram, form: SsdForm): string | undefined {
+  if (operandPrecision(sp.used) !== 'bf16') return 'it needs bf16 tensors';
+  const em = ssdEmitter(sp, form);
+  if (form.rank) return `it handles one rank-1 update; this program has a rank axis (${form.rank.dim})`;
+  if (form.prev) return 'it handles no previous-step input term';
+  if (form.side.scans.length || form.side.carries.length) return `it handles no state besides ${form.state.name}`;
+  if (em.P % 64 !== 0) return `the state's P axis must be a multiple of 64 (one warpgroup per 64), got ${em.P}`;
+  if (em.N !== 64 && em.N !== 128) return `the state's N axis must be 64 or 128 (its registers), got ${em.N}`;
+  const copies: [PExpr, '$p' | '$n', string][] = [[em.u, '$p', 'u'], [em.c, '$n', 'c'], [em.w, '$n', 'w']];
+  for (const [tmpl, key, what] of copies) {
+    if (tmpl.k !== 'load' || !asyncCopyable(em, tmpl, key, 'bf16', 8)) return `its ${what} must be a plain load of a bf16 tensor, 8 consecutive elements along ${key.slice(1)} at a time`;
+  }
+  const outs = outputTemplates(em);
+  if (outs.length !== 1) return `it writes one output, this program writes ${outs.length}`;
+  const out = outs[0]!;
+  const outLoad: PExpr = { k: 'load', buf: out.buf, index: out.index };
+  if (!asyncCopyable(em, outLoad, '$p', 'bf16', 8)) return `its output ${out.buf} must be a bf16 tensor stored 8 consecutive elements along p at a time`;
+  const staged = stagedLoads(em);
+  if (staged.filter((x) => x.arr !== 'Xs').length > 1) return 'its output reads at most one per-step tensor besides u';
+  const rest = perStepLoads(outputTemplates(em, staged)[0]!.value);
+  if (rest.length) return `its output reads ${rest.map((x) => (x.k === 'load' ? x.buf : '?')).join(', ')} per step in a way the walk cannot stage`;
+  return undefined;
+}
+
+/** The output's per-step loads the walk stages: u's (in x's tile) and at most one more (z's tile). */
+function stagedLoads(em: SsdEmitter): StagedLoad[] {
+  return stageableOutputLoads(em, 'bf16', 8);
+}
+
+/** Loads in `x` that vary with the step (what the output may not read apart from its staged loads). */
+function perStepLoads(x: PExpr, out: PExpr[] = []): PExpr[] {
+  if (x.k === 'load' && exprVars(x.index).has('$t')) out.push(x);
+  exprChildren(x).forEach((c) => perStepLoads(c, out));
+  return out;
+}
+
+export function lowerSsdWgmma(sp: SpecializedProgram, form: SsdForm, name: string): KernelPlan {
+  const why = ssdWgmmaRefusal(sp, form);
+  if (why) throw new Error(`internal: the warpgroup SSD walk was chosen, but ${why}`);
+  const em = ssdEmitter(sp, form);
+  const Q = WGMMA_CHUNK, T = WGMMA_THREADS;
+  const steps = prefetchedStepFactors(em, Q, T);
+  const copy = (tmpl: PExpr, key: '$p' | '$n'): SsdWgmmaCopy => {
+    if (tmpl.k !== 'load') throw new Error('internal: a copied template is a plain load');
+    const r = em.emitAll([[tmpl.index, 'i32']], T_BIT | (key === '$p' ? P_BIT : N_BIT), { $t: v('sf_t'), [key]: v('sf_k') });
+    return { buf: tmpl.buf, decls: r.decls, at: r.values[0]! };
+  };
+  const staged = stagedLoads(em);
+  const z = staged.find((x) => x.arr !== 'Xs');
+  const out = outputTemplates(em, staged)[0]!;
+  const stagedVars = Object.fromEntries(staged.map((x, k) => [stagedKey(k), v(x.arr === 'Xs' ? 'sf_xv' : 'sf_zv')]));
+  const value = em.emitAll([[out.value, 'f32']], T_BIT | P_BIT, { $t: v('sf_t'), $p: v('sf_p'), $r: v('sf_r'), ...stagedVars });
+  const at = em.emitAll([[out.index, 'i32']], T_BIT | P_BIT, { $t: v('sf_t'), $p: v('sf_p') });
+  const sv = form.state;
+  const stateAt = stateOffset(em, v('row'), v('sf_p'), v('sf_n'));
+  const stmt: SsdWgmmaStmt = {
+    k: 'ssdWgmma',
+    N: em.N as 64 | 128,
+    P: em.P,
+    L: em.L,
+    rows: rowsOf(em).count,
+    rowDecls: [],
+    steps: steps
+      ? { carries: steps.carries, prologue: steps.prologue, compute: [steps.compute], issue: [steps.issue] }
+      : { carries: [], prologue: [], compute: [loadStepFactors(em, Q, T)], issue: [] },
+    x: copy(em.u, '$p'),
+    ...(z ? { z: copy(z.tmpl, '$p') } : {}),
+    c: copy(em.c, '$n'),
+    w: copy(em.w, '$n'),
+    out: { buf: out.buf, decls: value.decls, value: value.values[0]!, atDecls: at.decls, at: at.values[0]! },
+    ...(sp.variant.initStates.includes(sv.name) ? { init: { buf: sv.init, at: stateAt } } : {}),
+    ...(sp.variant.finalStates.includes(sv.name) ? { final: { buf: sv.final, at: stateAt } } : {}),
+  };
+  // The row's values hoisted out of every template above, declared once after its index variables.
+  const rowDecls: PStmt[] = [...decomposeRow(em), ...em.rowScope.decls];
+  const { buffers, params } = programBindings(sp);
+  return {
+    name,
+    workgroupSize: T,
+    buffers,
+    params,
+    // The walk carves its shared memory itself (render/cuda-ssd-wgmma.ts ssdWgmmaLayout).
+    shared: [],
+    body: [{ ...stmt, rowDecls }],
+    usesSubgroups: true,
+    // One workgroup per (row, 64 elements of P).
+    grid: { groupsFromDims: [...rowsOf(em).dims, form.pDim], rowsPerGroup: 64 },
+    helpers: em.helpers,
+    // Three blocks per SM (the walk asks for them in its launch bounds).
+    registerBudget: 168,
+    elem: Object.fromEntries(buffers.map((b) => [b.name, b.elem])),
+  };
+}
