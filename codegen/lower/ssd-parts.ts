@@ -90,8 +90,7 @@ export interface SsdEmitter {
   emitAll: (tmpls: [PExpr, Ty][], level: number, subst: Record<string, PExpr>) => { decls: PStmt[]; values: PExpr[] };
 }
 
-/** The variable holding a parallel index of the row (decomposeRow declares them). */
-export const rowVar = (n: string): string => `ix_${n}`;
+const rowVar = (n: string): string => `ix_${n}`;
 
 /** Workgroup array holding a scan's values over the chunk: row j is the value entering step c0 + j (row 0: from the previous chunk). */
 export const scanArray = (state: string): string => `sv_${state}`;

@@ -130,15 +130,6 @@ export type PStmt =
  */
 export interface SsdWgmmaStmt {
   k: 'ssdWgmma';
-  /**
-   * 'walk': the chunk walk. 'prep': a first launch, one workgroup per (row,
-   * chunk), that computes G = C·Bᵀ of the chunk for the rows `g.own` says
-   * hold one (a group of rows shares it: C and B depend on the row only
-   * through the group) into the scratch `g.buf`; the walk then reads its
-   * group's (row `g.rep`) instead of computing it.
-   */
-  role: 'walk' | 'prep';
-  g?: { buf: string; own: PExpr; rep: PExpr };
   /** The state's N axis (64 or 128) and P axis (a multiple of 64). */
   N: 64 | 128;
   P: number;
