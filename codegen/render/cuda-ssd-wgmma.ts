@@ -86,6 +86,10 @@ function walkHelpers(N: number): string {
     '__device__ __forceinline__ float sf_hi16(unsigned v) { return __uint_as_float(v & 0xFFFF0000u); }',
     '__device__ __forceinline__ unsigned sf_mul2(unsigned a, unsigned b) { __nv_bfloat162 r = __hmul2(*reinterpret_cast<__nv_bfloat162*>(&a), *reinterpret_cast<__nv_bfloat162*>(&b)); return *reinterpret_cast<unsigned*>(&r); }',
     '__device__ __forceinline__ float sf_ex2(float x) { float t; asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(t) : "f"(x)); return t; }',
+    // sigmoid(x) = (1 + tanh(x/2)) / 2 and silu(x) = x·sigmoid(x) = h + h·tanh(h), h = x/2: one MUFU each.
+    '__device__ __forceinline__ float sf_tanh_a(float x) { float t; asm("tanh.approx.f32 %0, %1;" : "=f"(t) : "f"(x)); return t; }',
+    '__device__ __forceinline__ float sf_silu_t(float x) { const float h = 0.5f * x; return fmaf(h, sf_tanh_a(h), h); }',
+    '__device__ __forceinline__ float sf_sigmoid_t(float x) { return fmaf(0.5f, sf_tanh_a(0.5f * x), 0.5f); }',
     // The 36 8×8 blocks (bi, bj), bj ≤ bi, of the causal mask: a warp takes one block per pass.
     '__constant__ unsigned char sf_lower[36][2] = {{0,0},{1,0},{1,1},{2,0},{2,1},{2,2},{3,0},{3,1},{3,2},{3,3},{4,0},{4,1},{4,2},{4,3},{4,4},{5,0},{5,1},{5,2},{5,3},{5,4},{5,5},{6,0},{6,1},{6,2},{6,3},{6,4},{6,5},{6,6},{7,0},{7,1},{7,2},{7,3},{7,4},{7,5},{7,6},{7,7}};',
     wgmmaFn('sf_wgmma_g', 64, false, false),
@@ -95,7 +99,10 @@ function walkHelpers(N: number): string {
 }
 
 /** The kernel source of a plan whose body is one `ssdWgmma` statement; `args` and `helpers` as the CUDA dialect prints them for any plan. */
-export function renderSsdWgmma(plan: KernelPlan, s: SsdWgmmaStmt, d: Dialect, args: string[], helpers: string[]): RenderedKernel {
+export function renderSsdWgmma(plan: KernelPlan, s: SsdWgmmaStmt, cuda: Dialect, args: string[], helpers: string[]): RenderedKernel {
+  // The outputs are bf16 (the walk runs bf16 programs only): their gates may take one MUFU tanh (relative
+  // error ~2^-11) instead of the fp32 kernels' ex2 and rcp (RESULTS run 126: part of the prototype's −35%).
+  const d: Dialect = { ...cuda, fn: (f) => (f === 'silu' ? 'sf_silu_t' : f === 'sigmoid' ? 'sf_sigmoid_t' : cuda.fn(f)) };
   const e = (x: PExpr): string => printExpr(x, d, plan);
   const b = (stmts: PStmt[], depth: number): string => printStmts(stmts, d, plan, depth);
   const N = s.N, lay = ssdWgmmaLayout(N);
