@@ -140,46 +140,18 @@ __device__ __forceinline__ void wgmma_ss_n64(float (&d)[32], uint64_t adesc, uin
     : "l"(adesc), "l"(bdesc), "r"(scaleD) : "memory");
 }
 
-// ---- check of the conventions: D (64 × N) = A (64 × 16, from registers) · B (16 × N, K-major in shared memory) ----
-template <int N>
-__device__ void wg_test_body(const float* A, const float* B, float* D) {
-  __shared__ __align__(128) unsigned char bs[N * 16 * 2];
-  const int tid = threadIdx.x, w = tid >> 5, l = tid & 31, gid = l >> 2, tig = l & 3;
-  for (int e = tid; e < N * 16; e += NT) {   // B (k, n) at core matrix (n/8, k/8), row n%8, column k%8
-    const int k = e / N, n = e % N;
-    *reinterpret_cast<__nv_bfloat16*>(bs + (n >> 3) * 256 + (k >> 3) * 128 + (n & 7) * 16 + (k & 7) * 2) = __float2bfloat16(B[k * N + n]);
-  }
-  fence_async();
-  __syncthreads();
-  const int r = 16 * w + gid;
-  uint32_t a[4] = {pack(A[r * 16 + 2 * tig], A[r * 16 + 2 * tig + 1]), pack(A[(r + 8) * 16 + 2 * tig], A[(r + 8) * 16 + 2 * tig + 1]),
-                   pack(A[r * 16 + 8 + 2 * tig], A[r * 16 + 9 + 2 * tig]), pack(A[(r + 8) * 16 + 8 + 2 * tig], A[(r + 8) * 16 + 9 + 2 * tig])};
-  float d[N / 2];
-#pragma unroll
-  for (int i = 0; i < N / 2; i++) d[i] = 0.0f;
-  wg_fence();
-  if constexpr (N == 64) wgmma_n64(d, a, kdesc(smem_u32(bs), 128, 256), 0); else wgmma_n128(d, a, kdesc(smem_u32(bs), 128, 256), 0);
-  wg_commit();
-  wg_wait<0>();
-  keep(d);
-#pragma unroll
-  for (int i = 0; i < N / 2; i++) {
-    const int row = r + 8 * ((i >> 1) & 1), col = (i >> 2) * 8 + 2 * tig + (i & 1);
-    D[row * N + col] = d[i];
-  }
-}
-extern "C" __global__ void wg_test64(const float* A, const float* B, float* D) { wg_test_body<64>(A, B, D); }
-extern "C" __global__ void wg_test128(const float* A, const float* B, float* D) { wg_test_body<128>(A, B, D); }
-
-// ---- check of the MN-major (transposed) B reading: B (16 × N) stored as rows k of N contiguous elements in 64-element
-// atoms of 128 bytes, 16-byte pieces XOR k % 8 (the 128-byte swizzle), atoms 2048 bytes apart; lbo and sbo given. ----
-template <int N>
-__device__ void wg_test_mn_body(const float* A, const float* B, float* D, int lbo, int sbo) {
+// ---- checks of the conventions: D (64 × N) = A (64 × 16, from registers) · B (16 × N) from shared memory, B stored
+// K-major in 8×8 core matrices without swizzle (MN false: core (n/8, k/8) at n/8·256 + k/8·128) or, MN true, as rows k
+// of N contiguous elements in 64-element atoms of 128 bytes, 16-byte pieces XOR k % 8, atoms 2048 bytes apart, read
+// transposed (imm-trans-b); the descriptor's lbo and sbo given. ----
+template <int N, bool MN>
+__device__ void wg_test_body(const float* A, const float* B, float* D, int lbo, int sbo) {
   __shared__ __align__(1024) unsigned char bs[N * 16 * 2];
   const int tid = threadIdx.x, w = tid >> 5, l = tid & 31, gid = l >> 2, tig = l & 3;
   for (int e = tid; e < N * 16; e += NT) {
     const int k = e / N, n = e % N;
-    *reinterpret_cast<__nv_bfloat16*>(bs + (n >> 6) * 2048 + k * 128 + ((((n >> 3) & 7) ^ (k & 7)) << 4) + (n & 7) * 2) = __float2bfloat16(B[k * N + n]);
+    const int at = MN ? (n >> 6) * 2048 + k * 128 + ((((n >> 3) & 7) ^ (k & 7)) << 4) + (n & 7) * 2 : (n >> 3) * 256 + (k >> 3) * 128 + (n & 7) * 16 + (k & 7) * 2;
+    *reinterpret_cast<__nv_bfloat16*>(bs + at) = __float2bfloat16(B[k * N + n]);
   }
   fence_async();
   __syncthreads();
@@ -189,9 +161,10 @@ __device__ void wg_test_mn_body(const float* A, const float* B, float* D, int lb
   float d[N / 2];
 #pragma unroll
   for (int i = 0; i < N / 2; i++) d[i] = 0.0f;
-  const uint64_t desc = kdesc(smem_u32(bs), lbo, sbo) | (1ull << 62);
+  const uint64_t desc = kdesc(smem_u32(bs), lbo, sbo) | (MN ? (1ull << 62) : 0ull);
   wg_fence();
-  if constexpr (N == 64) wgmma_n64_tb_t(d, a, desc, 0); else wgmma_n128_tb(d, a, desc, 0);
+  if constexpr (MN) { if constexpr (N == 64) wgmma_n64_tb_t(d, a, desc, 0); else wgmma_n128_tb(d, a, desc, 0); }
+  else { if constexpr (N == 64) wgmma_n64(d, a, desc, 0); else wgmma_n128(d, a, desc, 0); }
   wg_commit();
   wg_wait<0>();
   keep(d);
@@ -201,11 +174,14 @@ __device__ void wg_test_mn_body(const float* A, const float* B, float* D, int lb
     D[row * N + col] = d[i];
   }
 }
-extern "C" __global__ void wg_test_mn64(const float* A, const float* B, float* D, int lbo, int sbo) { wg_test_mn_body<64>(A, B, D, lbo, sbo); }
-extern "C" __global__ void wg_test_mn128(const float* A, const float* B, float* D, int lbo, int sbo) { wg_test_mn_body<128>(A, B, D, lbo, sbo); }
+// K-major: lbo 128 (between core matrices along K), sbo 256 (along N); SWAP_LS swaps them inside kdesc.
+extern "C" __global__ void wg_test64(const float* A, const float* B, float* D) { wg_test_body<64, false>(A, B, D, 128, 256); }
+extern "C" __global__ void wg_test128(const float* A, const float* B, float* D) { wg_test_body<128, false>(A, B, D, 128, 256); }
+extern "C" __global__ void wg_test_mn64(const float* A, const float* B, float* D, int lbo, int sbo) { wg_test_body<64, true>(A, B, D, lbo, sbo); }
+extern "C" __global__ void wg_test_mn128(const float* A, const float* B, float* D, int lbo, int sbo) { wg_test_body<128, true>(A, B, D, lbo, sbo); }
 
-// ---- first launch: per (batch, chunk, group), G = C·Bᵀ (fp32, in the walk's accumulator order) and C, Bᵀ in
-// the walk's shared-memory operand layouts. Steps past seqlen are zero. ----
+// ---- first launch: per (batch, chunk, group), G = C·Bᵀ on the tensor cores, its pairs on and below the diagonal
+// in the order the walk's mask reads them, and C, Bᵀ in the walk's shared-memory operand layouts. Steps past seqlen are zero. ----
 // Per chunk: G 16 KB (float4 k4-major: [k4 0..7][thread 0..127]), Cc 16 KB (rows i, K = n), Bt 16 KB (rows n, K = j).
 __device__ __forceinline__ void ldsm(uint32_t (&r)[4], uint32_t addr) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
@@ -463,29 +439,31 @@ extern "C" __global__ void __launch_bounds__(NT, NB == 1 ? 3 : 2) ssd_wgmma(cons
     __syncthreads();                                         // b1: M visible to the tensor cores; x and G read
     if (NB == 1 && c + 1 < nc) loadXG(c + 1);
     cp_commit();
-#if HALVES
-    // The readout in two halves of the chunk's steps (Yᵀ 64 × 32 each, 16 registers), each stored before the next:
-    // with the update waited for first, no more than S + the packed state + one half + Xᵀ (128 registers) are live,
-    // so three blocks per SM (168) keep the products asynchronous. z of c landed at b0 (copied at b2 of c − 1).
+    // Yᵀ = S·Cᵀ from the state's own registers (packed to bf16 before the update changes the state); X'ᵀ = Xᵀ scaled
+    // by w_j along K (bf16 pairs); S/σ' ← S/σ + X'ᵀ·B (S·σ·exp2(cs_last) when the chunk folds).
     uint32_t sa[8][4];
 #pragma unroll
     for (int kb = 0; kb < 8; kb++) {
       sa[kb][0] = pack(S[8 * kb], S[8 * kb + 1]); sa[kb][1] = pack(S[8 * kb + 2], S[8 * kb + 3]);
       sa[kb][2] = pack(S[8 * kb + 4], S[8 * kb + 5]); sa[kb][3] = pack(S[8 * kb + 6], S[8 * kb + 7]);
     }
+    uint32_t xw[4][4];
+#pragma unroll
+    for (int kb = 0; kb < 4; kb++) {
+      const uint32_t w01 = s.wj[q][8 * kb + tig], w89 = s.wj[q][8 * kb + 4 + tig];
+      xw[kb][0] = mul2(xf[kb][0], w01); xw[kb][1] = mul2(xf[kb][1], w01);
+      xw[kb][2] = mul2(xf[kb][2], w89); xw[kb][3] = mul2(xf[kb][3], w89);
+    }
+    const float ren = s.ren[q];
+    if (ren != 1.0f) {
+#pragma unroll
+      for (int i = 0; i < 64; i++) S[i] *= ren;
+    }
+#if HALVES
+    // The readout in two halves of the chunk's steps (Yᵀ 64 × 32 each, 16 registers), each stored before the next:
+    // with the update waited for first, no more than S + the packed state + one half + Xᵀ (128 registers) are live,
+    // so three blocks per SM (168) keep the products asynchronous. z of c landed at b0 (copied at b2 of c − 1).
     {
-      uint32_t xw[4][4];
-#pragma unroll
-      for (int kb = 0; kb < 4; kb++) {
-        const uint32_t w01 = s.wj[q][8 * kb + tig], w89 = s.wj[q][8 * kb + 4 + tig];
-        xw[kb][0] = mul2(xf[kb][0], w01); xw[kb][1] = mul2(xf[kb][1], w01);
-        xw[kb][2] = mul2(xf[kb][2], w89); xw[kb][3] = mul2(xf[kb][3], w89);
-      }
-      const float ren = s.ren[q];
-      if (ren != 1.0f) {
-#pragma unroll
-        for (int i = 0; i < 64; i++) S[i] *= ren;
-      }
       wg_fence();
 #pragma unroll
 #if GIN
@@ -546,26 +524,6 @@ extern "C" __global__ void __launch_bounds__(NT, NB == 1 ? 3 : 2) ssd_wgmma(cons
     cp_commit();
     if (w == 0 && c + 1 < nc) { decay(c + 1); if (c + 2 < nc) loadDt(c + 2); }
 #else
-    // Yᵀ = S·Cᵀ from the state's own registers (packed to bf16 before the state is rescaled).
-    uint32_t sa[8][4];
-#pragma unroll
-    for (int kb = 0; kb < 8; kb++) {
-      sa[kb][0] = pack(S[8 * kb], S[8 * kb + 1]); sa[kb][1] = pack(S[8 * kb + 2], S[8 * kb + 3]);
-      sa[kb][2] = pack(S[8 * kb + 4], S[8 * kb + 5]); sa[kb][3] = pack(S[8 * kb + 6], S[8 * kb + 7]);
-    }
-    // X'ᵀ = Xᵀ scaled by w_j along K (bf16 pairs); S/σ' ← S/σ + X'ᵀ·B (S·σ·exp2(cs_last) when the chunk folds).
-    uint32_t xw[4][4];
-#pragma unroll
-    for (int kb = 0; kb < 4; kb++) {
-      const uint32_t w01 = s.wj[q][8 * kb + tig], w89 = s.wj[q][8 * kb + 4 + tig];
-      xw[kb][0] = mul2(xf[kb][0], w01); xw[kb][1] = mul2(xf[kb][1], w01);
-      xw[kb][2] = mul2(xf[kb][2], w89); xw[kb][3] = mul2(xf[kb][3], w89);
-    }
-    const float ren = s.ren[q];
-    if (ren != 1.0f) {
-#pragma unroll
-      for (int i = 0; i < 64; i++) S[i] *= ren;
-    }
     // Both products issued back to back (the state's registers are touched before either is in flight).
     float Y[32];
 #pragma unroll
