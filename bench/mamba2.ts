@@ -66,9 +66,12 @@ const listArg = (name: string): string[] | undefined => process.argv.find((a) =>
 const given = listArg('schedules')?.map(parseSsd);
 const onlyBackends = listArg('backends');
 const onlyDtypes = listArg('dtypes');
+// The walk on warpgroup products (sm_90a, bf16; elsewhere it is skipped with the reason).
+const wgmma: Schedule = { ...ssd(128, 64), ssdForm: 'wgmma' };
 const cudaSchedules: Schedule[] = given ?? (quick
-  ? [ssd(128, 32, 32), ssd(128, 32, 32, 16), ...chunkedSchedules]
+  ? [wgmma, ssd(128, 32, 32), ssd(128, 32, 32, 16), ...chunkedSchedules]
   : [
+    wgmma,
     ...chunkedSchedules,
     // Run 9's best (N in tiles of 16) for comparison, then whole-N staging with bf16 operands in shared memory.
     ssd(128, 32, 32, 16), ssd(128, 32, 32), ssd(256, 32, 32), ssd(256, 32), ssd(128, 32), ssd(64, 32, 16),
