@@ -1,5 +1,6 @@
 // `--schedule` of scanforge build and check: one value per knob, set over the
-// program's default schedule, unknown knobs refused with the knobs there are.
+// program's default schedule, unknown knobs refused with the knobs there are;
+// and `--ssd-form`, the form of the SSD lowering.
 
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { loadProgram } from '../dsl/load.ts';
 import { buildProgram } from '../runtime/cli/build.ts';
 import { parseScheduleOption, scheduleOverride } from '../runtime/cli/tune.ts';
+import { ssdFormOf } from '../runtime/cli/args.ts';
 
 describe('--schedule', () => {
   it('parses knob=value pairs, one value each', () => {
@@ -34,6 +36,26 @@ describe('--schedule', () => {
       }
       const manifest = readdirSync(out).find((f) => f.endsWith('.wgsl.json'))!;
       expect(JSON.parse(readFileSync(path.join(out, manifest), 'utf8')).schedule.lanes).toBe(4);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+
+  it('--ssd-form: fused, chunked or wgmma; build writes the wgmma walk for sm_90a where it is asked for', async () => {
+    expect(ssdFormOf('wgmma')).toBe('wgmma');
+    expect(ssdFormOf(undefined)).toBeUndefined();
+    expect(() => ssdFormOf('tiled')).toThrow("--ssd-form must be fused, chunked or wgmma, got 'tiled'");
+    const p = await loadProgram(new URL('../examples/mamba2.ts', import.meta.url).pathname);
+    const out = mkdtempSync(path.join(tmpdir(), 'sf-ssdform-'));
+    try {
+      const ms = buildProgram(p, { targets: ['cuda'], out, dims: {}, dtype: 'bf16', wgslSubgroups: false, schedule: { ssdForm: 'wgmma' } });
+      expect(ms.length).toBeGreaterThan(1);
+      for (const m of ms) {
+        expect(m.entry).toMatch(/_ssdw_t128q64$/);
+        expect(readFileSync(path.join(out, m.source), 'utf8')).toContain('wgmma.mma_async');
+      }
+      // Where the walk cannot run, the build says why instead of falling back.
+      expect(() => buildProgram(p, { targets: ['cuda'], out, dims: {}, dtype: 'f32', wgslSubgroups: false, schedule: { ssdForm: 'wgmma' } })).toThrow(/ssdForm 'wgmma' cannot run mamba2_chunk_scan: it needs bf16 tensors/);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }

@@ -1,4 +1,6 @@
 // Tiny argument parser: positional words and --name value / --name=value / --flag.
+import type { Schedule } from '../../codegen/compile.js';
+
 export interface Args {
   positional: string[];
   options: Map<string, string>;
@@ -33,4 +35,11 @@ export function parseShape(s: string | undefined): Record<string, number> {
     out[k.trim()] = n;
   }
   return out;
+}
+
+/** `--ssd-form`: which form of the SSD lowering (Schedule.ssdForm); 'wgmma' is CUDA on sm_90a, bf16 (lower/ssd-wgmma.ts). */
+export function ssdFormOf(s: string | undefined): Schedule['ssdForm'] {
+  if (s === undefined) return undefined;
+  if (s === 'fused' || s === 'chunked' || s === 'wgmma') return s;
+  throw new Error(`--ssd-form must be fused, chunked or wgmma, got '${s}'`);
 }

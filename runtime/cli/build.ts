@@ -79,7 +79,8 @@ export function buildProgram(p: Program, opts: BuildOptions): Manifest[] {
     const sp = specializeFor(p, variant, dims, opts.dtype);
     const sched = { ...defaultSchedule(sp), ...opts.schedule, ...(opts.lowering ? { lowering: opts.lowering } : {}) };
     for (const target of opts.targets) {
-      const info = compileKernel(sp, target, sched, { subgroups: target === 'cuda' || opts.wgslSubgroups });
+      // Built without a device: the wgmma form, where asked for, is built for sm_90a (it needs the warpgroup products).
+      const info = compileKernel(sp, target, sched, { subgroups: target === 'cuda' || opts.wgslSubgroups, ...(target === 'cuda' && sched.ssdForm === 'wgmma' ? { warpgroupMma: true } : {}) });
       const ext = target === 'wgsl' ? 'wgsl' : 'cu';
       const file = `${info.kernel.entry}.${ext}`;
       writeFileSync(path.join(opts.out, file), info.kernel.source);
