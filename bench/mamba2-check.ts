@@ -61,6 +61,8 @@ for (const seqlen of [1, 63, 64, 65, 300, 4097]) {
   const long = seqlen > 1000;
   for (const full of [true, false]) cases.push({ dims: { batch: long ? 1 : 2, seqlen, nheads: long ? 2 : 4, headdim: 64, ngroups: seqlen % 2 ? 2 : 1, dstate: 128 }, full, schedule: { ...ssd(128, 64), ssdForm: 'wgmma' } });
 }
+// Sizes the walk builds for but has not run yet (P 128: two warpgroups per row; N 64): refused until these pass.
+for (const [headdim, dstate] of [[128, 128], [64, 64]]) cases.push({ dims: { batch: 2, seqlen: 300, nheads: 4, headdim, ngroups: 2, dstate }, full: true, schedule: { ...ssd(128, 64), ssdForm: 'wgmma' } });
 // --forms=wgmma,chunked,fused narrows the cases to those forms.
 const onlyForms = listArg('forms');
 if (onlyForms) cases.splice(0, cases.length, ...cases.filter((c) => onlyForms.includes(c.schedule.ssdForm ?? 'fused')));

@@ -49,6 +49,9 @@ describe('Mamba-2 SSD on warpgroup products (CUDA sm_90a)', () => {
     expect(() => compileKernel(sp(DIMS), 'wgsl', WGMMA, { subgroups: true })).toThrow(/it is CUDA's/);
     expect(() => compileKernel(sp({ ...DIMS, headdim: 32 }), 'cuda', WGMMA, H100)).toThrow(/P axis must be a multiple of 64 .* got 32/);
     expect(() => compileKernel(sp({ ...DIMS, dstate: 32 }), 'cuda', WGMMA, H100)).toThrow(/N axis must be 64 or 128 .* got 32/);
+    // Sizes the walk builds for but has not run on the device yet.
+    expect(() => compileKernel(sp({ ...DIMS, dstate: 64 }), 'cuda', WGMMA, H100)).toThrow(/checked on the device at P 64, N 128 only \(got P 64, N 64\)/);
+    expect(() => compileKernel(sp({ ...DIMS, headdim: 128 }), 'cuda', WGMMA, H100)).toThrow(/checked on the device at P 64, N 128 only \(got P 128, N 128\)/);
     expect(() => compileKernel(sp(DIMS), 'cuda', { ...WGMMA, chunk: 32 }, H100)).toThrow(/runs chunk 64 on 128 threads, got chunk 32/);
   });
 
