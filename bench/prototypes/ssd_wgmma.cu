@@ -303,10 +303,12 @@ extern "C" __global__ void __launch_bounds__(NT, NB == 1 ? 3 : 2) ssd_wgmma(cons
       cp16(smem_u32(dst + row * XROW + piece * 16), src + (size_t)min(t, seqlen - 1) * rowStride + piece * 8, t < seqlen);
     }
   };
+#if !GIN   // GIN copies C and B from the tensors and reads no first launch
   auto loadFlat = [&](void* dst, const void* src, int bytes) {
     for (int o = tid * 16; o < bytes; o += NT * 16) cp16(smem_u32(reinterpret_cast<unsigned char*>(dst) + o), reinterpret_cast<const unsigned char*>(src) + o, true);
   };
   auto pre = [&](int c) { return (size_t)(b * nc + c) * ngroups + g; };
+#endif
   auto loadXG = [&](int c) {
     loadRows(s.x[c % NB], xb, c);
 #if !GIN
