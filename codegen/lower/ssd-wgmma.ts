@@ -44,14 +44,14 @@ export function ssdWgmmaRefusal(sp: SpecializedProgram, form: SsdForm): string |
   for (const [tmpl, key, what] of copies) {
     if (tmpl.k !== 'load' || !asyncCopyable(em, tmpl, key, 'bf16', 8)) return `its ${what} must be a plain load of a bf16 tensor, 8 consecutive elements along ${key.slice(1)} at a time`;
   }
-  const outs = outputTemplates(em);
+  const staged = stagedLoads(em);
+  const outs = outputTemplates(em, staged);
   if (outs.length !== 1) return `it writes one output, this program writes ${outs.length}`;
   const out = outs[0]!;
   const outLoad: PExpr = { k: 'load', buf: out.buf, index: out.index };
   if (!asyncCopyable(em, outLoad, '$p', 'bf16', 8)) return `its output ${out.buf} must be a bf16 tensor stored 8 consecutive elements along p at a time`;
-  const staged = stagedLoads(em);
   if (staged.filter((x) => x.arr !== 'Xs').length > 1) return 'its output reads at most one per-step tensor besides u';
-  const rest = perStepLoads(outputTemplates(em, staged)[0]!.value);
+  const rest = perStepLoads(out.value);
   if (rest.length) return `its output reads ${rest.map((x) => (x.k === 'load' ? x.buf : '?')).join(', ')} per step in a way the walk cannot stage`;
   return undefined;
 }
@@ -119,7 +119,8 @@ export function lowerSsdWgmma(sp: SpecializedProgram, form: SsdForm, name: strin
     usesSubgroups: true,
     // One workgroup per (row, 64 elements of P).
     grid: { groupsFromDims: [...rowsOf(em).dims, form.pDim], rowsPerGroup: 64 },
-    helpers: em.helpers,
+    // exp2: the walk's own ex2 calls use the dialect's one-MUFU helper.
+    helpers: new Set([...em.helpers, 'exp2']),
     // Three blocks per SM (the walk asks for them in its launch bounds).
     registerBudget: 168,
     elem: Object.fromEntries(buffers.map((b) => [b.name, b.elem])),

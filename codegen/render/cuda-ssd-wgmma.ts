@@ -85,7 +85,6 @@ function walkHelpers(N: number): string {
     '__device__ __forceinline__ float sf_lo16(unsigned v) { return __uint_as_float(v << 16); }',
     '__device__ __forceinline__ float sf_hi16(unsigned v) { return __uint_as_float(v & 0xFFFF0000u); }',
     '__device__ __forceinline__ unsigned sf_mul2(unsigned a, unsigned b) { __nv_bfloat162 r = __hmul2(*reinterpret_cast<__nv_bfloat162*>(&a), *reinterpret_cast<__nv_bfloat162*>(&b)); return *reinterpret_cast<unsigned*>(&r); }',
-    '__device__ __forceinline__ float sf_ex2(float x) { float t; asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(t) : "f"(x)); return t; }',
     // sigmoid(x) = (1 + tanh(x/2)) / 2 and silu(x) = x·sigmoid(x) = h + h·tanh(h), h = x/2: one MUFU each.
     '__device__ __forceinline__ float sf_tanh_a(float x) { float t; asm("tanh.approx.f32 %0, %1;" : "=f"(t) : "f"(x)); return t; }',
     '__device__ __forceinline__ float sf_silu_t(float x) { const float h = 0.5f * x; return fmaf(h, sf_tanh_a(h), h); }',
@@ -126,7 +125,7 @@ export function renderSsdWgmma(plan: KernelPlan, s: SsdWgmmaStmt, cuda: Dialect,
     ? `#pragma unroll\n    for (int k = 0; k < ${N / 2}; k++) { ${accAt('k')} S[k] = ${d.load(s.init.buf, plan.elem[s.init.buf]!, e(s.init.at))}; }\n`
     : '';
   const final = s.final
-    ? `    __syncthreads();\n    const float sf_sig = sf_f[${5 * Q + Q / 2 + 1}];\n#pragma unroll\n    for (int k = 0; k < ${N / 2}; k++) { ${accAt('k')} ${d.store(s.final.buf, plan.elem[s.final.buf]!, e(s.final.at), 'S[k] * sf_sig')} }\n`
+    ? `    __syncthreads();\n    const float sf_sig = sf_ren[1];\n#pragma unroll\n    for (int k = 0; k < ${N / 2}; k++) { ${accAt('k')} ${d.store(s.final.buf, plan.elem[s.final.buf]!, e(s.final.at), 'S[k] * sf_sig')} }\n`
     : '';
   // One output element from readout `r` and the staged x and z values (bf16 halves of `xw`, `zw`).
   const outValue = (r: string, half: 'lo' | 'hi', pad: string): string =>
@@ -175,13 +174,13 @@ ${init}    float sf_sigma = 1.0f;   // warp 0: the running σ
       for (int o = 1; o < 32; o <<= 1) { const float v = __shfl_up_sync(0xffffffffu, inc, o); if (sf_l >= o) inc += v; }
       const float c1 = inc, c0v = inc - a01 + a0;
       const float last = __shfl_sync(0xffffffffu, inc, 31);
-      const float next = sf_sigma * sf_ex2(last);
+      const float next = sf_sigma * sf_exp2(last);
       const bool fold = next < 0x1p-40f;
       const float inv = fold ? 1.0f : 1.0f / next;
       sf_cs[2 * sf_l] = c0v; sf_cs[2 * sf_l + 1] = c1;
-      sf_ecs[2 * sf_l] = sf_ex2(c0v) * sf_sigma; sf_ecs[2 * sf_l + 1] = sf_ex2(c1) * sf_sigma;
+      sf_ecs[2 * sf_l] = sf_exp2(c0v) * sf_sigma; sf_ecs[2 * sf_l + 1] = sf_exp2(c1) * sf_sigma;
       sf_scj[2 * sf_l] = d0; sf_scj[2 * sf_l + 1] = d1;
-      sf_wj[sf_l] = sf_pack_bf16(sf_ex2(last - c0v) * d0 * inv, sf_ex2(last - c1) * d1 * inv);
+      sf_wj[sf_l] = sf_pack_bf16(sf_exp2(last - c0v) * d0 * inv, sf_exp2(last - c1) * d1 * inv);
       if (sf_l == 0) sf_ren[0] = fold ? next : 1.0f;
       sf_sigma = fold ? 1.0f : next;
     };
@@ -229,7 +228,7 @@ ${b(s.steps.issue, 3)}${rowCopies(s.x, 'sf_x', '      ')}${s.z ? rowCopies(s.z, 
         unsigned* at = reinterpret_cast<unsigned*>(sf_m + sf_swz(i, j));
         const unsigned gp = *at;
         const float ci = sf_cs[i];
-        float m0 = sf_lo16(gp) * sf_ex2(ci - sf_cs[j]) * sf_scj[j], m1 = sf_hi16(gp) * sf_ex2(ci - sf_cs[j + 1]) * sf_scj[j + 1];
+        float m0 = sf_lo16(gp) * sf_exp2(ci - sf_cs[j]) * sf_scj[j], m1 = sf_hi16(gp) * sf_exp2(ci - sf_cs[j + 1]) * sf_scj[j + 1];
         if (bi == bj) { m0 = j <= i ? m0 : 0.0f; m1 = j + 1 <= i ? m1 : 0.0f; }
         *at = sf_pack_bf16(m0, m1);
       }
