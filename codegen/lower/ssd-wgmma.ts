@@ -89,6 +89,7 @@ export function lowerSsdWgmma(sp: SpecializedProgram, form: SsdForm, name: strin
   const stateAt = stateOffset(em, v('row'), v('sf_p'), v('sf_n'));
   const stmt: SsdWgmmaStmt = {
     k: 'ssdWgmma',
+    positiveScale: em.sc.k === 'call' && ['softplus', 'exp', 'sigmoid'].includes(em.sc.fn),
     N: em.N as 64 | 128,
     P: em.P,
     L: em.L,

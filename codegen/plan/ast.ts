@@ -130,6 +130,8 @@ export type PStmt =
  */
 export interface SsdWgmmaStmt {
   k: 'ssdWgmma';
+  /** The step factor is never negative (a softplus, exp or sigmoid): the mask takes it into its exponent as −log2 s. */
+  positiveScale: boolean;
   /** The state's N axis (64 or 128) and P axis (a multiple of 64). */
   N: 64 | 128;
   P: number;

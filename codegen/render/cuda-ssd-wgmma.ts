@@ -146,7 +146,7 @@ extern "C" __global__ void __launch_bounds__(${T}, 3) ${plan.name}(${args.join('
   float* const sc = sf_f + ${Q};
   float* const sf_cs = sf_f + ${2 * Q};     // cumulative log2-decay
   float* const sf_ecs = sf_f + ${3 * Q};    // exp2(cs_i)·σ
-  float* const sf_scj = sf_f + ${4 * Q};    // the step factors, for the mask
+  float* const sf_scj = sf_f + ${4 * Q};    // for the mask: the step factors, or cs_j − log2 s_j where they are positive
   unsigned* const sf_wj = reinterpret_cast<unsigned*>(sf_f + ${5 * Q});   // bf16 pairs exp2(cs_last − cs_j)·s_j / σ'
   float* const sf_ren = sf_f + ${5 * Q + Q / 2};   // the factor the state takes this chunk (1: none); then σ at the end
   const int sf_tid = (int)threadIdx.x, sf_w = sf_tid >> 5, sf_l = sf_tid & 31, sf_tig = sf_l & 3;
@@ -179,7 +179,7 @@ ${init}    float sf_sigma = 1.0f;   // warp 0: the running σ
       const float inv = fold ? 1.0f : 1.0f / next;
       sf_cs[2 * sf_l] = c0v; sf_cs[2 * sf_l + 1] = c1;
       sf_ecs[2 * sf_l] = sf_exp2(c0v) * sf_sigma; sf_ecs[2 * sf_l + 1] = sf_exp2(c1) * sf_sigma;
-      sf_scj[2 * sf_l] = d0; sf_scj[2 * sf_l + 1] = d1;
+      ${s.positiveScale ? 'sf_scj[2 * sf_l] = c0v - __log2f(d0); sf_scj[2 * sf_l + 1] = c1 - __log2f(d1);   // cs_j − log2 s_j (s_j = 0: +inf, a zero weight)' : 'sf_scj[2 * sf_l] = d0; sf_scj[2 * sf_l + 1] = d1;'}
       sf_wj[sf_l] = sf_pack_bf16(sf_exp2(last - c0v) * d0 * inv, sf_exp2(last - c1) * d1 * inv);
       if (sf_l == 0) sf_ren[0] = fold ? next : 1.0f;
       sf_sigma = fold ? 1.0f : next;
@@ -228,7 +228,9 @@ ${b(s.steps.issue, 3)}${rowCopies(s.x, 'sf_x', '      ')}${s.z ? rowCopies(s.z, 
         unsigned* at = reinterpret_cast<unsigned*>(sf_m + sf_swz(i, j));
         const unsigned gp = *at;
         const float ci = sf_cs[i];
-        float m0 = sf_lo16(gp) * sf_exp2(ci - sf_cs[j]) * sf_scj[j], m1 = sf_hi16(gp) * sf_exp2(ci - sf_cs[j + 1]) * sf_scj[j + 1];
+        ${s.positiveScale
+    ? 'const float2 uj = *reinterpret_cast<const float2*>(&sf_scj[j]);\n        float m0 = sf_lo16(gp) * sf_exp2(ci - uj.x), m1 = sf_hi16(gp) * sf_exp2(ci - uj.y);'
+    : 'float m0 = sf_lo16(gp) * sf_exp2(ci - sf_cs[j]) * sf_scj[j], m1 = sf_hi16(gp) * sf_exp2(ci - sf_cs[j + 1]) * sf_scj[j + 1];'}
         if (bi == bj) { m0 = j <= i ? m0 : 0.0f; m1 = j + 1 <= i ? m1 : 0.0f; }
         *at = sf_pack_bf16(m0, m1);
       }
