@@ -111,11 +111,11 @@ export function renderSsdWgmma(plan: KernelPlan, s: SsdWgmmaStmt, cuda: Dialect,
   const copy = (c: SsdWgmmaStmt['x'], dst: string, t: string, k: string, ok: string, pad: string): string =>
     `${pad}{\n${pad}  const int sf_t = ${t};\n${pad}  const int sf_k = ${k};\n${b(c.decls, pad.length / 2 + 1)}${pad}  sf_cp16(${dst}, ${c.buf} + (${e(c.at)}), ${ok});\n${pad}}\n`;
   const rowCopies = (c: SsdWgmmaStmt['x'], base: string, pad: string): string =>
-    `${pad}#pragma unroll\n${pad}for (int sf_q = 0; sf_q < ${(Q * 8) / T}; sf_q++) {\n` +
+    `${pad}#pragma unroll 1\n${pad}for (int sf_q = 0; sf_q < ${(Q * 8) / T}; sf_q++) {\n` +
     `${pad}  const int sf_e = sf_tid + ${T} * sf_q, sf_row = sf_e >> 3, sf_pc = sf_e & 7, sf_tt = c0 + sf_row;\n` +
     copy(c, `sf_smem_u32(${base} + sf_row * ${XROW} + sf_pc * 16)`, 'min(sf_tt, sf_L - 1)', 'sf_p0 + 8 * sf_pc', 'sf_tt < sf_L', `${pad}  `) + `${pad}}\n`;
   const cbCopies = (pad: string): string =>
-    `${pad}#pragma unroll\n${pad}for (int sf_q = 0; sf_q < ${(Q * N) / 8 / T}; sf_q++) {\n` +
+    `${pad}#pragma unroll 1\n${pad}for (int sf_q = 0; sf_q < ${(Q * N) / 8 / T}; sf_q++) {\n` +
     `${pad}  const int sf_e = sf_tid + ${T} * sf_q, sf_row = sf_e / ${N / 8}, sf_pc = sf_e % ${N / 8}, sf_tt = c0 + sf_row;\n` +
     copy(s.c, 'sf_smem_u32(sf_cc + sf_swz(sf_row, 8 * sf_pc))', 'min(sf_tt, sf_L - 1)', '8 * sf_pc', 'sf_tt < sf_L', `${pad}  `) +
     copy(s.w, 'sf_smem_u32(sf_bn + sf_swz(sf_row, 8 * sf_pc))', 'min(sf_tt, sf_L - 1)', '8 * sf_pc', 'sf_tt < sf_L', `${pad}  `) + `${pad}}\n`;
