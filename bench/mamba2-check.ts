@@ -5,7 +5,7 @@
 // boundaries with ngroups 2 and every optional input on and off, and the
 // standard head size (headdim 64, dstate 128) at seqlen 4096. About 5 min
 // cold for every backend and dtype (NVRTC and Vulkan compiles); narrow it:
-//   bash .gpu/enter tsx bench/mamba2-check.ts [--backends=cuda|webgpu] [--dtypes=f32,bf16] [--forms=wgmma,chunked,fused]
+//   bash .gpu/enter tsx bench/mamba2-check.ts [--backends=cuda|webgpu] [--dtypes=f32,bf16] [--forms=wgmma,chunked,fused,default]
 import path from 'node:path';
 import type { Schedule } from '../codegen/compile.js';
 import type { DType } from '../dsl/decl.js';
@@ -47,7 +47,8 @@ for (const seqlen of [1, 31, 32, 33, 300]) {
   for (const full of [true, false]) cases.push({ dims: { batch: 2, seqlen, nheads: 4, headdim: 32, ngroups: 2, dstate: 32 }, full, schedule: ssd(64, 32) });
 }
 cases.push({ dims: { batch: 1, seqlen: 4097, nheads: 2, headdim: 64, ngroups: 1, dstate: 128 }, full: true, schedule: ssd(128, 32) });
-cases.push({ dims: { batch: 2, seqlen: 1000, nheads: 4, headdim: 64, ngroups: 2, dstate: 128 }, full: false, schedule: ssd(128, 64) });
+// (Named 'fused': at 128 threads and chunk 64 a device with warpgroup products would run the walk by default.)
+cases.push({ dims: { batch: 2, seqlen: 1000, nheads: 4, headdim: 64, ngroups: 2, dstate: 128 }, full: false, schedule: { ...ssd(128, 64), ssdForm: 'fused' } });
 cases.push({ dims: { batch: 2, seqlen: 301, nheads: 2, headdim: 48, ngroups: 1, dstate: 24 }, full: true, schedule: ssd(128, 32) });
 // N staged in tiles of 16 (Run 9's kernel); the cases above stage all of N with 16-bit operands in shared memory.
 cases.push({ dims: { batch: 1, seqlen: 1000, nheads: 2, headdim: 64, ngroups: 1, dstate: 128 }, full: true, schedule: { ...ssd(128, 32, 32), nTile: 16 } });
@@ -61,11 +62,21 @@ for (const seqlen of [1, 63, 64, 65, 300, 4097]) {
   const long = seqlen > 1000;
   for (const full of [true, false]) cases.push({ dims: { batch: long ? 1 : 2, seqlen, nheads: long ? 2 : 4, headdim: 64, ngroups: seqlen % 2 ? 2 : 1, dstate: 128 }, full, schedule: { ...ssd(128, 64), ssdForm: 'wgmma' } });
 }
-// Sizes the walk builds for but has not run yet (P 128: two warpgroups per row; N 64): refused until these pass.
-for (const [headdim, dstate] of [[128, 128], [64, 64]]) cases.push({ dims: { batch: 2, seqlen: 300, nheads: 4, headdim, ngroups: 2, dstate }, full: true, schedule: { ...ssd(128, 64), ssdForm: 'wgmma' } });
-// --forms=wgmma,chunked,fused narrows the cases to those forms.
+// P 128 (two warpgroups per row, one block each) and N 64 (the state in m64n64 accumulators).
+for (const [headdim, dstate] of [[128, 128], [64, 64]]) {
+  for (const seqlen of [65, 300]) {
+    for (const full of [true, false]) cases.push({ dims: { batch: 2, seqlen, nheads: 4, headdim, ngroups: 2, dstate }, full, schedule: { ...ssd(128, 64), ssdForm: 'wgmma' } });
+  }
+}
+// No form named, no chunk: what `scanforge check` runs by default (codegen/compile.ts defaultSsdForm: the walk on a
+// device with warpgroup products for bf16 at these sizes, the fused kernel elsewhere). --forms=default selects these.
+const DEFAULT: Schedule = { threads: 128, items: 4, lowering: 'ssd' };
+for (const seqlen of [300, 4097]) cases.push({ dims: { batch: 2, seqlen, nheads: 4, headdim: 64, ngroups: 1, dstate: 128 }, full: true, schedule: DEFAULT });
+// --forms=wgmma,chunked,fused,default narrows the cases to those forms ('fused' also takes the cases that name
+// no form but fix a tile the walk does not run; 'default' those that leave the form and the chunk to the compiler).
 const onlyForms = listArg('forms');
-if (onlyForms) cases.splice(0, cases.length, ...cases.filter((c) => onlyForms.includes(c.schedule.ssdForm ?? 'fused')));
+const formOf = (s: Schedule): string => s.ssdForm ?? (s === DEFAULT ? 'default' : 'fused');
+if (onlyForms) cases.splice(0, cases.length, ...cases.filter((c) => onlyForms.includes(formOf(c.schedule))));
 
 let failed = 0, passed = 0;
 const t0 = Date.now();
@@ -91,7 +102,7 @@ await forEachBackend(backends, async (backend, { name, dtypes }) => {
       if (res.ok) passed++; else failed++;
       const errs = res.errors.map((e) => `${e.name} ${e.relL2.toExponential(2)}${e.nan ? ` nan=${e.nan}` : ''}`).join(', ');
       const s = c.schedule;
-      const label = s.lowering === 'ssd' ? `ssd t${s.threads}q${s.chunk}${s.headTile ? `p${s.headTile}` : ''}` : `scan t${s.threads}i${s.items}`;
+      const label = s.lowering === 'ssd' ? `ssd t${s.threads}q${s.chunk ?? '-'}${s.headTile ? `p${s.headTile}` : ''}${s.ssdForm ? ` ${s.ssdForm}` : ''} [${res.kernel.replace(/^.*_(ssd\w*)$/, '$1')}]` : `scan t${s.threads}i${s.items}`;
       if (!res.ok || c.dims.seqlen! >= 300) console.log(`${res.ok ? 'ok  ' : 'FAIL'} ${name} ${dtype} L=${c.dims.seqlen} P=${c.dims.headdim} N=${c.dims.dstate} ${c.full ? 'full' : 'bare'} ${label}: ${errs || res.kernel}`);
     }
   }

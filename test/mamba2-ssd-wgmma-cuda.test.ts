@@ -17,11 +17,14 @@ const DIMS = { batch: 2, seqlen: 300, nheads: 4, headdim: 64, ngroups: 2, dstate
 const WGMMA: Schedule = { threads: 128, items: 4, chunk: 64, ssdForm: 'wgmma', lowering: 'ssd' };
 const H100: TargetCaps = { subgroups: true, subgroupSize: 32, sharedBytes: 227 * 1024, warpgroupMma: true };
 
-const VARIANTS: { name: string; variant: (p: Program) => Variant }[] = [
+const VARIANTS: { name: string; variant: (p: Program) => Variant; dims?: Record<string, number> }[] = [
   { name: 'bare', variant: (p) => defaultVariant(p) },
   { name: 'D, z, dt_bias (the bench)', variant: (p) => ({ ...defaultVariant(p), present: ['D', 'z', 'dt_bias'] }) },
   { name: 'every input, states in and out', variant: (p) => ({ ...defaultVariant(p), present: ['D', 'D_hp', 'z', 'dt_bias'], initStates: ['S'], finalStates: ['S'] }) },
   { name: 'z without softplus', variant: (p) => ({ ...defaultVariant(p), present: ['z'], flags: { dt_softplus: false } }) },
+  // P 128: two warpgroups per row (one block each); N 64: the state in m64n64 accumulators.
+  { name: 'headdim 128, every input', variant: (p) => ({ ...defaultVariant(p), present: ['D', 'D_hp', 'z', 'dt_bias'], initStates: ['S'], finalStates: ['S'] }), dims: { ...DIMS, headdim: 128 } },
+  { name: 'dstate 64, every input', variant: (p) => ({ ...defaultVariant(p), present: ['D', 'D_hp', 'z', 'dt_bias'], initStates: ['S'], finalStates: ['S'] }), dims: { ...DIMS, dstate: 64 } },
 ];
 
 describe('Mamba-2 SSD on warpgroup products (CUDA sm_90a)', () => {
@@ -32,7 +35,7 @@ describe('Mamba-2 SSD on warpgroup products (CUDA sm_90a)', () => {
   beforeAll(async () => {
     p = await loadProgram(new URL('../examples/mamba2.ts', import.meta.url).pathname);
     for (const c of VARIANTS) {
-      const info = compileKernel(specializeFor(p, c.variant(p), DIMS, 'bf16'), 'cuda', WGMMA, H100);
+      const info = compileKernel(specializeFor(p, c.variant(p), c.dims ?? DIMS, 'bf16'), 'cuda', WGMMA, H100);
       expect(info.lowering).toBe('ssd');
       expect(info.launches).toHaveLength(1);
       kernels.push(info.kernel);
@@ -40,30 +43,42 @@ describe('Mamba-2 SSD on warpgroup products (CUDA sm_90a)', () => {
     reports = nvcc ? compileCubins(kernels, 'sm_90a') : Promise.resolve([]);
   }, 60_000);
 
-  it('is asked for, never picked by itself, and refused with the reason where it cannot run', () => {
+  it('is the default where the device has the products, refused with the reason where it is asked for and cannot run', () => {
     const sp = (dims: Record<string, number>, dtype: 'bf16' | 'f16' | 'f32' = 'bf16') => specializeFor(p, defaultVariant(p), dims, dtype);
-    // Without the schedule knob the fused form runs, wgmma or not.
-    expect(compileKernel(sp(DIMS), 'cuda', { threads: 128, items: 4, chunk: 32, lowering: 'ssd' }, H100).kernel.entry).not.toMatch(/ssdw/);
+    const entry = (s: Schedule, dims = DIMS, caps = H100, dtype: 'bf16' | 'f32' = 'bf16') => compileKernel(sp(dims, dtype), 'cuda', s, caps).kernel.entry;
+    // A schedule naming no form takes the walk at its tile (128 threads, chunk 64 or none given) on a device with it...
+    const plain: Schedule = { threads: 128, items: 4, lowering: 'ssd' };
+    expect(entry(plain)).toMatch(/_ssdw_t128q64$/);
+    expect(compileKernel(sp(DIMS), 'cuda', plain, H100).schedule.ssdForm).toBe('wgmma');
+    expect(entry({ ...plain, chunk: 64 })).toMatch(/_ssdw_t128q64$/);
+    // ...and the fused kernel at any other tile, where asked, on other devices, dtypes and sizes.
+    expect(entry({ ...plain, chunk: 32 })).toMatch(/_ssd_t128q32$/);
+    expect(entry({ ...plain, threads: 256 })).not.toMatch(/ssdw/);
+    expect(entry({ ...plain, chunk: 64, ssdForm: 'fused' })).toMatch(/_ssd_t128q64$/);
+    expect(entry(plain, DIMS, { ...H100, warpgroupMma: false })).not.toMatch(/ssdw/);
+    expect(entry(plain, DIMS, H100, 'f32')).not.toMatch(/ssdw/);
+    expect(entry(plain, { ...DIMS, headdim: 32 })).not.toMatch(/ssdw/);
+    expect(compileKernel(sp(DIMS, 'f32'), 'wgsl', plain, { subgroups: true }).kernel.entry).not.toMatch(/ssdw/);
+    // Asked for where it cannot run: refused, saying why.
     expect(() => compileKernel(sp(DIMS, 'f32'), 'cuda', WGMMA, H100)).toThrow(/ssdForm 'wgmma' cannot run mamba2_chunk_scan: it needs bf16 tensors/);
     expect(() => compileKernel(sp(DIMS), 'cuda', WGMMA, { ...H100, warpgroupMma: false })).toThrow(/no warpgroup matrix products \(sm_90a\)/);
     expect(() => compileKernel(sp(DIMS), 'wgsl', WGMMA, { subgroups: true })).toThrow(/it is CUDA's/);
     expect(() => compileKernel(sp({ ...DIMS, headdim: 32 }), 'cuda', WGMMA, H100)).toThrow(/P axis must be a multiple of 64 .* got 32/);
     expect(() => compileKernel(sp({ ...DIMS, dstate: 32 }), 'cuda', WGMMA, H100)).toThrow(/N axis must be 64 or 128 .* got 32/);
-    // Sizes the walk builds for but has not run on the device yet.
-    expect(() => compileKernel(sp({ ...DIMS, dstate: 64 }), 'cuda', WGMMA, H100)).toThrow(/checked on the device at P 64, N 128 only \(got P 64, N 64\)/);
-    expect(() => compileKernel(sp({ ...DIMS, headdim: 128 }), 'cuda', WGMMA, H100)).toThrow(/checked on the device at P 64, N 128 only \(got P 128, N 128\)/);
     expect(() => compileKernel(sp(DIMS), 'cuda', { ...WGMMA, chunk: 32 }, H100)).toThrow(/runs chunk 64 on 128 threads, got chunk 32/);
   });
 
   it('sizes its shared memory for three blocks per SM and names the form', () => {
-    for (const k of kernels) {
+    kernels.forEach((k, at) => {
+      const n = (VARIANTS[at]!.dims ?? DIMS).dstate!;
       expect(k.entry).toMatch(/_ssdw_t128q64$/);
       expect(k.workgroupSize).toBe(128);
-      expect(k.sharedBytes).toBe(61440);
+      // C and B tiles (Q × N bf16 each), M, x and z/y tiles, the chunk's factors.
+      expect(k.sharedBytes).toBe(n === 128 ? 61440 : 45056);
       expect(3 * (k.sharedBytes + 1024)).toBeLessThanOrEqual(228 * 1024);
-      expect(k.source).toContain('wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16');
+      expect(k.source).toContain(`wgmma.mma_async.sync.aligned.m64n${n}k16.f32.bf16.bf16`);
       expect(k.source).toContain('__launch_bounds__(128, 3)');
-    }
+    });
   });
 
   VARIANTS.forEach((c, at) => {
@@ -74,8 +89,9 @@ describe('Mamba-2 SSD on warpgroup products (CUDA sm_90a)', () => {
       expect(r.functions).toBe(1);
       expect(r.log).not.toMatch(/C7512|serialized/);
       expect(r.registers).toBeLessThanOrEqual(168);
-      // ptxas keeps a few long-lived scalars in local memory at the 168-register cap (RESULTS run 138: 160 bytes, 0.447 ms).
-      expect(r.spillStores).toBeLessThanOrEqual(256);
+      // ptxas keeps a few long-lived scalars in local memory at the 168-register cap: 44-56 bytes with the copy loops
+      // rolled (RESULTS run 141: 0.413 ms; unrolled they spilled 176 bytes and ran 7% slower).
+      expect(r.spillStores).toBeLessThanOrEqual(64);
     }, 120_000);
   });
 });

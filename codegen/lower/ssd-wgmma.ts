@@ -37,9 +37,6 @@ export function ssdWgmmaRefusal(sp: SpecializedProgram, form: SsdForm): string |
   if (form.side.scans.length || form.side.carries.length) return `it handles no state besides ${form.state.name}`;
   if (em.P % 64 !== 0) return `the state's P axis must be a multiple of 64 (one warpgroup per 64), got ${em.P}`;
   if (em.N !== 64 && em.N !== 128) return `the state's N axis must be 64 or 128 (its registers), got ${em.N}`;
-  // The walk builds for P 128 (two warpgroups per row) and N 64 too (test/mamba2-ssd-wgmma-cuda.test.ts), but has run
-  // on the device only at P 64, N 128 (bench/RESULTS.md run 138): the other sizes wait for that check.
-  if (em.P !== 64 || em.N !== 128) return `it has been checked on the device at P 64, N 128 only (got P ${em.P}, N ${em.N}); other sizes build but are not offered until checked`;
   const copies: [PExpr, '$p' | '$n', string][] = [[em.u, '$p', 'u'], [em.c, '$n', 'c'], [em.w, '$n', 'w']];
   for (const [tmpl, key, what] of copies) {
     if (tmpl.k !== 'load' || !asyncCopyable(em, tmpl, key, 'bf16', 8)) return `its ${what} must be a plain load of a bf16 tensor, 8 consecutive elements along ${key.slice(1)} at a time`;
