@@ -115,9 +115,12 @@ for (const b of backends.filter((x) => !onlyBackends || onlyBackends.includes(x.
     // Rotated buffer sets, shared by schedules with the same bindings and scratch sizes, so no launch finds the previous one's data in L2.
     const sets = new RotatingBuffers(runner, inputs);
     for (const sched of [...b.schedules, ...(withGeneric ? [generic] : [])]) {
-      const label = sched.lowering === 'ssd' ? `t${sched.threads} q${sched.chunk}${sched.headTile ? ` p${sched.headTile}` : ''}${sched.nTile ? ` n${sched.nTile}` : ''}${sched.ssdForm === 'chunked' ? ' chunked' : sched.ssdForm === 'wgmma' ? ' wgmma' : ''}` : `scan t${sched.threads}i${sched.items}`;
+      let label = sched.lowering === 'ssd' ? `t${sched.threads} q${sched.chunk}${sched.headTile ? ` p${sched.headTile}` : ''}${sched.nTile ? ` n${sched.nTile}` : ''}` : `scan t${sched.threads}i${sched.items}`;
       try {
         const prep = await runner.prepare(inputs, { dims: DIMS, dtype, schedule: sched });
+        // The form the compiler ran: the one asked for, or its default (the walk at t128 q64 where the device has it).
+        const form = prep.info.schedule.ssdForm;
+        if (sched.lowering === 'ssd' && (form === 'chunked' || form === 'wgmma')) label += ` ${form}`;
         const timed = await timeRun(backend, prep, sets.runs(prep), quick ? 5 : 10);
         const ms = median(timed.ms);
         const perLaunchMs = timed.perLaunch.map(median);
@@ -135,7 +138,7 @@ for (const b of backends.filter((x) => !onlyBackends || onlyBackends.includes(x.
           ? Math.min(Math.floor(sm.sharedBytes / (shared + sm.reservedSharedPerBlock)), Math.floor(sm.registers / (Math.ceil(registers / 8) * 8 * prep.kernel.kernel.workgroupSize)), Math.floor(sm.maxThreads / prep.kernel.kernel.workgroupSize), sm.maxBlocks)
           : undefined;
         const waves = perSm && sm ? groups / (perSm * sm.count) : undefined;
-        rows.push({ ...(perLaunchMs.length > 1 ? { perLaunchMs, scratchBytes } : {}), backend: b.name, device: backend.deviceName, dtype, lowering: `${prep.info.lowering}${sched.ssdForm === 'chunked' ? ' (chunked)' : sched.ssdForm === 'wgmma' ? ' (wgmma)' : ''}`, schedule: label, kernel: prep.info.kernel.entry, ms, bytes, flops: f, roofMs, sharedBytes: prep.info.kernel.sharedBytes, registers, localBytes: usage?.localBytes, groups, blocksPerSm: perSm, waves });
+        rows.push({ ...(perLaunchMs.length > 1 ? { perLaunchMs, scratchBytes } : {}), backend: b.name, device: backend.deviceName, dtype, lowering: `${prep.info.lowering}${form === 'chunked' || form === 'wgmma' ? ` (${form})` : ''}`, schedule: label, kernel: prep.info.kernel.entry, ms, bytes, flops: f, roofMs, sharedBytes: prep.info.kernel.sharedBytes, registers, localBytes: usage?.localBytes, groups, blocksPerSm: perSm, waves });
         console.log(`  ${dtype} ${prep.info.lowering} ${label}: ${ms.toFixed(3)} ms, ${(bytes / (ms * 1e-3) / 1e9).toFixed(0)} GB/s, ${f ? `${(f / (ms * 1e-3) / 1e12).toFixed(1)} TFLOP/s, ` : ''}roofline ${roofMs.toFixed(3)} ms (${(ms / roofMs).toFixed(2)}×), ${prep.info.kernel.sharedBytes} B shared${registers !== undefined ? `, ${registers} regs, ${usage?.localBytes ?? '?'} B local` : ''}, ${groups} blocks${perSm !== undefined ? `, ${perSm}/SM, ${waves!.toFixed(2)} waves` : ''} [${prep.info.kernel.entry}]`);
         // A run of several launches: each one's median, its shared memory, registers, spills and blocks (the line above is the first's).
         if (perLaunchMs.length > 1) {

@@ -219,8 +219,27 @@ export function kernelName(sp: SpecializedProgram, sched: Schedule, lowering: Lo
   return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_t${sched.threads}i${sched.items}${(sched.rows ?? 1) > 1 ? `r${sched.rows}` : ''}${(sched.rowBlock ?? 1) > 1 ? `k${sched.rowBlock}` : ''}${sched.unroll !== undefined ? `u${sched.unroll}` : ''}`;
 }
 
-export function compileKernel(sp: SpecializedProgram, target: Target, sched: Schedule, caps: TargetCaps): CompiledKernelInfo {
-  let { lowering, notes, program, promotedAxes } = chooseLowering(sp, sched.lowering);
+/**
+ * The SSD form a schedule that names none gets: the warpgroup walk where the
+ * device has the products, the program takes the walk and the schedule is the
+ * walk's tile (128 threads; chunk 64 or left to the compiler; no P or N
+ * tile) — it is the
+ * fastest form measured there (bench/RESULTS.md run 141: 0.413 ms against the
+ * fused kernel's 0.617) — else the fused kernel. So the tuner's points at
+ * threads 128, chunk 64 run the walk and its other points the fused kernel;
+ * `ssdForm: 'fused'` asks for the fused kernel at that tile.
+ */
+function defaultSsdForm(sp: SpecializedProgram, target: Target, sched: Schedule, caps: TargetCaps): Schedule {
+  if (sched.ssdForm !== undefined || target !== 'cuda' || !caps.warpgroupMma) return sched;
+  // A P or N tile is the fused kernel's knob: asking for one asks for that kernel.
+  if (sched.threads !== WGMMA_THREADS || (sched.chunk ?? WGMMA_CHUNK) !== WGMMA_CHUNK || sched.headTile !== undefined || sched.nTile !== undefined) return sched;
+  return ssdWgmmaRefusal(sp, analyseSsd(sp)) === undefined ? { ...sched, ssdForm: 'wgmma' } : sched;
+}
+
+export function compileKernel(sp: SpecializedProgram, target: Target, given: Schedule, caps: TargetCaps): CompiledKernelInfo {
+  let { lowering, notes, program, promotedAxes } = chooseLowering(sp, given.lowering);
+  const sched = lowering === 'ssd' ? defaultSsdForm(sp, target, given, caps) : given;
+  if (sched !== given) notes.push(`ssd: the walk on warpgroup products (ssdForm 'wgmma'), the device having them; ssdForm 'fused' asks for the fused kernel`);
   let ssd: LaunchSequence | undefined;
   if (lowering === 'ssd') {
     try {
@@ -228,7 +247,7 @@ export function compileKernel(sp: SpecializedProgram, target: Target, sched: Sch
     } catch (e) {
       // SSD-able, but no tiling fits this target's workgroup memory: the next lowering that fits, saying
       // why — unless ssd or an SSD tiling (chunk, headTile, nTile, form) was asked for, which is refused.
-      const asked = sched.lowering === 'ssd' || [sched.chunk, sched.headTile, sched.nTile, sched.ssdForm].some((x) => x !== undefined);
+      const asked = given.lowering === 'ssd' || [given.chunk, given.headTile, given.nTile, given.ssdForm].some((x) => x !== undefined);
       if (!(e instanceof SsdLoweringError) || asked) throw e;
       ({ lowering, notes, program, promotedAxes } = chooseNonSsdLowering(sp));
       notes.unshift(`ssd: the program is SSD-able but no tiling fits this target: ${e.message}`);
