@@ -5,7 +5,6 @@
 // exactly when the tensors are bf16/f16. The standard shape (headdim 64,
 // dstate 128) and a small one whose accumulators mix both layouts.
 
-import { TOLERATED_SPILL_BYTES } from '../runtime/tune/resources.ts';
 import { describe, expect, it, beforeAll } from 'vitest';
 import { compileKernel, type Schedule } from '../codegen/compile.ts';
 import type { DType } from '../dsl/decl.ts';
@@ -103,9 +102,9 @@ describe('Mamba-2 SSD kernels for CUDA', () => {
       expect(r.code, r.log).toBe(0);
       expect(r.functions, r.log).toBe(1);
       expect(r.exportsEntry).toBe(true);
-      // The register-state form is sized for residency (registerBudget: accumulators + 40): up to the
-      // tuner's tolerated spill (run 68: 5 blocks per SM with a few spilled bytes beat 4 without).
-      const tolerated = kernels.get(c.name)!.source.includes('cp.async') ? TOLERATED_SPILL_BYTES : 0;
+      // The register-state form is sized for residency (registerBudget: accumulators + 40): up to 32 bytes
+      // (run 68: 5 blocks per SM with a few spilled bytes beat 4 without).
+      const tolerated = kernels.get(c.name)!.source.includes('cp.async') ? 32 : 0;
       expect(r.spillStores, r.log).toBeLessThanOrEqual(tolerated);
       expect(r.spillLoads, r.log).toBeLessThanOrEqual(tolerated);
       expect(r.registers * c.schedule.threads, r.log).toBeLessThanOrEqual(65536);

@@ -60,7 +60,9 @@ describe('CUDA after compilation', () => {
     const few = checkCompiled('cuda', plan({}), { ...usage, localBytes: 16 }, H100_CUDA);
     expect(few.ok).toBe(true);
     expect(few.spillBytes).toBe(16);
-    expect(checkCompiled('cuda', plan({}), { ...usage, localBytes: 48 }, H100_CUDA).reasons.join()).toMatch(/spills: 48 bytes .*32 tolerated/);
+    // The SSD walk on warpgroup products spills 56 bytes at three blocks per SM and is the fastest (RESULTS run 142).
+    expect(checkCompiled('cuda', plan({}), { ...usage, localBytes: 56 }, H100_CUDA).ok).toBe(true);
+    expect(checkCompiled('cuda', plan({}), { ...usage, localBytes: 80 }, H100_CUDA).reasons.join()).toMatch(/spills: 80 bytes .*64 tolerated/);
   });
   it('rejects blocks too large for the registers, and blocks that fit no SM', () => {
     expect(checkCompiled('cuda', plan({ workgroupSize: 512 }), { ...usage, maxThreadsPerBlock: 256 }, H100_CUDA).reasons.join()).toMatch(/512 threads per block > 256/);

@@ -8,7 +8,10 @@
 //    the kernel can launch) and the occupancy that follows. A few spilled
 //    bytes do not reject a kernel: they can be the price of occupancy, and
 //    the measurement decides (RESULTS run 57: 16 bytes spilled outside the
-//    step loop at 128 registers ran 16% faster than 0 at 168).
+//    step loop at 128 registers ran 16% faster than 0 at 168; run 142: the
+//    SSD walk on warpgroup products, 56 bytes at the 168-register cap of three
+//    blocks per SM, is the fastest Mamba-2 kernel by 1.5× and was rejected at
+//    a 32-byte limit).
 // A rejected schedule carries its reasons; an accepted one an occupancy
 // estimate the search uses to order its seeds.
 
@@ -51,7 +54,7 @@ const MAX_REGISTERS = 255;
 /** Registers are allocated per warp in units of 256 (sm_50 and later). */
 const REGISTER_UNIT = 256;
 /** Local memory per thread the tuner still measures; more is a kernel the compiler could not fit. */
-export const TOLERATED_SPILL_BYTES = 32;
+export const TOLERATED_SPILL_BYTES = 64;
 
 export function planResources(kernel: RenderedKernel, plan: KernelPlan, workgroups?: number): PlanResources {
   const fromPlan = plan.shared.reduce((n, s) => n + s.size * SHARED_ELEM_BYTES, 0);
