@@ -437,7 +437,7 @@ function ssdPlans(sp: SpecializedProgram, target: Target, sched: Schedule, caps:
     const why = target !== 'cuda' ? `it is CUDA's (${target} has no warpgroup products)` : !caps.warpgroupMma ? 'the device has no warpgroup matrix products (sm_90a)' : ssdWgmmaRefusal(sp, form);
     if (why) throw new SsdLoweringError(`ssdForm 'wgmma' cannot run ${sp.name}: ${why}`);
     if ((sched.chunk ?? WGMMA_CHUNK) !== WGMMA_CHUNK || sched.threads !== WGMMA_THREADS) throw new SsdLoweringError(`ssdForm 'wgmma' runs chunk ${WGMMA_CHUNK} on ${WGMMA_THREADS} threads, got chunk ${sched.chunk ?? '(default)'}, threads ${sched.threads}`);
-    return { launches: [lowerSsdWgmma(sp, form, kernelName(sp, { ...sched, chunk: WGMMA_CHUNK }, 'ssd'))], scratch: [] };
+    return lowerSsdWgmma(sp, form, kernelName(sp, { ...sched, chunk: WGMMA_CHUNK }, 'ssd'));
   }
   const [P, N] = [sp.staticDims[form.pDim]!, sp.staticDims[form.nDim]!];
   // An explicit chunk is taken as given (and fails if it does not fit); else the first candidate that fits.

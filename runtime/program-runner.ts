@@ -303,7 +303,8 @@ export function workgroupsOf(l: Pick<KernelLaunchInfo, 'gridFromDims' | 'rowsPer
 
 /** Elements of a scratch buffer at these dims. */
 export function scratchElements(x: ScratchSpec, dims: Dims): number {
-  const n = x.dims.reduce((a, d) => a * dims[d]!, x.times);
+  const sized = x.multiple && dims[x.multiple.dim]! % dims[x.multiple.of]! !== 0 ? x.multiple.otherwise : x.dims;
+  const n = sized.reduce((a, d) => a * dims[d]!, x.times);
   return (x.tiles ?? []).reduce((a, t) => a * Math.ceil(dims[t.dim]! / t.size), n);
 }
 

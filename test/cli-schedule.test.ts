@@ -51,8 +51,9 @@ describe('--schedule', () => {
       const ms = buildProgram(p, { targets: ['cuda'], out, dims: {}, dtype: 'bf16', wgslSubgroups: false, schedule: { ssdForm: 'wgmma' } });
       expect(ms.length).toBeGreaterThan(1);
       for (const m of ms) {
-        expect(m.entry).toMatch(/_ssdw_t128q64$/);
-        expect(readFileSync(path.join(out, m.source), 'utf8')).toContain('wgmma.mma_async');
+        // G once per group of heads (a first launch), then the walk; both on warpgroup products.
+        expect(m.launches!.map((l) => l.entry.replace(/^.*_ssdw_/, ''))).toEqual(['t128q64_g', 't128q64']);
+        for (const l of m.launches!) expect(readFileSync(path.join(out, l.source), 'utf8')).toContain('wgmma.mma_async');
       }
       // Where the walk cannot run, the build says why instead of falling back.
       expect(() => buildProgram(p, { targets: ['cuda'], out, dims: {}, dtype: 'f32', wgslSubgroups: false, schedule: { ssdForm: 'wgmma' } })).toThrow(/ssdForm 'wgmma' cannot run mamba2_chunk_scan: it needs bf16 tensors/);

@@ -90,7 +90,8 @@ export interface SsdEmitter {
   emitAll: (tmpls: [PExpr, Ty][], level: number, subst: Record<string, PExpr>) => { decls: PStmt[]; values: PExpr[] };
 }
 
-const rowVar = (n: string): string => `ix_${n}`;
+/** The variable holding a parallel index of the row (decomposeRow declares them). */
+export const rowVar = (n: string): string => `ix_${n}`;
 
 /** Workgroup array holding a scan's values over the chunk: row j is the value entering step c0 + j (row 0: from the previous chunk). */
 export const scanArray = (state: string): string => `sv_${state}`;

@@ -17,9 +17,10 @@
 import type { SpecializedProgram } from '../../dsl/ir.js';
 import type { SsdForm } from '../analysis/ssd.js';
 import { exprChildren, exprVars } from '../plan/walk.js';
-import { v, type KernelPlan, type PExpr, type PStmt, type SsdWgmmaCopy, type SsdWgmmaStmt } from '../plan/ast.js';
+import { i, v, type KernelPlan, type LaunchSequence, type PExpr, type PStmt, type ScratchSpec, type SsdWgmmaCopy, type SsdWgmmaStmt } from '../plan/ast.js';
+import type { KernelBinding } from '../../runtime/backend.js';
 import {
-  asyncCopyable, decomposeRow, loadStepFactors, N_BIT, outputTemplates, P_BIT, prefetchedStepFactors, programBindings, rowsOf, ssdEmitter,
+  asyncCopyable, decomposeRow, idiv, imod, loadStepFactors, rowVar, N_BIT, outputTemplates, P_BIT, prefetchedStepFactors, programBindings, rowsOf, ssdEmitter,
   stageableOutputLoads, stagedKey, stateOffset, T_BIT, type SsdEmitter, type StagedLoad,
 } from './ssd-parts.js';
 import { operandPrecision } from './ssd.js';
@@ -27,6 +28,9 @@ import { operandPrecision } from './ssd.js';
 /** The walk's chunk and workgroup. */
 export const WGMMA_CHUNK = 64;
 export const WGMMA_THREADS = 128;
+/** Scratch of the first launch: G's pairs on and below the diagonal of each (group's row, chunk), 36 blocks × 32 pairs. */
+export const G_SCRATCH = 'sf_g';
+const G_FLOATS = 36 * 32 * 2;
 
 /** Why the warpgroup walk cannot run this program, or undefined where it can. */
 export function ssdWgmmaRefusal(sp: SpecializedProgram, form: SsdForm): string | undefined {
@@ -65,7 +69,53 @@ function perStepLoads(x: PExpr, out: PExpr[] = []): PExpr[] {
   return out;
 }
 
-export function lowerSsdWgmma(sp: SpecializedProgram, form: SsdForm, name: string): KernelPlan {
+/**
+ * How many consecutive rows share C and B (so G): the row's fastest index h
+ * may appear in the c and w templates only as h / K for one K (the group of
+ * Mamba-2's heads), or not at all (every h shares); undefined where it
+ * appears otherwise.
+ */
+function groupDivisor(em: SsdEmitter): PExpr | undefined {
+  const h = em.sp.parallel[em.sp.parallel.length - 1]!;
+  const hv = rowVar(h);
+  const divisors: PExpr[] = [];
+  let bare = false;
+  const visit = (x: PExpr): void => {
+    if (x.k === 'bin' && x.op === '/' && x.a.k === 'var' && x.a.name === hv && !exprVars(x.b).has(hv)) {
+      divisors.push(x.b);
+      return;
+    }
+    if (x.k === 'var' && x.name === hv) bare = true;
+    exprChildren(x).forEach(visit);
+  };
+  for (const t of [em.c, em.w]) if (t.k === 'load') visit(t.index);
+  if (bare) return undefined;
+  if (!divisors.length) return em.dim(em.sp.indices[h]!.dim);
+  return divisors.every((d) => JSON.stringify(d) === JSON.stringify(divisors[0])) ? divisors[0] : undefined;
+}
+
+/**
+ * How many groups of K rows the last parallel axis (dim `hDim`, size H) splits
+ * into, where the program's K says: K = H (one group: C and B do not depend on
+ * the row's h) or K = H / X for a dim X (X groups, whole only where X divides
+ * H: `whole`, checked at run time). The scratch's dims are the rows' with hDim
+ * dropped or replaced by X (or the rows' own where the groups are not whole).
+ * Other divisors: no shared G.
+ */
+function groupsOf(em: SsdEmitter, K: PExpr, hDim: string): { count: PExpr; whole?: PExpr; scratch: (rows: string[]) => Pick<ScratchSpec, 'dims' | 'multiple'> } | undefined {
+  const H = em.dim(hDim);
+  const same = (a: PExpr, b: PExpr): boolean => JSON.stringify(a) === JSON.stringify(b);
+  if (same(K, H)) return { count: i(1), scratch: (rows) => ({ dims: rows.filter((d) => d !== hDim) }) };
+  if (K.k !== 'bin' || K.op !== '/' || !same(K.a, H) || K.b.k !== 'param' || !em.sp.dims.includes(K.b.name)) return undefined;
+  const X = K.b.name;
+  return {
+    count: K.b,
+    whole: { k: 'bin', op: '==', a: imod(H, K.b), b: i(0) },
+    scratch: (rows) => ({ dims: rows.map((d) => (d === hDim ? X : d)), multiple: { dim: hDim, of: X, otherwise: rows } }),
+  };
+}
+
+export function lowerSsdWgmma(sp: SpecializedProgram, form: SsdForm, name: string): LaunchSequence {
   const why = ssdWgmmaRefusal(sp, form);
   if (why) throw new Error(`internal: the warpgroup SSD walk was chosen, but ${why}`);
   const em = ssdEmitter(sp, form);
@@ -84,9 +134,28 @@ export function lowerSsdWgmma(sp: SpecializedProgram, form: SsdForm, name: strin
   const at = em.emitAll([[out.index, 'i32']], T_BIT | P_BIT, { $t: v('sf_t'), $p: v('sf_p') });
   const sv = form.state;
   const stateAt = stateOffset(em, v('row'), v('sf_p'), v('sf_n'));
-  const stmt: SsdWgmmaStmt = {
+  // Rows sharing G (a group): the first launch computes it once per group, for the row whose h is a multiple of K.
+  const K = groupDivisor(em);
+  const h = rowVar(sp.parallel[sp.parallel.length - 1]!);
+  const hDim = sp.indices[sp.parallel[sp.parallel.length - 1]!]!.dim;
+  const groups = K ? groupsOf(em, K, hDim) : undefined;
+  const H = em.dim(hDim);
+  // Where the rows split into whole groups, a slot per group, (row / H)·groups + h / K, owned by its first row; else
+  // (groups.whole false at run time) a slot per row. Each side stays within the scratch sized for it (groups.scratch).
+  const whole = (a: PExpr, b: PExpr): PExpr => (groups!.whole ? { k: 'select', c: groups!.whole, a, b } : a);
+  const g = K && groups
+    ? {
+      buf: G_SCRATCH,
+      own: whole({ k: 'bin', op: '==', a: imod(v(h), K), b: i(0) }, { k: 'lit', ty: 'bool', v: true }),
+      slot: whole({ k: 'bin', op: '+', a: { k: 'bin', op: '*', a: idiv(v('row'), H), b: groups.count }, b: idiv(v(h), K) }, v('row')),
+    }
+    : undefined;
+  const c = copy(em.c, '$n'), w = copy(em.w, '$n');
+  const walk: SsdWgmmaStmt = {
     k: 'ssdWgmma',
     positiveScale: em.sc.k === 'call' && ['softplus', 'exp', 'sigmoid'].includes(em.sc.fn),
+    role: 'walk',
+    ...(g ? { g } : {}),
     N: em.N as 64 | 128,
     P: em.P,
     L: em.L,
@@ -97,8 +166,8 @@ export function lowerSsdWgmma(sp: SpecializedProgram, form: SsdForm, name: strin
       : { carries: [], prologue: [], compute: [loadStepFactors(em, Q, T)], issue: [] },
     x: copy(em.u, '$p'),
     ...(z ? { z: copy(z.tmpl, '$p') } : {}),
-    c: copy(em.c, '$n'),
-    w: copy(em.w, '$n'),
+    c,
+    w,
     out: { buf: out.buf, decls: value.decls, value: value.values[0]!, atDecls: at.decls, at: at.values[0]! },
     ...(sp.variant.initStates.includes(sv.name) ? { init: { buf: sv.init, at: stateAt } } : {}),
     ...(sp.variant.finalStates.includes(sv.name) ? { final: { buf: sv.final, at: stateAt } } : {}),
@@ -106,21 +175,32 @@ export function lowerSsdWgmma(sp: SpecializedProgram, form: SsdForm, name: strin
   // The row's values hoisted out of every template above, declared once after its index variables.
   const rowDecls: PStmt[] = [...decomposeRow(em), ...em.rowScope.decls];
   const { buffers, params } = programBindings(sp);
-  return {
-    name,
+  const rows = rowsOf(em);
+  const scanDim = sp.indices[sp.scan]!.dim;
+  const gBinding = (access: 'read' | 'read_write'): KernelBinding[] => (g ? [{ name: G_SCRATCH, access, elem: 'f32' }] : []);
+  const plan = (suffix: string, body: SsdWgmmaStmt, bindings: KernelBinding[], grid: KernelPlan['grid']): KernelPlan => ({
+    name: `${name}${suffix}`,
     workgroupSize: T,
-    buffers,
+    buffers: bindings,
     params,
     // The walk carves its shared memory itself (render/cuda-ssd-wgmma.ts ssdWgmmaLayout).
     shared: [],
-    body: [{ ...stmt, rowDecls }],
+    body: [{ ...body, rowDecls }],
     usesSubgroups: true,
-    // One workgroup per (row, 64 elements of P).
-    grid: { groupsFromDims: [...rowsOf(em).dims, form.pDim], rowsPerGroup: 64 },
+    grid,
     // exp2: the walk's own ex2 calls use the dialect's one-MUFU helper.
     helpers: new Set([...em.helpers, 'exp2']),
     // Three blocks per SM (the walk asks for them in its launch bounds).
     registerBudget: 168,
-    elem: Object.fromEntries(buffers.map((b) => [b.name, b.elem])),
-  };
+    elem: Object.fromEntries(bindings.map((b) => [b.name, b.elem])),
+  });
+  // One workgroup per (row, 64 elements of P).
+  const walkPlan = plan('', walk, [...buffers, ...gBinding('read')], { groupsFromDims: [...rows.dims, form.pDim], rowsPerGroup: 64 });
+  if (!g) return { launches: [walkPlan], scratch: [] };
+  // The first launch: one workgroup per (row, chunk); only the rows that own their group's G work.
+  // (It binds what the walk binds: the row's hoisted values may read any tensor.)
+  const prep = plan('_g', { ...walk, role: 'prep' }, [...buffers, ...gBinding('read_write')],
+    { groupsFromDims: rows.dims, rowsPerGroup: 1, tiles: [{ dim: scanDim, size: Q }] });
+  const scratch: ScratchSpec[] = [{ name: G_SCRATCH, elem: 'f32', ...groups!.scratch(rows.dims), tiles: [{ dim: scanDim, size: Q }], times: G_FLOATS }];
+  return { launches: [prep, walkPlan], scratch };
 }

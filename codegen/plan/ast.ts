@@ -132,6 +132,16 @@ export interface SsdWgmmaStmt {
   k: 'ssdWgmma';
   /** The step factor is never negative (a softplus, exp or sigmoid): the mask takes it into its exponent as −log2 s. */
   positiveScale: boolean;
+  /**
+   * 'walk': the chunk walk. 'prep': a first launch, one workgroup per (row,
+   * chunk), that computes G = C·Bᵀ of the chunk for the rows `g.own` says
+   * hold one (a group of rows shares it: C and B depend on the row only
+   * through the group) into slot `g.slot` of the scratch `g.buf`; the walk
+   * then reads its group's slot instead of computing it. (Where the dims do
+   * not split into whole groups every row owns a slot of its own.)
+   */
+  role: 'walk' | 'prep';
+  g?: { buf: string; own: PExpr; slot: PExpr };
   /** The state's N axis (64 or 128) and P axis (a multiple of 64). */
   N: 64 | 128;
   P: number;
@@ -267,6 +277,8 @@ export interface ScratchSpec {
   name: string;
   elem: 'f32';
   dims: string[];
+  /** Sized by `otherwise` instead where dim `dim` is not a multiple of dim `of` at run time (the SSD walk's G: per group of heads, or per head). */
+  multiple?: { dim: string; of: string; otherwise: string[] };
   tiles?: DimTile[];
   times: number;
 }

@@ -51,7 +51,7 @@ export function stmtExprs(s: PStmt): PExpr[] {
     case 'vload': case 'svload': case 'prefetch': return [s.index];
     case 'svstore': case 'vstore': return [s.index, ...s.values];
     case 'acopy': return [s.index, s.src, s.valid];
-    case 'ssdWgmma': return [s.L, s.rows, ...[s.x, s.z, s.c, s.w].flatMap((x) => (x ? [x.at] : [])), s.out.value, s.out.at, ...[s.init, s.final].flatMap((x) => (x ? [x.at] : []))];
+    case 'ssdWgmma': return [s.L, s.rows, ...(s.g ? [s.g.own, s.g.slot] : []), ...[s.x, s.z, s.c, s.w].flatMap((x) => (x ? [x.at] : [])), s.out.value, s.out.at, ...[s.init, s.final].flatMap((x) => (x ? [x.at] : []))];
     default: return [];
   }
 }
@@ -88,7 +88,7 @@ export function buffersUsed(stmts: PStmt[]): Set<string> {
   };
   eachStmt(stmts, (s) => {
     if (s.k === 'store' || s.k === 'vload' || s.k === 'vstore' || s.k === 'acopy' || s.k === 'prefetch') out.add(s.buf);
-    if (s.k === 'ssdWgmma') for (const x of [s.x, s.z, s.c, s.w, s.out, s.init, s.final]) if (x) out.add(x.buf);
+    if (s.k === 'ssdWgmma') for (const x of [s.x, s.z, s.c, s.w, s.out, s.init, s.final, s.g]) if (x) out.add(x.buf);
     stmtExprs(s).forEach(loads);
   });
   return out;

@@ -28,7 +28,7 @@
 // readout's exp2(cs_i)·σ and the update's weights; when σ would fall under
 // 2^-40 the chunk folds it into the state instead.
 
-import type { KernelPlan, PExpr, PStmt, SsdWgmmaStmt } from '../plan/ast.js';
+import type { KernelPlan, PExpr, PStmt, SsdWgmmaCopy, SsdWgmmaStmt } from '../plan/ast.js';
 import type { RenderedKernel } from '../../runtime/backend.js';
 import type { Dialect } from './dialect.js';
 import { printExpr, printStmts } from './print.js';
@@ -38,13 +38,16 @@ const T = 128;
 /** Bytes per row of the staged x and z tiles: 64 bf16 + 16, so ldmatrix's 8 rows fall on distinct banks. */
 const XROW = 144;
 
-/** The shared-memory carve-up, in bytes, and the total (a multiple of 1024: the swizzled operands need that alignment). */
-export function ssdWgmmaLayout(N: number): { cc: number; bn: number; m: number; x: number; zy: number; f: number; bytes: number } {
+/** Bytes of G's pairs on and below the diagonal of one chunk (36 blocks of 8×8, float2 pairs), as the first launch writes them. */
+const G_BYTES = 36 * 32 * 8;
+
+/** The shared-memory carve-up, in bytes, and the total (a multiple of 1024: the swizzled operands need that alignment); `g`: G comes from the first launch. */
+export function ssdWgmmaLayout(N: number, g: boolean): { cc: number; bn: number; m: number; x: number; zy: number; g: number; f: number; bytes: number } {
   const op = Q * N * 2;
-  const cc = 0, bn = op, m = 2 * op, x = m + Q * Q * 2, zy = x + Q * XROW, f = zy + Q * XROW;
+  const cc = 0, bn = op, m = 2 * op, x = m + Q * Q * 2, zy = x + Q * XROW, gs = zy + Q * XROW, f = gs + (g ? G_BYTES : 0);
   // Floats after f: cs0, sc (the step hooks' arrays), cs, ecs, scj (64 each), wj (32 words), ren, sigma.
   const end = f + 4 * (5 * Q + Q / 2 + 2);
-  return { cc, bn, m, x, zy, f, bytes: Math.ceil(end / 1024) * 1024 };
+  return { cc, bn, m, x, zy, g: gs, f, bytes: Math.ceil(end / 1024) * 1024 };
 }
 
 /** `wgmma.mma_async` m64nNk16 bf16 → f32 as a device function: A from 4 registers or a descriptor, B from a descriptor (transposed: imm-trans-b). */
@@ -104,21 +107,15 @@ export function renderSsdWgmma(plan: KernelPlan, s: SsdWgmmaStmt, cuda: Dialect,
   const d: Dialect = { ...cuda, fn: (f) => (f === 'silu' ? 'sf_silu_t' : f === 'sigmoid' ? 'sf_sigmoid_t' : cuda.fn(f)) };
   const e = (x: PExpr): string => printExpr(x, d, plan);
   const b = (stmts: PStmt[], depth: number): string => printStmts(stmts, d, plan, depth);
-  const N = s.N, lay = ssdWgmmaLayout(N);
+  if (s.role === 'prep') return renderPrep(plan, s, d, args, helpers);
+  const N = s.N, lay = ssdWgmmaLayout(N, !!s.g);
   const PT = s.P / 64;
   const KN = N / 16; // 16-wide K blocks along N
-  // A 16-byte copy of 8 elements along the copied axis: declarations and the source index printed in a scope of their own.
-  const copy = (c: SsdWgmmaStmt['x'], dst: string, t: string, k: string, ok: string, pad: string): string =>
-    `${pad}{\n${pad}  const int sf_t = ${t};\n${pad}  const int sf_k = ${k};\n${b(c.decls, pad.length / 2 + 1)}${pad}  sf_cp16(${dst}, ${c.buf} + (${e(c.at)}), ${ok});\n${pad}}\n`;
-  const rowCopies = (c: SsdWgmmaStmt['x'], base: string, pad: string): string =>
-    `${pad}#pragma unroll 1\n${pad}for (int sf_q = 0; sf_q < ${(Q * 8) / T}; sf_q++) {\n` +
-    `${pad}  const int sf_e = sf_tid + ${T} * sf_q, sf_row = sf_e >> 3, sf_pc = sf_e & 7, sf_tt = c0 + sf_row;\n` +
-    copy(c, `sf_smem_u32(${base} + sf_row * ${XROW} + sf_pc * 16)`, 'min(sf_tt, sf_L - 1)', 'sf_p0 + 8 * sf_pc', 'sf_tt < sf_L', `${pad}  `) + `${pad}}\n`;
-  const cbCopies = (pad: string): string =>
-    `${pad}#pragma unroll 1\n${pad}for (int sf_q = 0; sf_q < ${(Q * N) / 8 / T}; sf_q++) {\n` +
-    `${pad}  const int sf_e = sf_tid + ${T} * sf_q, sf_row = sf_e / ${N / 8}, sf_pc = sf_e % ${N / 8}, sf_tt = c0 + sf_row;\n` +
-    copy(s.c, 'sf_smem_u32(sf_cc + sf_swz(sf_row, 8 * sf_pc))', 'min(sf_tt, sf_L - 1)', '8 * sf_pc', 'sf_tt < sf_L', `${pad}  `) +
-    copy(s.w, 'sf_smem_u32(sf_bn + sf_swz(sf_row, 8 * sf_pc))', 'min(sf_tt, sf_L - 1)', '8 * sf_pc', 'sf_tt < sf_L', `${pad}  `) + `${pad}}\n`;
+  const { rowCopies, cbCopies } = copiesOf(s, e, b);
+  // G of chunk c0 from the first launch (its group's slot), 16 bytes at a time.
+  const gCopy = (pad: string): string => (s.g
+    ? `${pad}for (int sf_o = sf_tid * 16; sf_o < ${G_BYTES}; sf_o += ${T * 16}) sf_cp16(sf_smem_u32(sf_gs + sf_o), reinterpret_cast<const unsigned char*>(${s.g.buf} + ((size_t)sf_gslot * sf_nc + c0 / ${Q}) * ${G_BYTES / 4}) + sf_o, true);\n`
+    : '');
   // The state element (p, n) of accumulator k of this thread (m64nN layout: warp w rows 16w…).
   const accAt = (k: string): string => `const int sf_p = sf_p0 + 16 * sf_w + (sf_l >> 2) + 8 * ((${k} >> 1) & 1); const int sf_n = (${k} >> 2) * 8 + 2 * (sf_l & 3) + (${k} & 1);`;
   const init = s.init
@@ -141,6 +138,7 @@ extern "C" __global__ void __launch_bounds__(${T}, 3) ${plan.name}(${args.join('
   unsigned char* const sf_m = sf_smem + ${lay.m};
   unsigned char* const sf_x = sf_smem + ${lay.x};
   unsigned char* const sf_zy = sf_smem + ${lay.zy};
+  unsigned char* const sf_gs = sf_smem + ${lay.g};
   float* const sf_f = reinterpret_cast<float*>(sf_smem + ${lay.f});
   float* const cs0 = sf_f;                  // the step hooks' log-decays and factors of a chunk
   float* const sc = sf_f + ${Q};
@@ -156,7 +154,7 @@ extern "C" __global__ void __launch_bounds__(${T}, 3) ${plan.name}(${args.join('
     const int sf_p0 = (sf_group % ${PT}) * 64;
     const int sf_L = ${e(s.L)};
     const int sf_nc = (sf_L + ${Q - 1}) / ${Q};
-${b(s.rowDecls, 2)}${b(s.steps.carries, 2)}    // M's blocks above the diagonal stay zero.
+${b(s.rowDecls, 2)}${s.g ? `    const int sf_gslot = ${e(s.g.slot)};   // where the first launch left this row's G\n` : ''}${b(s.steps.carries, 2)}    // M's blocks above the diagonal stay zero.
     for (int e = sf_tid; e < ${(Q * Q) / 2}; e += ${T}) {
       const int i = e / ${Q / 2}, j = 2 * (e % ${Q / 2});
       if ((j >> 3) > (i >> 3)) *reinterpret_cast<unsigned*>(sf_m + sf_swz(i, j)) = 0u;
@@ -188,15 +186,14 @@ ${init}    float sf_sigma = 1.0f;   // warp 0: the running σ
       const int c0 = 0;
 ${b(s.steps.prologue, 3)}${b(s.steps.compute, 3)}      if (sf_w < 2) asm volatile("bar.sync 1, 64;" ::: "memory");   // warps 0 and 1 only: the steps' writers
       if (sf_w == 0) sf_decay();
-${b(s.steps.issue, 3)}${rowCopies(s.x, 'sf_x', '      ')}${s.z ? rowCopies(s.z, 'sf_zy', '      ') : ''}${cbCopies('      ')}      asm volatile("cp.async.commit_group;" ::: "memory");
+${b(s.steps.issue, 3)}${rowCopies(s.x, 'sf_x', '      ')}${gCopy('      ')}${s.z ? rowCopies(s.z, 'sf_zy', '      ') : ''}${cbCopies('      ')}      asm volatile("cp.async.commit_group;" ::: "memory");
     }
     for (int sf_c = 0; sf_c < sf_nc; sf_c++) {
       const int c0 = sf_c * ${Q};
       asm volatile("cp.async.wait_group 0;" ::: "memory");
       sf_fence_async();
       __syncthreads();   // b0
-      // G = C·Bᵀ; its blocks on and below the diagonal, bf16, into M's buffer.
-      {
+${s.g ? '' : `      {   // G = C·Bᵀ; its blocks on and below the diagonal, bf16, into M's buffer.
         float G[32];
 #pragma unroll
         for (int k = 0; k < 32; k++) G[k] = 0.0f;
@@ -212,25 +209,24 @@ ${b(s.steps.issue, 3)}${rowCopies(s.x, 'sf_x', '      ')}${s.z ? rowCopies(s.z, 
           if ((j >> 3) <= (i >> 3)) *reinterpret_cast<unsigned*>(sf_m + sf_swz(i, j)) = sf_pack_bf16(G[k], G[k + 1]);
         }
       }
-      // Xᵀ in the A-operand layout (rows p = 16w…, K = step), by transposing loads of x [step][p].
+`}      // Xᵀ in the A-operand layout (rows p = 16w…, K = step), by transposing loads of x [step][p].
       unsigned xf[4][4];
 #pragma unroll
       for (int kb = 0; kb < 4; kb++) {
         const int mi = sf_l >> 3;
         sf_ldsm_t(xf[kb], sf_smem_u32(sf_x + (16 * kb + 8 * (mi >> 1) + (sf_l & 7)) * ${XROW} + (16 * sf_w + 8 * (mi & 1)) * 2));
       }
-      __syncthreads();   // G in M's buffer
-      // M = G ∘ exp2(cs_i − cs_j)·s_j on and below the diagonal.
+${s.g ? '' : '      __syncthreads();   // G in M\'s buffer\n'}      // M = G ∘ exp2(cs_i − cs_j)·s_j on and below the diagonal, ${s.g ? 'G from the first launch' : 'in place'}.
 #pragma unroll
       for (int r = 0; r < 9; r++) {
         const int e = sf_tid + ${T} * r, bk = e >> 5, bi = sf_lower[bk][0], bj = sf_lower[bk][1];
         const int i = 8 * bi + (sf_l >> 2), j = 8 * bj + 2 * sf_tig;
         unsigned* at = reinterpret_cast<unsigned*>(sf_m + sf_swz(i, j));
-        const unsigned gp = *at;
+        ${s.g ? 'const float2 gv = reinterpret_cast<const float2*>(sf_gs)[e];\n        const float glo = gv.x, ghi = gv.y;' : 'const unsigned gp = *at;\n        const float glo = sf_lo16(gp), ghi = sf_hi16(gp);'}
         const float ci = sf_cs[i];
         ${s.positiveScale
-    ? 'const float2 uj = *reinterpret_cast<const float2*>(&sf_scj[j]);\n        float m0 = sf_lo16(gp) * sf_exp2(ci - uj.x), m1 = sf_hi16(gp) * sf_exp2(ci - uj.y);'
-    : 'float m0 = sf_lo16(gp) * sf_exp2(ci - sf_cs[j]) * sf_scj[j], m1 = sf_hi16(gp) * sf_exp2(ci - sf_cs[j + 1]) * sf_scj[j + 1];'}
+    ? 'const float2 uj = *reinterpret_cast<const float2*>(&sf_scj[j]);\n        float m0 = glo * sf_exp2(ci - uj.x), m1 = ghi * sf_exp2(ci - uj.y);'
+    : 'float m0 = glo * sf_exp2(ci - sf_cs[j]) * sf_scj[j], m1 = ghi * sf_exp2(ci - sf_cs[j + 1]) * sf_scj[j + 1];'}
         if (bi == bj) { m0 = j <= i ? m0 : 0.0f; m1 = j + 1 <= i ? m1 : 0.0f; }
         *at = sf_pack_bf16(m0, m1);
       }
@@ -238,7 +234,7 @@ ${b(s.steps.issue, 3)}${rowCopies(s.x, 'sf_x', '      ')}${s.z ? rowCopies(s.z, 
       __syncthreads();   // b1: M visible to the tensor cores; x read
       if (sf_c + 1 < sf_nc) {
         const int c0 = (sf_c + 1) * ${Q};
-${rowCopies(s.x, 'sf_x', '        ')}      }
+${rowCopies(s.x, 'sf_x', '        ')}${gCopy('        ')}      }
       asm volatile("cp.async.commit_group;" ::: "memory");
       // The state packed to bf16 for the readout, before the update changes it.
       unsigned sa[${KN}][4];
@@ -330,4 +326,73 @@ ${final}  }
 }
 `;
   return { target: 'cuda', entry: plan.name, source, bindings: plan.buffers, params: plan.params, workgroupSize: T, sharedBytes: lay.bytes };
+}
+
+/** The 16-byte copies of the walk and the first launch: a chunk's rows of x or z (64 p), and of C and B (all of N, swizzled). */
+function copiesOf(s: SsdWgmmaStmt, e: (x: PExpr) => string, b: (stmts: PStmt[], depth: number) => string) {
+  const N = s.N;
+  // A 16-byte copy of 8 elements along the copied axis: declarations and the source index printed in a scope of their own.
+  const copy = (c: SsdWgmmaCopy, dst: string, t: string, k: string, ok: string, pad: string): string =>
+    `${pad}{\n${pad}  const int sf_t = ${t};\n${pad}  const int sf_k = ${k};\n${b(c.decls, pad.length / 2 + 1)}${pad}  sf_cp16(${dst}, ${c.buf} + (${e(c.at)}), ${ok});\n${pad}}\n`;
+  const rowCopies = (c: SsdWgmmaCopy, base: string, pad: string): string =>
+    `${pad}#pragma unroll 1\n${pad}for (int sf_q = 0; sf_q < ${(Q * 8) / T}; sf_q++) {\n` +
+    `${pad}  const int sf_e = sf_tid + ${T} * sf_q, sf_row = sf_e >> 3, sf_pc = sf_e & 7, sf_tt = c0 + sf_row;\n` +
+    copy(c, `sf_smem_u32(${base} + sf_row * ${XROW} + sf_pc * 16)`, 'min(sf_tt, sf_L - 1)', 'sf_p0 + 8 * sf_pc', 'sf_tt < sf_L', `${pad}  `) + `${pad}}\n`;
+  const cbCopies = (pad: string): string =>
+    `${pad}#pragma unroll 1\n${pad}for (int sf_q = 0; sf_q < ${(Q * N) / 8 / T}; sf_q++) {\n` +
+    `${pad}  const int sf_e = sf_tid + ${T} * sf_q, sf_row = sf_e / ${N / 8}, sf_pc = sf_e % ${N / 8}, sf_tt = c0 + sf_row;\n` +
+    copy(s.c, 'sf_smem_u32(sf_cc + sf_swz(sf_row, 8 * sf_pc))', 'min(sf_tt, sf_L - 1)', '8 * sf_pc', 'sf_tt < sf_L', `${pad}  `) +
+    copy(s.w, 'sf_smem_u32(sf_bn + sf_swz(sf_row, 8 * sf_pc))', 'min(sf_tt, sf_L - 1)', '8 * sf_pc', 'sf_tt < sf_L', `${pad}  `) + `${pad}}\n`;
+  return { rowCopies, cbCopies };
+}
+
+/**
+ * The first launch: one warpgroup per (row, chunk); the rows that own their group's G copy the chunk's C and B,
+ * compute G = C·Bᵀ (both operands from shared memory) and store its pairs on and below the diagonal in the order
+ * the walk's mask reads them (block k of sf_lower, then row i % 8, then pair (j % 8) / 2).
+ */
+function renderPrep(plan: KernelPlan, s: SsdWgmmaStmt, d: Dialect, args: string[], helpers: string[]): RenderedKernel {
+  const e = (x: PExpr): string => printExpr(x, d, plan);
+  const b = (stmts: PStmt[], depth: number): string => printStmts(stmts, d, plan, depth);
+  if (!s.g) throw new Error('internal: a first launch without its scratch');
+  const N = s.N, KN = N / 16, bytes = 2 * Q * N * 2;
+  const { cbCopies } = copiesOf(s, e, b);
+  const source = `${helpers.join('\n')}
+${walkHelpers(N)}
+extern "C" __global__ void __launch_bounds__(${T}, 1) ${plan.name}(${args.join(', ')}) {
+  extern __shared__ __align__(1024) unsigned char sf_smem[];
+  unsigned char* const sf_cc = sf_smem;
+  unsigned char* const sf_bn = sf_smem + ${Q * N * 2};
+  const int sf_tid = (int)threadIdx.x, sf_w = sf_tid >> 5, sf_l = sf_tid & 31, sf_tig = sf_l & 3;
+  const int sf_group = (int)(blockIdx.x + blockIdx.y * gridDim.x);
+  const int sf_L = ${e(s.L)};
+  const int sf_nc = (sf_L + ${Q - 1}) / ${Q};
+  if (sf_group < (${e(s.rows)}) * sf_nc) {
+    const int row = sf_group / sf_nc;
+    const int c0 = (sf_group % sf_nc) * ${Q};
+${b(s.rowDecls, 2)}    if (${e(s.g.own)}) {
+${cbCopies('      ')}      asm volatile("cp.async.commit_group;" ::: "memory");
+      asm volatile("cp.async.wait_group 0;" ::: "memory");
+      sf_fence_async();
+      __syncthreads();
+      float G[32];
+#pragma unroll
+      for (int k = 0; k < 32; k++) G[k] = 0.0f;
+      sf_wg_fence();
+#pragma unroll
+      for (int kb = 0; kb < ${KN}; kb++) sf_wgmma_g(G, sf_kdesc(sf_smem_u32(sf_cc), kb), sf_kdesc(sf_smem_u32(sf_bn), kb), kb > 0);
+      sf_wg_commit();
+      sf_wg_wait0();
+      sf_keep(G);
+      float2* const sf_out = reinterpret_cast<float2*>(${s.g.buf} + ((size_t)(${e(s.g.slot)}) * sf_nc + c0 / ${Q}) * ${G_BYTES / 4});
+#pragma unroll
+      for (int k = 0; k < 32; k += 2) {
+        const int i = 16 * sf_w + (sf_l >> 2) + 8 * ((k >> 1) & 1), j = (k >> 2) * 8 + 2 * sf_tig, bi = i >> 3, bj = j >> 3;
+        if (bj <= bi) sf_out[(bi * (bi + 1) / 2 + bj) * 32 + (i & 7) * 4 + ((j & 7) >> 1)] = make_float2(G[k], G[k + 1]);
+      }
+    }
+  }
+}
+`;
+  return { target: 'cuda', entry: plan.name, source, bindings: plan.buffers, params: plan.params, workgroupSize: T, sharedBytes: bytes };
 }

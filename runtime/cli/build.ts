@@ -53,7 +53,9 @@ export interface Manifest {
    * Present when a run is several kernels launched in order (the fields
    * above then describe the first): each launch's kernel and grid, and the
    * scratch buffers a launcher must allocate (elements = times × product of
-   * dims × ceil(dims[tile.dim] / tile.size) per tile, fp32) and bind by name.
+   * dims × ceil(dims[tile.dim] / tile.size) per tile, fp32; `multiple.otherwise`
+   * replaces dims where dims[multiple.dim] is not a multiple of
+   * dims[multiple.of]: runtime/program-runner.ts scratchElements) and bind by name.
    */
   launches?: ManifestLaunch[];
   scratch?: CompiledKernelInfo['scratch'];
