@@ -100,6 +100,21 @@ function walkHelpers(N: number): string {
   ].join('\n');
 }
 
+/** G = C·Bᵀ of the chunk in C's and B's shared buffers, into the accumulators `G` (m64n64: 32 per thread), waited for. */
+function gProduct(KN: number, pad: string): string {
+  return [
+    'float G[32];',
+    '#pragma unroll',
+    'for (int k = 0; k < 32; k++) G[k] = 0.0f;',
+    'sf_wg_fence();',
+    '#pragma unroll',
+    `for (int kb = 0; kb < ${KN}; kb++) sf_wgmma_g(G, sf_kdesc(sf_smem_u32(sf_cc), kb), sf_kdesc(sf_smem_u32(sf_bn), kb), kb > 0);`,
+    'sf_wg_commit();',
+    'sf_wg_wait0();',
+    'sf_keep(G);',
+  ].map((l) => (l.startsWith('#') ? l : pad + l)).join('\n') + '\n';
+}
+
 /** The kernel source of a plan whose body is one `ssdWgmma` statement; `args` and `helpers` as the CUDA dialect prints them for any plan. */
 export function renderSsdWgmma(plan: KernelPlan, s: SsdWgmmaStmt, cuda: Dialect, args: string[], helpers: string[]): RenderedKernel {
   // The outputs are bf16 (the walk runs bf16 programs only): their gates may take one MUFU tanh (relative
@@ -194,16 +209,7 @@ ${b(s.steps.issue, 3)}${rowCopies(s.x, 'sf_x', '      ')}${gCopy('      ')}${s.z
       sf_fence_async();
       __syncthreads();   // b0
 ${s.g ? '' : `      {   // G = C·Bᵀ; its blocks on and below the diagonal, bf16, into M's buffer.
-        float G[32];
-#pragma unroll
-        for (int k = 0; k < 32; k++) G[k] = 0.0f;
-        sf_wg_fence();
-#pragma unroll
-        for (int kb = 0; kb < ${KN}; kb++) sf_wgmma_g(G, sf_kdesc(sf_smem_u32(sf_cc), kb), sf_kdesc(sf_smem_u32(sf_bn), kb), kb > 0);
-        sf_wg_commit();
-        sf_wg_wait0();
-        sf_keep(G);
-#pragma unroll
+${gProduct(KN, '        ')}#pragma unroll
         for (int k = 0; k < 32; k += 2) {
           const int i = 16 * sf_w + (sf_l >> 2) + 8 * ((k >> 1) & 1), j = (k >> 2) * 8 + 2 * sf_tig;
           if ((j >> 3) <= (i >> 3)) *reinterpret_cast<unsigned*>(sf_m + sf_swz(i, j)) = sf_pack_bf16(G[k], G[k + 1]);
@@ -375,16 +381,7 @@ ${cbCopies('      ')}      asm volatile("cp.async.commit_group;" ::: "memory");
       asm volatile("cp.async.wait_group 0;" ::: "memory");
       sf_fence_async();
       __syncthreads();
-      float G[32];
-#pragma unroll
-      for (int k = 0; k < 32; k++) G[k] = 0.0f;
-      sf_wg_fence();
-#pragma unroll
-      for (int kb = 0; kb < ${KN}; kb++) sf_wgmma_g(G, sf_kdesc(sf_smem_u32(sf_cc), kb), sf_kdesc(sf_smem_u32(sf_bn), kb), kb > 0);
-      sf_wg_commit();
-      sf_wg_wait0();
-      sf_keep(G);
-      float2* const sf_out = reinterpret_cast<float2*>(${s.g.buf} + ((size_t)(${e(s.g.slot)}) * sf_nc + c0 / ${Q}) * ${G_BYTES / 4});
+${gProduct(KN, '      ')}      float2* const sf_out = reinterpret_cast<float2*>(${s.g.buf} + ((size_t)(${e(s.g.slot)}) * sf_nc + c0 / ${Q}) * ${G_BYTES / 4});
 #pragma unroll
       for (int k = 0; k < 32; k += 2) {
         const int i = 16 * sf_w + (sf_l >> 2) + 8 * ((k >> 1) & 1), j = (k >> 2) * 8 + 2 * sf_tig, bi = i >> 3, bj = j >> 3;
