@@ -8,7 +8,7 @@ import { describe, expect, it, beforeAll } from 'vitest';
 import { compileKernel, type Schedule, type TargetCaps } from '../codegen/compile.ts';
 import type { Program, Variant } from '../dsl/ir.ts';
 import { defaultVariant } from '../dsl/specialize.ts';
-import { loadProgram } from '../dsl/load.ts';
+import { loadProgram, loadPrograms } from '../dsl/load.ts';
 import type { RenderedKernel } from '../runtime/backend.ts';
 import { scratchElements, specializeFor } from '../runtime/program-runner.ts';
 import { compileCubins, nvcc, type CubinReport } from './helpers/nvcc.ts';
@@ -113,4 +113,44 @@ describe('Mamba-2 SSD on warpgroup products (CUDA sm_90a)', () => {
       }
     }, 120_000);
   });
+});
+
+// Where G comes from when C and B are not Mamba-2's groups (test/fixtures/ssd-groupings.ts).
+describe('SSD walk: G per head, or shared by every head', () => {
+  const dims = { batch: 2, seqlen: 130, nheads: 3, headdim: 64, dstate: 128 };
+  let built: { name: string; info: ReturnType<typeof compileKernel> }[] = [];
+  let reports: Promise<CubinReport[]>;
+
+  beforeAll(async () => {
+    const ps = await loadPrograms(new URL('./fixtures/ssd-groupings.ts', import.meta.url).pathname);
+    built = ps.map((p) => ({ name: p.name, info: compileKernel(specializeFor(p, defaultVariant(p), dims, 'bf16'), 'cuda', WGMMA, H100) }));
+    reports = nvcc ? compileCubins(built.flatMap((b) => b.info.launches.map((l) => l.kernel)), 'sm_90a') : Promise.resolve([]);
+  }, 60_000);
+
+  it('per head: one launch, the walk computes its own G, no scratch', () => {
+    const { info } = built.find((b) => b.name === 'ssd_per_head')!;
+    expect(info.launches).toHaveLength(1);
+    expect(info.scratch).toEqual([]);
+    expect(info.kernel.source).toContain('sf_wgmma_g(G, ');
+    expect(info.kernel.sharedBytes).toBe(61440);
+  });
+
+  it('shared by every head: one G per (batch, chunk), a scratch without the head dim', () => {
+    const { info } = built.find((b) => b.name === 'ssd_shared_bc')!;
+    expect(info.launches.map((l) => l.kernel.entry.replace(/^.*_ssdw_/, ''))).toEqual(['t128q64_g', 't128q64']);
+    expect(info.scratch).toEqual([{ name: 'sf_g', elem: 'f32', dims: ['batch'], tiles: [{ dim: 'seqlen', size: 64 }], times: 36 * 32 * 2 }]);
+    expect(info.launches[0]!.kernel.source).toContain('if (((ix_h % nheads) == 0)) {');
+    expect(info.launches[1]!.kernel.source).toContain('const int sf_gslot = (((row / nheads) * 1) + (ix_h / nheads));');
+  });
+
+  it.skipIf(!nvcc)('nvcc -arch=sm_90a builds every launch, the products stay asynchronous', async () => {
+    const rs = await reports;
+    expect(rs).toHaveLength(3);
+    for (const r of rs) {
+      expect(r.code, r.log).toBe(0);
+      expect(r.log).not.toMatch(/C7512|serialized/);
+      expect(r.registers).toBeLessThanOrEqual(168);
+      expect(r.spillStores).toBeLessThanOrEqual(64);
+    }
+  }, 120_000);
 });
