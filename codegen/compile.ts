@@ -222,12 +222,11 @@ export function kernelName(sp: SpecializedProgram, sched: Schedule, lowering: Lo
 /**
  * The SSD form a schedule that names none gets: the warpgroup walk where the
  * device has the products, the program takes the walk and the schedule is the
- * walk's tile (128 threads; chunk 64 or left to the compiler; no P or N
- * tile) — it is the
- * fastest form measured there (bench/RESULTS.md run 141: 0.413 ms against the
- * fused kernel's 0.617) — else the fused kernel. So the tuner's points at
- * threads 128, chunk 64 run the walk and its other points the fused kernel;
- * `ssdForm: 'fused'` asks for the fused kernel at that tile.
+ * walk's tile (128 threads; chunk 64 or left to the compiler; no P or N tile),
+ * as the fastest form measured there (bench/RESULTS.md run 149: 0.389 ms
+ * against the fused kernel's 0.621); else the fused kernel. So the tuner's
+ * points at threads 128, chunk 64 run the walk and its other points the fused
+ * kernel; `ssdForm: 'fused'` asks for the fused kernel at that tile.
  */
 function defaultSsdForm(sp: SpecializedProgram, target: Target, sched: Schedule, caps: TargetCaps): Schedule {
   if (sched.ssdForm !== undefined || target !== 'cuda' || !caps.warpgroupMma) return sched;

@@ -134,23 +134,21 @@ export function lowerSsdWgmma(sp: SpecializedProgram, form: SsdForm, name: strin
   const at = em.emitAll([[out.index, 'i32']], T_BIT | P_BIT, { $t: v('sf_t'), $p: v('sf_p') });
   const sv = form.state;
   const stateAt = stateOffset(em, v('row'), v('sf_p'), v('sf_n'));
-  // Rows sharing G (a group): the first launch computes it once per group, for the row whose h is a multiple of K.
+  // Rows sharing G (a group of K along the last parallel axis h): the first launch computes it once per group. Where the
+  // rows split into whole groups, a slot per group, (row / H)·groups + h / K, owned by the group's first row; else
+  // (groups.whole false at run time) a slot per row: each side within the scratch sized for it (groups.scratch).
+  const hIndex = sp.parallel[sp.parallel.length - 1]!;
+  const h = v(rowVar(hIndex)), hDim = sp.indices[hIndex]!.dim;
   const K = groupDivisor(em);
-  const h = rowVar(sp.parallel[sp.parallel.length - 1]!);
-  const hDim = sp.indices[sp.parallel[sp.parallel.length - 1]!]!.dim;
   const groups = K ? groupsOf(em, K, hDim) : undefined;
-  const H = em.dim(hDim);
-  // Where the rows split into whole groups, a slot per group, (row / H)·groups + h / K, owned by its first row; else
-  // (groups.whole false at run time) a slot per row. Each side stays within the scratch sized for it (groups.scratch).
-  const whole = (a: PExpr, b: PExpr): PExpr => (groups!.whole ? { k: 'select', c: groups!.whole, a, b } : a);
+  const whole = (a: PExpr, b: PExpr): PExpr => (groups?.whole ? { k: 'select', c: groups.whole, a, b } : a);
   const g = K && groups
     ? {
       buf: G_SCRATCH,
-      own: whole({ k: 'bin', op: '==', a: imod(v(h), K), b: i(0) }, { k: 'lit', ty: 'bool', v: true }),
-      slot: whole({ k: 'bin', op: '+', a: { k: 'bin', op: '*', a: idiv(v('row'), H), b: groups.count }, b: idiv(v(h), K) }, v('row')),
+      own: whole({ k: 'bin', op: '==', a: imod(h, K), b: i(0) }, { k: 'lit', ty: 'bool', v: true }),
+      slot: whole({ k: 'bin', op: '+', a: { k: 'bin', op: '*', a: idiv(v('row'), em.dim(hDim)), b: groups.count }, b: idiv(h, K) }, v('row')),
     }
     : undefined;
-  const c = copy(em.c, '$n'), w = copy(em.w, '$n');
   const walk: SsdWgmmaStmt = {
     k: 'ssdWgmma',
     positiveScale: em.sc.k === 'call' && ['softplus', 'exp', 'sigmoid'].includes(em.sc.fn),
@@ -166,8 +164,8 @@ export function lowerSsdWgmma(sp: SpecializedProgram, form: SsdForm, name: strin
       : { carries: [], prologue: [], compute: [loadStepFactors(em, Q, T)], issue: [] },
     x: copy(em.u, '$p'),
     ...(z ? { z: copy(z.tmpl, '$p') } : {}),
-    c,
-    w,
+    c: copy(em.c, '$n'),
+    w: copy(em.w, '$n'),
     out: { buf: out.buf, decls: value.decls, value: value.values[0]!, atDecls: at.decls, at: at.values[0]! },
     ...(sp.variant.initStates.includes(sv.name) ? { init: { buf: sv.init, at: stateAt } } : {}),
     ...(sp.variant.finalStates.includes(sv.name) ? { final: { buf: sv.final, at: stateAt } } : {}),
@@ -196,11 +194,11 @@ export function lowerSsdWgmma(sp: SpecializedProgram, form: SsdForm, name: strin
   });
   // One workgroup per (row, 64 elements of P).
   const walkPlan = plan('', walk, [...buffers, ...gBinding('read')], { groupsFromDims: [...rows.dims, form.pDim], rowsPerGroup: 64 });
-  if (!g) return { launches: [walkPlan], scratch: [] };
+  if (!g || !groups) return { launches: [walkPlan], scratch: [] };
   // The first launch: one workgroup per (row, chunk); only the rows that own their group's G work.
   // (It binds what the walk binds: the row's hoisted values may read any tensor.)
   const prep = plan('_g', { ...walk, role: 'prep' }, [...buffers, ...gBinding('read_write')],
     { groupsFromDims: rows.dims, rowsPerGroup: 1, tiles: [{ dim: scanDim, size: Q }] });
-  const scratch: ScratchSpec[] = [{ name: G_SCRATCH, elem: 'f32', ...groups!.scratch(rows.dims), tiles: [{ dim: scanDim, size: Q }], times: G_FLOATS }];
+  const scratch: ScratchSpec[] = [{ name: G_SCRATCH, elem: 'f32', ...groups.scratch(rows.dims), tiles: [{ dim: scanDim, size: Q }], times: G_FLOATS }];
   return { launches: [prep, walkPlan], scratch };
 }
