@@ -5,7 +5,7 @@
 // boundaries with ngroups 2 and every optional input on and off, and the
 // standard head size (headdim 64, dstate 128) at seqlen 4096. About 5 min
 // cold for every backend and dtype (NVRTC and Vulkan compiles); narrow it:
-//   bash .gpu/enter tsx bench/mamba2-check.ts [--backends=cuda|webgpu] [--dtypes=f32,bf16] [--forms=wgmma,chunked,fused,default]
+//   bash .gpu/enter tsx bench/mamba2-check.ts [--backends=cuda|webgpu] [--dtypes=f32,bf16] [--forms=wgmma,chunked,fused,default,tf32x3]
 import path from 'node:path';
 import type { Schedule } from '../codegen/compile.js';
 import type { DType } from '../dsl/decl.js';
@@ -72,10 +72,21 @@ for (const [headdim, dstate] of [[128, 128], [64, 64]]) {
 // device with warpgroup products for bf16 at these sizes, the fused kernel elsewhere). --forms=default selects these.
 const DEFAULT: Schedule = { threads: 128, items: 4, lowering: 'ssd' };
 for (const seqlen of [300, 4097]) cases.push({ dims: { batch: 2, seqlen, nheads: 4, headdim: 64, ngroups: 1, dstate: 128 }, full: true, schedule: DEFAULT });
-// --forms=wgmma,chunked,fused,default narrows the cases to those forms ('fused' also takes the cases that name
-// no form but fix a tile the walk does not run; 'default' those that leave the form and the chunk to the compiler).
+// fp32 products as split tf32 on the tensor cores (f32Products 'tf32x3', CUDA fp32; the other dtypes skip them with the
+// reason): the fused form at two tiles and the chunk-parallel form, chunk boundaries, states in and out, a long sequence.
+for (const seqlen of [1, 63, 64, 65, 300, 4097]) {
+  const long = seqlen > 1000;
+  const dims = { batch: long ? 1 : 2, seqlen, nheads: long ? 2 : 4, headdim: 64, ngroups: seqlen % 2 ? 2 : 1, dstate: 128 };
+  for (const full of [true, false]) cases.push({ dims, full, schedule: { ...ssd(128, 32, 32), f32Products: 'tf32x3' } });
+  cases.push({ dims, full: true, schedule: { ...ssd(256, 64), f32Products: 'tf32x3' } });
+}
+cases.push({ dims: { batch: 2, seqlen: 1000, nheads: 2, headdim: 64, ngroups: 1, dstate: 128 }, full: false, schedule: { ...ssd(256, 64, 32), ssdForm: 'chunked', f32Products: 'tf32x3' } });
+cases.push({ dims: { batch: 2, seqlen: 300, nheads: 4, headdim: 32, ngroups: 2, dstate: 32 }, full: true, schedule: { ...ssd(64, 32), f32Products: 'tf32x3' } });
+// --forms=wgmma,chunked,fused,default,tf32x3 narrows the cases to those forms ('fused' also takes the cases that name
+// no form but fix a tile the walk does not run; 'default' those that leave the form and the chunk to the compiler;
+// 'tf32x3' the split-fp32 products, whatever their form).
 const onlyForms = listArg('forms');
-const formOf = (s: Schedule): string => s.ssdForm ?? (s === DEFAULT ? 'default' : 'fused');
+const formOf = (s: Schedule): string => (s.f32Products === 'tf32x3' ? 'tf32x3' : s.ssdForm ?? (s === DEFAULT ? 'default' : 'fused'));
 if (onlyForms) cases.splice(0, cases.length, ...cases.filter((c) => onlyForms.includes(formOf(c.schedule))));
 
 let failed = 0, passed = 0;
@@ -102,7 +113,7 @@ await forEachBackend(backends, async (backend, { name, dtypes }) => {
       if (res.ok) passed++; else failed++;
       const errs = res.errors.map((e) => `${e.name} ${e.relL2.toExponential(2)}${e.nan ? ` nan=${e.nan}` : ''}`).join(', ');
       const s = c.schedule;
-      const label = s.lowering === 'ssd' ? `ssd t${s.threads}q${s.chunk ?? '-'}${s.headTile ? `p${s.headTile}` : ''}${s.ssdForm ? ` ${s.ssdForm}` : ''} [${res.kernel.replace(/^.*_(ssd\w*)$/, '$1')}]` : `scan t${s.threads}i${s.items}`;
+      const label = s.lowering === 'ssd' ? `ssd t${s.threads}q${s.chunk ?? '-'}${s.headTile ? `p${s.headTile}` : ''}${s.ssdForm ? ` ${s.ssdForm}` : ''}${s.f32Products ? ` ${s.f32Products}` : ''} [${res.kernel.replace(/^.*_(ssd\w*)$/, '$1')}]` : `scan t${s.threads}i${s.items}`;
       if (!res.ok || c.dims.seqlen! >= 300) console.log(`${res.ok ? 'ok  ' : 'FAIL'} ${name} ${dtype} L=${c.dims.seqlen} P=${c.dims.headdim} N=${c.dims.dstate} ${c.full ? 'full' : 'bare'} ${label}: ${errs || res.kernel}`);
     }
   }

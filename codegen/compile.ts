@@ -86,6 +86,13 @@ export interface Schedule {
    * on sm_90a, bf16; lower/ssd-wgmma.ts).
    */
   ssdForm?: 'fused' | 'chunked' | 'wgmma';
+  /**
+   * SSD on CUDA with fp32 inputs: 'tf32x3' runs the chunk's products on the
+   * tensor cores with each fp32 operand split into two tf32 halves (three
+   * products, ~fp32 accuracy: render/cuda-mma.ts split32); 'fma' (default)
+   * multiplies in fp32 on the FMA units.
+   */
+  f32Products?: 'fma' | 'tf32x3';
   /** Force a lowering instead of the one analysis picks (e.g. to check one against the other). */
   lowering?: LoweringName;
 }
@@ -106,6 +113,8 @@ export interface TargetCaps {
   maxStorageBuffers?: number;
   /** CUDA: the device has warpgroup matrix products (wgmma, sm_90a), which the SSD walk may use (lower/ssd-wgmma.ts). */
   warpgroupMma?: boolean;
+  /** Build forms not yet checked on a device (the split-fp32 products) instead of refusing them: for builds and tests, never for runs. */
+  offerUnchecked?: boolean;
 }
 
 export interface CompiledKernelInfo {
@@ -214,7 +223,7 @@ export function defaultSchedule(sp: SpecializedProgram): Schedule {
 export function kernelName(sp: SpecializedProgram, sched: Schedule, lowering: LoweringName = 'diagonal-scan'): string {
   const h = createHash('sha256').update(variantKey(sp.variant)).digest('hex').slice(0, 8);
   if (lowering === 'sequential') return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_seq_t${sched.threads}${sched.headTile !== undefined ? `p${sched.headTile}` : ''}`;
-  if (lowering === 'ssd') return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_ssd${sched.ssdForm === 'chunked' ? 'c' : sched.ssdForm === 'wgmma' ? 'w' : ''}_t${sched.threads}q${sched.chunk ?? sp.schedule.chunk[0]}${sched.headTile !== undefined ? `p${sched.headTile}` : ''}${sched.nTile !== undefined ? `n${sched.nTile}` : ''}`;
+  if (lowering === 'ssd') return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_ssd${sched.ssdForm === 'chunked' ? 'c' : sched.ssdForm === 'wgmma' ? 'w' : ''}_t${sched.threads}q${sched.chunk ?? sp.schedule.chunk[0]}${sched.headTile !== undefined ? `p${sched.headTile}` : ''}${sched.nTile !== undefined ? `n${sched.nTile}` : ''}${sched.f32Products === 'tf32x3' ? 'x' : ''}`;
   if (isStateLanes(sched)) return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_l${sched.lanes ?? 1}i${sched.items}${(sched.rows ?? 1) > 1 ? `r${sched.rows}` : ''}${(sched.rowBlock ?? 1) > 1 ? `k${sched.rowBlock}` : ''}${sched.shuffle ? shuffleKnobsTag(sched) : ''}${sched.shuffle ? 's' : ''}${segmentTag(sched)}`;
   return `${sp.name.replace(/[^A-Za-z0-9_]/g, '_')}_${h}_t${sched.threads}i${sched.items}${(sched.rows ?? 1) > 1 ? `r${sched.rows}` : ''}${(sched.rowBlock ?? 1) > 1 ? `k${sched.rowBlock}` : ''}${sched.unroll !== undefined ? `u${sched.unroll}` : ''}`;
 }
@@ -235,6 +244,12 @@ function defaultSsdForm(sp: SpecializedProgram, target: Target, sched: Schedule,
   return ssdWgmmaRefusal(sp, analyseSsd(sp)) === undefined ? { ...sched, ssdForm: 'wgmma' } : sched;
 }
 
+/**
+ * Whether the split-fp32 products (Schedule.f32Products 'tf32x3') have passed the device check; until then only a
+ * build that asks for unchecked forms (TargetCaps.offerUnchecked: `scanforge build`, tests) gets them.
+ */
+export const TF32X3_DEVICE_CHECKED = false;
+
 export function compileKernel(sp: SpecializedProgram, target: Target, given: Schedule, caps: TargetCaps): CompiledKernelInfo {
   let { lowering, notes, program, promotedAxes } = chooseLowering(sp, given.lowering);
   const sched = lowering === 'ssd' ? defaultSsdForm(sp, target, given, caps) : given;
@@ -245,8 +260,8 @@ export function compileKernel(sp: SpecializedProgram, target: Target, given: Sch
       ssd = ssdPlans(sp, target, sched, caps);
     } catch (e) {
       // SSD-able, but no tiling fits this target's workgroup memory: the next lowering that fits, saying
-      // why — unless ssd or an SSD tiling (chunk, headTile, nTile, form) was asked for, which is refused.
-      const asked = given.lowering === 'ssd' || [given.chunk, given.headTile, given.nTile, given.ssdForm].some((x) => x !== undefined);
+      // why — unless ssd or an SSD tiling (chunk, headTile, nTile, form, products) was asked for, which is refused.
+      const asked = given.lowering === 'ssd' || [given.chunk, given.headTile, given.nTile, given.ssdForm, given.f32Products].some((x) => x !== undefined);
       if (!(e instanceof SsdLoweringError) || asked) throw e;
       ({ lowering, notes, program, promotedAxes } = chooseNonSsdLowering(sp));
       notes.unshift(`ssd: the program is SSD-able but no tiling fits this target: ${e.message}`);
@@ -423,13 +438,19 @@ function sequentialPlan(sp: SpecializedProgram, target: Target, sched: Schedule,
 function ssdPlans(sp: SpecializedProgram, target: Target, sched: Schedule, caps: TargetCaps): LaunchSequence {
   const narrow = sp.used.some((t) => t.dtype !== 'f32');
   const budget = target === 'cuda' ? Math.min(caps.sharedBytes ?? Infinity, 96 * 1024) : (caps.sharedBytes ?? 16 * 1024);
-  const matrixUnits = caps.matrixUnits ?? (target === 'cuda' && narrow);
+  const splitF32 = sched.f32Products === 'tf32x3';
+  if (splitF32) {
+    const why = target !== 'cuda' ? `it is CUDA's (${target} has no tf32 products)` : narrow ? 'it is for fp32 tensors (bf16/f16 products are on the tensor cores already)'
+      : !caps.offerUnchecked && !TF32X3_DEVICE_CHECKED ? 'it builds (nvcc) but has not run on a GPU yet; it is offered once bench/mamba2-check.ts --forms=tf32x3 passes there' : undefined;
+    if (why) throw new SsdLoweringError(`f32Products 'tf32x3' cannot run ${sp.name}: ${why}`);
+  }
+  const matrixUnits = caps.matrixUnits ?? (target === 'cuda' && (narrow || splitF32));
   // CUDA keeps the products' operands in shared memory as the tensor cores round them (2 bytes each).
   const precision = operandPrecision(sp.used);
   // CUDA copies global to shared memory asynchronously (cp.async, sm_80 on).
   // Subgroups of a known size (CUDA warps; a WebGPU adapter reporting one size) run the chunk's cumulative sum on shuffles.
   const subgroupLanes = target === 'cuda' ? 32 : caps.subgroups ? caps.subgroupSize : undefined;
-  const ssdCaps = { sharedBytes: budget, matrixUnits, asyncCopies: target === 'cuda', ...(caps.sharedBytes !== undefined ? { residentSharedBytes: caps.sharedBytes } : {}), ...(target === 'cuda' && matrixUnits && precision !== 'f32' ? { narrowOperands: precision } : {}), ...(subgroupLanes ? { subgroupLanes } : {}) };
+  const ssdCaps = { sharedBytes: budget, matrixUnits, asyncCopies: target === 'cuda', ...(caps.sharedBytes !== undefined ? { residentSharedBytes: caps.sharedBytes } : {}), ...(target === 'cuda' && matrixUnits && precision !== 'f32' ? { narrowOperands: precision } : {}), ...(subgroupLanes ? { subgroupLanes } : {}), ...(splitF32 ? { splitF32 } : {}) };
   const form = analyseSsd(sp);
   if (sched.ssdForm === 'wgmma') {
     // The warpgroup walk's tiling is fixed: chunk 64, 128 threads.

@@ -20,7 +20,7 @@ import type { SsdForm } from '../analysis/ssd.js';
 import { clearFragment, fragElements, fragSize, zeroFragment } from '../plan/fragment.js';
 import {
   add, assign, barrier, call, decl, f, i, loop, lt, mul, v, when, GROUP, TID,
-  type KernelPlan, type LaunchSequence, type MatOperand, type PExpr, type PStmt, type ScratchSpec, type SharedArray,
+  type KernelPlan, type LaunchSequence, type MatOperand, type MmaStmt, type PExpr, type PStmt, type ScratchSpec, type SharedArray,
 } from '../plan/ast.js';
 import type { KernelBinding } from '../../runtime/backend.js';
 import {
@@ -29,7 +29,7 @@ import {
   SsdLoweringError, and, cumulativeSum, decayMask, decomposeRow, idiv, imod, isPow2, loadCW, loadStepFactors, loadX, nextPow2, owning, padded,
   programBindings, rowsOf, scaleWForState, sload, sstore, ssdEmitter, stateOffset, storeOutputs, type SsdEmitter,
 } from './ssd-parts.js';
-import { operandPrecision, type ChunkTileBase, type SsdCaps, type SsdSchedule } from './ssd.js';
+import { operandPrecision, productPrecision, type ChunkTileBase, type SsdCaps, type SsdSchedule } from './ssd.js';
 
 /** Scratch buffer names (the `sf_` prefix: no tensor can take them). */
 export const STATES = 'sf_states';
@@ -86,8 +86,9 @@ export function lowerSsdChunked(sp: SpecializedProgram, form: SsdForm, sched: Ss
   const extras = [form.rank && `a rank axis (${form.rank.dim})`, form.prev && 'a previous-step input term', form.side.scans.length && `scans (${form.side.scans.map((x) => x.state.name).join(', ')})`, form.side.carries.length && `carried states (${form.side.carries.map((x) => x.state.name).join(', ')})`].filter(Boolean);
   if (extras.length) throw new SsdLoweringError(`the chunk-parallel form (ssdForm: 'chunked') handles one rank-1 update and no other states; this program has ${extras.join(', ')}: use the fused form`);
   const tl = chooseChunkedTiles(P, N, sched, caps);
-  const precision = operandPrecision(sp.used);
-  if (caps.narrowOperands && (!caps.matrixUnits || caps.narrowOperands !== precision)) throw new SsdLoweringError(`internal: operands stored as ${caps.narrowOperands} need matrix units at that precision (${precision})`);
+  const operands = operandPrecision(sp.used);
+  if (caps.narrowOperands && (!caps.matrixUnits || caps.narrowOperands !== operands)) throw new SsdLoweringError(`internal: operands stored as ${caps.narrowOperands} need matrix units at that precision (${operands})`);
+  const precision = productPrecision(sp.used, caps);
   const rowDims = rowsOf(ssdEmitter(sp, form)).dims;
   const chunks = { dim: sp.indices[sp.scan]!.dim, size: tl.Q };
   const scratch: ScratchSpec[] = [
@@ -151,7 +152,7 @@ function chunkBindings(sp: SpecializedProgram, scratch: KernelBinding[]): { buff
 }
 
 /** (a) S_c and cs_last of each chunk. */
-function chunkStates(sp: SpecializedProgram, form: SsdForm, tl: ChunkedTiles, caps: SsdCaps, precision: 'f32' | 'bf16' | 'f16', name: string): KernelPlan {
+function chunkStates(sp: SpecializedProgram, form: SsdForm, tl: ChunkedTiles, caps: SsdCaps, precision: MmaStmt['precision'], name: string): KernelPlan {
   const em = ssdEmitter(sp, form);
   const { Q, T, Pt, PtPad, Nt, NPad, strides: ST, frags } = tl;
   const body: PStmt[] = [loadStepFactors(em, Q, T), loadX(em, Q, T, Pt, PtPad, ST.X, !!caps.narrowOperands), barrier];
@@ -211,7 +212,7 @@ function statePassing(sp: SpecializedProgram, form: SsdForm, T: number, Q: numbe
 }
 
 /** (c) Outputs of each chunk from its inputs and the state entering it. */
-function chunkOutputs(sp: SpecializedProgram, form: SsdForm, tl: ChunkedTiles, caps: SsdCaps, precision: 'f32' | 'bf16' | 'f16', name: string): KernelPlan {
+function chunkOutputs(sp: SpecializedProgram, form: SsdForm, tl: ChunkedTiles, caps: SsdCaps, precision: MmaStmt['precision'], name: string): KernelPlan {
   const em = ssdEmitter(sp, form);
   const { Q, T, Pt, PtPad, Nt, NPad, strides: ST, frags } = tl;
   const body: PStmt[] = [loadStepFactors(em, Q, T), loadX(em, Q, T, Pt, PtPad, ST.X, !!caps.narrowOperands), barrier];

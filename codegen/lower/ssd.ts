@@ -34,7 +34,7 @@ import { usesSubgroupOps } from '../plan/walk.js';
 import { clearFragment, fragElements, fragSize, FragmentError, gridFragment, mmaFragment, storeFragment, zeroFragment } from '../plan/fragment.js';
 import {
   add, assign, barrier, call, decl, f, i, loop, lt, mul, sub, v, when, GROUP, TID,
-  type Fragment, type KernelPlan, type MatOperand, type PExpr, type PStmt, type SharedArray,
+  type Fragment, type KernelPlan, type MatOperand, type MmaStmt, type PExpr, type PStmt, type SharedArray,
 } from '../plan/ast.js';
 import {
   chunkFragments, operandBytes,
@@ -83,6 +83,8 @@ export interface SsdCaps {
    * on subgroup shuffles (ssd-parts.ts subgroupCumulativeSum).
    */
   subgroupLanes?: number;
+  /** fp32 operands multiply on the matrix units as split tf32 (MmaStmt precision 'tf32x3'; CUDA, with matrixUnits). */
+  splitF32?: boolean;
 }
 
 /** Tile sizes, strides and accumulator layouts every SSD kernel of a chunk has (fused and chunked forms). */
@@ -249,6 +251,12 @@ export function operandPrecision(used: TensorIR[]): 'f32' | 'bf16' | 'f16' {
   return 'f32';
 }
 
+/** The products' precision: the operands', or split tf32 for fp32 operands where the caps ask for it. */
+export function productPrecision(used: TensorIR[], caps: Pick<SsdCaps, 'splitF32'>): MmaStmt['precision'] {
+  const p = operandPrecision(used);
+  return p === 'f32' && caps.splitF32 ? 'tf32x3' : p;
+}
+
 export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedule, caps: SsdCaps, name: string): KernelPlan {
   const em = ssdEmitter(sp, form);
   const { P, N, L, R, RP } = em;
@@ -279,8 +287,9 @@ export function lowerSsd(sp: SpecializedProgram, form: SsdForm, sched: SsdSchedu
   // Matrix units skip tiles above the diagonal; rows are (step, rank), so that holds tile-wise when R divides the 16-row tiles.
   const triangular = 16 % RP === 0;
   const NPT = P / Pt;
-  const precision = operandPrecision(sp.used);
-  if (caps.narrowOperands && (!caps.matrixUnits || caps.narrowOperands !== precision)) throw new SsdLoweringError(`internal: operands stored as ${caps.narrowOperands} need matrix units at that precision (${precision})`);
+  const operands = operandPrecision(sp.used);
+  if (caps.narrowOperands && (!caps.matrixUnits || caps.narrowOperands !== operands)) throw new SsdLoweringError(`internal: operands stored as ${caps.narrowOperands} need matrix units at that precision (${operands})`);
+  const precision = productPrecision(sp.used, caps);
   const chunk: PStmt[] = [];
   // Strides and tile bases (buffer halves, N tiles, update passes) are multiples of 8 with matrix units: ldmatrix rows.
   const rows16 = caps.matrixUnits && Nt % 8 === 0 && tl.Nu % 8 === 0 && Object.values(ST).every((x) => x % 8 === 0);

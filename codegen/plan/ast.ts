@@ -192,7 +192,12 @@ export interface MmaStmt {
   a: MatOperand;
   b: MatOperand;
   kLen: number;
-  precision: 'f32' | 'bf16' | 'f16';
+  /**
+   * 'tf32x3': fp32 operands, each split into two tf32 halves for three
+   * tensor-core products (CUDA; close to fp32: render/cuda-mma.ts split32);
+   * the scalar form computes it in fp32.
+   */
+  precision: 'f32' | 'bf16' | 'f16' | 'tf32x3';
   /**
    * Facts a matrix-unit form may use to skip work (the scalar form ignores
    * them and stays exact): `outputLower`, only elements with col ≤ row are

@@ -73,9 +73,9 @@ export function ldmatrixLane(): { matrix: PExpr; row: PExpr } {
   return { matrix: div(LANE, 8), row: mod(LANE, 8) };
 }
 
-/** Lane-dependent offsets inside one m16n8k16 step: groupID (lane / 4) and 2·(lane % 4). */
-export function mmaLane(): { group: PExpr; pair: PExpr } {
-  return { group: div(LANE, 4), pair: mul(mod(LANE, 4), i(2)) };
+/** Lane-dependent offsets inside one m16n8k16 step: groupID (lane / 4) and 2·(lane % 4); lane % 4 itself for m16n8k8 (tf32). */
+export function mmaLane(): { group: PExpr; pair: PExpr; quad: PExpr } {
+  return { group: div(LANE, 4), pair: mul(mod(LANE, 4), i(2)), quad: mod(LANE, 4) };
 }
 
 /**
@@ -184,6 +184,6 @@ export function expandMma(s: MmaStmt): PStmt[] {
 }
 
 /** True if any statement (at any depth) is an `mma`. */
-export function usesMma(stmts: PStmt[]): boolean {
-  return stmts.some((s) => s.k === 'mma' || (s.k === 'for' && usesMma(s.body)) || (s.k === 'if' && (usesMma(s.then) || usesMma(s.else))));
+export function usesMma(stmts: PStmt[], precision?: MmaStmt['precision']): boolean {
+  return stmts.some((s) => (s.k === 'mma' && (precision === undefined || s.precision === precision)) || (s.k === 'for' && usesMma(s.body, precision)) || (s.k === 'if' && (usesMma(s.then, precision) || usesMma(s.else, precision))));
 }

@@ -5,7 +5,7 @@ import type { Dialect } from './dialect.js';
 import { fmtF32 } from './literals.js';
 import { log1pOf01 } from './softplus-poly.js';
 import { renderPlan } from './print.js';
-import { cudaMma, MMA_HELPERS } from './cuda-mma.js';
+import { cudaMma, MMA_HELPERS, TF32_SPLIT_HELPER } from './cuda-mma.js';
 import { usesMma } from '../plan/fragment.js';
 import { renderSsdWgmma } from './cuda-ssd-wgmma.js';
 
@@ -137,6 +137,7 @@ export const cudaDialect: Dialect = {
     const lines = helperLines(plan);
     // The packing helpers serve narrow workgroup arrays' vector stores too.
     if (usesMma(plan.body) || plan.shared.some((a) => a.narrow)) lines.push(...MMA_HELPERS);
+    if (usesMma(plan.body, 'tf32x3')) lines.push(TF32_SPLIT_HELPER);
     const args = kernelArgs(plan);
     // Shared arrays are carved out of one dynamic allocation so a kernel may use more than 48 KiB.
     let off = 0;

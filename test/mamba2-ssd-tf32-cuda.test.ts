@@ -1,0 +1,74 @@
+// Split-fp32 products for the SSD lowering's fp32 programs (Schedule.f32Products 'tf32x3'): each fp32 operand as two
+// tf32 halves, three mma.sync m16n8k8 products per tile (render/cuda-mma.ts split32). Where it is offered and what it
+// says where not, and its CUDA sources compiled offline with nvcc -arch=sm_90: every kernel builds without spills, the
+// products are on the tensor cores, and kernels without them are unchanged. Running it is the device's
+// (bench/mamba2-check.ts --forms=tf32x3); until that passes the compiler refuses it outside builds that ask for
+// unchecked forms (TargetCaps.offerUnchecked, as here).
+
+import { describe, expect, it, beforeAll } from 'vitest';
+import { compileKernel, type Schedule, type TargetCaps } from '../codegen/compile.ts';
+import type { Program } from '../dsl/ir.ts';
+import { defaultVariant, fullVariant } from '../dsl/specialize.ts';
+import { loadProgram } from '../dsl/load.ts';
+import type { RenderedKernel } from '../runtime/backend.ts';
+import { specializeFor } from '../runtime/program-runner.ts';
+import { compileCubins, nvcc, type CubinReport } from './helpers/nvcc.ts';
+
+const STANDARD = { batch: 4, seqlen: 4096, nheads: 80, headdim: 64, ngroups: 1, dstate: 128 };
+const H100: TargetCaps = { subgroups: true, subgroupSize: 32, sharedBytes: 227 * 1024 };
+const UNCHECKED: TargetCaps = { ...H100, offerUnchecked: true };
+const SCHEDULES: { name: string; schedule: Schedule; launches: number }[] = [
+  { name: 'fused t128 q32 p32', schedule: { threads: 128, items: 4, chunk: 32, headTile: 32 }, launches: 1 },
+  { name: 'fused t256 q64', schedule: { threads: 256, items: 4, chunk: 64 }, launches: 1 },
+  { name: 'chunk-parallel t256 q64 p32', schedule: { threads: 256, items: 4, chunk: 64, headTile: 32, ssdForm: 'chunked' }, launches: 3 },
+];
+const TF32 = 'mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32';
+
+describe('Mamba-2 SSD, fp32 inputs, split-fp32 products (CUDA)', () => {
+  let p: Program;
+  const kernels: RenderedKernel[] = [];
+  let reports: Promise<CubinReport[]>;
+
+  beforeAll(async () => {
+    p = await loadProgram(new URL('../examples/mamba2.ts', import.meta.url).pathname);
+    for (const c of SCHEDULES) {
+      const info = compileKernel(specializeFor(p, fullVariant(p), STANDARD, 'f32'), 'cuda', { ...c.schedule, lowering: 'ssd', f32Products: 'tf32x3' }, UNCHECKED);
+      expect(info.launches).toHaveLength(c.launches);
+      kernels.push(...info.launches.map((l) => l.kernel));
+    }
+    reports = nvcc ? compileCubins(kernels, 'sm_90') : Promise.resolve([]);
+  }, 60_000);
+
+  it('is asked for, on CUDA with fp32 tensors only, and refused until the device has checked it', () => {
+    const sp = (dtype: 'f32' | 'bf16') => specializeFor(p, defaultVariant(p), STANDARD, dtype);
+    const s: Schedule = { threads: 128, items: 4, chunk: 32, lowering: 'ssd', f32Products: 'tf32x3' };
+    expect(() => compileKernel(sp('f32'), 'cuda', s, H100)).toThrow(/f32Products 'tf32x3' cannot run mamba2_chunk_scan: it builds \(nvcc\) but has not run on a GPU yet/);
+    expect(() => compileKernel(sp('bf16'), 'cuda', s, UNCHECKED)).toThrow(/it is for fp32 tensors/);
+    expect(() => compileKernel(sp('f32'), 'wgsl', s, { subgroups: false, offerUnchecked: true })).toThrow(/it is CUDA's/);
+    // Not asked for: fp32 products on the FMA units, and no tf32 helper in the source.
+    const fma = compileKernel(sp('f32'), 'cuda', { ...s, f32Products: undefined }, H100).kernel;
+    expect(fma.source).not.toContain('sf_tf32_split');
+    expect(fma.entry).toMatch(/_ssd_t128q32$/);
+  });
+
+  it('runs the chunk\'s products on the tensor cores, named apart', () => {
+    for (const k of kernels) expect(k.entry).toMatch(/x(_[abc])?$/);
+    // The chunk-parallel form's state launch (_a) keeps its products on a grid layout at this tile, as bf16 does; its
+    // passing launch (_b) has none.
+    for (const k of kernels.filter((x) => !/_[ab]$/.test(x.entry))) {
+      expect(k.source).toContain(TF32);
+      expect(k.source).toContain('sf_tf32_split(');
+    }
+  });
+
+  it.skipIf(!nvcc)('nvcc -arch=sm_90 builds every kernel without spills', async () => {
+    const rs = await reports;
+    expect(rs).toHaveLength(kernels.length);
+    rs.forEach((r) => {
+      expect(r.code, r.log).toBe(0);
+      expect(r.exportsEntry).toBe(true);
+      expect(r.spillStores, r.log).toBe(0);
+      expect(r.registers).toBeLessThanOrEqual(255);
+    });
+  }, 120_000);
+});
