@@ -246,7 +246,7 @@ function defaultSsdForm(sp: SpecializedProgram, target: Target, sched: Schedule,
 
 /**
  * Whether the split-fp32 products (Schedule.f32Products 'tf32x3') have passed the device check; until then only a
- * build that asks for unchecked forms (TargetCaps.offerUnchecked: `scanforge build`, tests) gets them.
+ * compile that asks for unchecked forms (TargetCaps.offerUnchecked: the nvcc tests) gets them.
  */
 export const TF32X3_DEVICE_CHECKED = false;
 

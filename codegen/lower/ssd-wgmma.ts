@@ -147,6 +147,7 @@ export function lowerSsdWgmma(sp: SpecializedProgram, form: SsdForm, name: strin
       buf: G_SCRATCH,
       own: whole({ k: 'bin', op: '==', a: imod(h, K), b: i(0) }, { k: 'lit', ty: 'bool', v: true }),
       slot: whole({ k: 'bin', op: '+', a: { k: 'bin', op: '*', a: idiv(v('row'), em.dim(hDim)), b: groups.count }, b: idiv(h, K) }, v('row')),
+      floats: G_FLOATS,
     }
     : undefined;
   const walk: SsdWgmmaStmt = {

@@ -38,13 +38,10 @@ const T = 128;
 /** Bytes per row of the staged x and z tiles: 64 bf16 + 16, so ldmatrix's 8 rows fall on distinct banks. */
 const XROW = 144;
 
-/** Bytes of G's pairs on and below the diagonal of one chunk (36 blocks of 8×8, float2 pairs), as the first launch writes them. */
-const G_BYTES = 36 * 32 * 8;
-
-/** The shared-memory carve-up, in bytes, and the total (a multiple of 1024: the swizzled operands need that alignment); `g`: G comes from the first launch. */
-export function ssdWgmmaLayout(N: number, g: boolean): { cc: number; bn: number; m: number; x: number; zy: number; g: number; f: number; bytes: number } {
+/** The shared-memory carve-up, in bytes, and the total (a multiple of 1024: the swizzled operands need that alignment); `gBytes`: a chunk's G from the first launch (0: none). */
+export function ssdWgmmaLayout(N: number, gBytes: number): { cc: number; bn: number; m: number; x: number; zy: number; g: number; f: number; bytes: number } {
   const op = Q * N * 2;
-  const cc = 0, bn = op, m = 2 * op, x = m + Q * Q * 2, zy = x + Q * XROW, gs = zy + Q * XROW, f = gs + (g ? G_BYTES : 0);
+  const cc = 0, bn = op, m = 2 * op, x = m + Q * Q * 2, zy = x + Q * XROW, gs = zy + Q * XROW, f = gs + gBytes;
   // Floats after f: cs0, sc (the step hooks' arrays), cs, ecs, scj (64 each), wj (32 words), ren, sigma.
   const end = f + 4 * (5 * Q + Q / 2 + 2);
   return { cc, bn, m, x, zy, g: gs, f, bytes: Math.ceil(end / 1024) * 1024 };
@@ -100,6 +97,11 @@ function walkHelpers(N: number): string {
   ].join('\n');
 }
 
+/** The address of chunk c0's G in the first launch's scratch, at slot `slot` (a printed expression). */
+function gChunkAt(g: NonNullable<SsdWgmmaStmt['g']>, slot: string): string {
+  return `${g.buf} + ((size_t)(${slot}) * sf_nc + c0 / ${Q}) * ${g.floats}`;
+}
+
 /** G = C·Bᵀ of the chunk in C's and B's shared buffers, into the accumulators `G` (m64n64: 32 per thread), waited for. */
 function gProduct(KN: number, pad: string): string {
   return [
@@ -122,14 +124,14 @@ export function renderSsdWgmma(plan: KernelPlan, s: SsdWgmmaStmt, cuda: Dialect,
   const d: Dialect = { ...cuda, fn: (f) => (f === 'silu' ? 'sf_silu_t' : f === 'sigmoid' ? 'sf_sigmoid_t' : cuda.fn(f)) };
   const e = (x: PExpr): string => printExpr(x, d, plan);
   const b = (stmts: PStmt[], depth: number): string => printStmts(stmts, d, plan, depth);
-  if (s.role === 'prep') return renderPrep(plan, s, d, args, helpers);
-  const N = s.N, lay = ssdWgmmaLayout(N, !!s.g);
+  if (s.role === 'prep') return renderPrep(plan, s, e, b, args, helpers);
+  const N = s.N, lay = ssdWgmmaLayout(N, s.g ? 4 * s.g.floats : 0);
   const PT = s.P / 64;
   const KN = N / 16; // 16-wide K blocks along N
   const { rowCopies, cbCopies } = copiesOf(s, e, b);
   // G of chunk c0 from the first launch (its group's slot), 16 bytes at a time.
   const gCopy = (pad: string): string => (s.g
-    ? `${pad}for (int sf_o = sf_tid * 16; sf_o < ${G_BYTES}; sf_o += ${T * 16}) sf_cp16(sf_smem_u32(sf_gs + sf_o), reinterpret_cast<const unsigned char*>(${s.g.buf} + ((size_t)sf_gslot * sf_nc + c0 / ${Q}) * ${G_BYTES / 4}) + sf_o, true);\n`
+    ? `${pad}for (int sf_o = sf_tid * 16; sf_o < ${4 * s.g.floats}; sf_o += ${T * 16}) sf_cp16(sf_smem_u32(sf_gs + sf_o), reinterpret_cast<const unsigned char*>(${gChunkAt(s.g, 'sf_gslot')}) + sf_o, true);\n`
     : '');
   // The state element (p, n) of accumulator k of this thread (m64nN layout: warp w rows 16w…).
   const accAt = (k: string): string => `const int sf_p = sf_p0 + 16 * sf_w + (sf_l >> 2) + 8 * ((${k} >> 1) & 1); const int sf_n = (${k} >> 2) * 8 + 2 * (sf_l & 3) + (${k} & 1);`;
@@ -357,9 +359,7 @@ function copiesOf(s: SsdWgmmaStmt, e: (x: PExpr) => string, b: (stmts: PStmt[], 
  * compute G = C·Bᵀ (both operands from shared memory) and store its pairs on and below the diagonal in the order
  * the walk's mask reads them (block k of sf_lower, then row i % 8, then pair (j % 8) / 2).
  */
-function renderPrep(plan: KernelPlan, s: SsdWgmmaStmt, d: Dialect, args: string[], helpers: string[]): RenderedKernel {
-  const e = (x: PExpr): string => printExpr(x, d, plan);
-  const b = (stmts: PStmt[], depth: number): string => printStmts(stmts, d, plan, depth);
+function renderPrep(plan: KernelPlan, s: SsdWgmmaStmt, e: (x: PExpr) => string, b: (stmts: PStmt[], depth: number) => string, args: string[], helpers: string[]): RenderedKernel {
   if (!s.g) throw new Error('internal: a first launch without its scratch');
   const N = s.N, KN = N / 16, bytes = 2 * Q * N * 2;
   const { cbCopies } = copiesOf(s, e, b);
@@ -381,7 +381,7 @@ ${cbCopies('      ')}      asm volatile("cp.async.commit_group;" ::: "memory");
       asm volatile("cp.async.wait_group 0;" ::: "memory");
       sf_fence_async();
       __syncthreads();
-${gProduct(KN, '      ')}      float2* const sf_out = reinterpret_cast<float2*>(${s.g.buf} + ((size_t)(${e(s.g.slot)}) * sf_nc + c0 / ${Q}) * ${G_BYTES / 4});
+${gProduct(KN, '      ')}      float2* const sf_out = reinterpret_cast<float2*>(${gChunkAt(s.g, e(s.g.slot))});
 #pragma unroll
       for (int k = 0; k < 32; k += 2) {
         const int i = 16 * sf_w + (sf_l >> 2) + 8 * ((k >> 1) & 1), j = (k >> 2) * 8 + 2 * sf_tig, bi = i >> 3, bj = j >> 3;
