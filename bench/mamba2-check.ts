@@ -1,11 +1,11 @@
 // Correctness of Mamba-2 (examples/mamba2.ts) on the GPU host, for every
-// backend present: the SSD lowering (tensor cores on CUDA for bf16/f16) and
+// backend present: the SSD lowering (tensor cores on CUDA: bf16/f16, fp32 as split tf32 unless FMA is named) and
 // the generic chunked scan forced, against the float64 reference, outputs
 // NaN-poisoned. CUDA f32, bf16, f16; WebGPU f32. Small shapes around chunk
 // boundaries with ngroups 2 and every optional input on and off, and the
 // standard head size (headdim 64, dstate 128) at seqlen 4096. About 5 min
 // cold for every backend and dtype (NVRTC and Vulkan compiles); narrow it:
-//   bash .gpu/enter tsx bench/mamba2-check.ts [--backends=cuda|webgpu] [--dtypes=f32,bf16] [--forms=wgmma,chunked,fused,default,tf32x3]
+//   bash .gpu/enter tsx bench/mamba2-check.ts [--backends=cuda|webgpu] [--dtypes=f32,bf16] [--forms=wgmma,chunked,fused,default,tf32x3,fma]
 import path from 'node:path';
 import type { Schedule } from '../codegen/compile.js';
 import type { DType } from '../dsl/decl.js';
@@ -82,11 +82,19 @@ for (const seqlen of [1, 63, 64, 65, 300, 4097]) {
 }
 cases.push({ dims: { batch: 2, seqlen: 1000, nheads: 2, headdim: 64, ngroups: 1, dstate: 128 }, full: false, schedule: { ...ssd(256, 64, 32), ssdForm: 'chunked', f32Products: 'tf32x3' } });
 cases.push({ dims: { batch: 2, seqlen: 300, nheads: 4, headdim: 32, ngroups: 2, dstate: 32 }, full: true, schedule: { ...ssd(64, 32), f32Products: 'tf32x3' } });
-// --forms=wgmma,chunked,fused,default,tf32x3 narrows the cases to those forms ('fused' also takes the cases that name
-// no form but fix a tile the walk does not run; 'default' those that leave the form and the chunk to the compiler;
-// 'tf32x3' the split-fp32 products, whatever their form).
+// fp32 products on the FMA units (f32Products 'fma'; CUDA's fp32 default is the split tf32 above, so the cases that
+// name no products run that): the fused form with and without a P tile, and the chunk-parallel form.
+for (const seqlen of [65, 4097]) {
+  const dims = { batch: seqlen > 1000 ? 1 : 2, seqlen, nheads: 4, headdim: 64, ngroups: 2, dstate: 128 };
+  cases.push({ dims, full: true, schedule: { ...ssd(128, 32, 32), f32Products: 'fma' } });
+  cases.push({ dims, full: seqlen > 1000, schedule: { ...ssd(256, 64), f32Products: 'fma' } });
+}
+cases.push({ dims: { batch: 2, seqlen: 1000, nheads: 2, headdim: 64, ngroups: 1, dstate: 128 }, full: true, schedule: { ...ssd(256, 64, 32), ssdForm: 'chunked', f32Products: 'fma' } });
+// --forms=wgmma,chunked,fused,default,tf32x3,fma narrows the cases to those forms ('fused' also takes the cases that
+// name no form but fix a tile the walk does not run; 'default' those that leave the form and the chunk to the compiler;
+// 'tf32x3' and 'fma' the cases naming those products, whatever their form).
 const onlyForms = listArg('forms');
-const formOf = (s: Schedule): string => (s.f32Products === 'tf32x3' ? 'tf32x3' : s.ssdForm ?? (s === DEFAULT ? 'default' : 'fused'));
+const formOf = (s: Schedule): string => s.f32Products ?? s.ssdForm ?? (s === DEFAULT ? 'default' : 'fused');
 if (onlyForms) cases.splice(0, cases.length, ...cases.filter((c) => onlyForms.includes(formOf(c.schedule))));
 
 let failed = 0, passed = 0;

@@ -50,13 +50,14 @@ const chunked = (threads: number, chunk: number, headTile?: number, nTile?: numb
 /**
  * t<threads>q<chunk>[p<headTile>][n<nTile>][c|w][x], e.g. t128q32p32n16 (n16: N staged in tiles of 16, the Run 9 kernel);
  * c: the chunk-parallel form; w: the walk on warpgroup products (t128q64w; CUDA sm_90a, bf16); x: fp32 products as
- * split tf32 on the tensor cores (f32Products 'tf32x3'; CUDA, fp32).
+ * split tf32 on the tensor cores (f32Products 'tf32x3': CUDA fp32's default, named); f: fp32 products on the FMA units
+ * (f32Products 'fma').
  */
 function parseSsd(s: string): Schedule {
-  const m = /^t(\d+)q(\d+)(?:p(\d+))?(?:n(\d+))?([cw])?(x)?$/.exec(s);
-  if (!m) throw new Error(`--schedules: '${s}' is not t<threads>q<chunk>[p<headTile>][n<nTile>][c|w][x]`);
+  const m = /^t(\d+)q(\d+)(?:p(\d+))?(?:n(\d+))?([cw])?([xf])?$/.exec(s);
+  if (!m) throw new Error(`--schedules: '${s}' is not t<threads>q<chunk>[p<headTile>][n<nTile>][c|w][x|f]`);
   const sched = ssd(Number(m[1]), Number(m[2]), m[3] ? Number(m[3]) : undefined, m[4] ? Number(m[4]) : undefined, m[5] === 'c');
-  return { ...sched, ...(m[5] === 'w' ? { ssdForm: 'wgmma' as const } : {}), ...(m[6] ? { f32Products: 'tf32x3' as const } : {}) };
+  return { ...sched, ...(m[5] === 'w' ? { ssdForm: 'wgmma' as const } : {}), ...(m[6] ? { f32Products: m[6] === 'x' ? 'tf32x3' as const : 'fma' as const } : {}) };
 }
 // The chunk-parallel form: chunk 64 and 128 (its output kernel holds the Q × Q block in registers, so 256 does not fit).
 const chunkedSchedules: Schedule[] = quick
@@ -116,7 +117,7 @@ for (const b of backends.filter((x) => !onlyBackends || onlyBackends.includes(x.
     // Rotated buffer sets, shared by schedules with the same bindings and scratch sizes, so no launch finds the previous one's data in L2.
     const sets = new RotatingBuffers(runner, inputs);
     for (const sched of [...b.schedules, ...(withGeneric ? [generic] : [])]) {
-      let label = sched.lowering === 'ssd' ? `t${sched.threads} q${sched.chunk}${sched.headTile ? ` p${sched.headTile}` : ''}${sched.nTile ? ` n${sched.nTile}` : ''}${sched.f32Products === 'tf32x3' ? ' tf32x3' : ''}` : `scan t${sched.threads}i${sched.items}`;
+      let label = sched.lowering === 'ssd' ? `t${sched.threads} q${sched.chunk}${sched.headTile ? ` p${sched.headTile}` : ''}${sched.nTile ? ` n${sched.nTile}` : ''}${sched.f32Products ? ` ${sched.f32Products}` : ''}` : `scan t${sched.threads}i${sched.items}`;
       try {
         const prep = await runner.prepare(inputs, { dims: DIMS, dtype, schedule: sched });
         // The form the compiler ran: the one asked for, or its default (the walk at t128 q64 where the device has it).

@@ -44,10 +44,17 @@ const runs = [
   { label: 'decode-b64', dims: { batch: 64, seqlen: 1, ...STATIC }, states: true, reps: quick ? 20 : 100, schedules: pick(sequential) },
 ];
 
-const backends: { name: BackendName; dtypes: DType[] }[] = [
+// --backends=cuda and --dtypes=f32 narrow a run (as bench/mamba2.ts does).
+const onlyBackends = listArg('backends'), onlyDtypes = listArg('dtypes');
+const backends: { name: BackendName; dtypes: DType[] }[] = ([
   { name: 'cuda', dtypes: ['bf16', 'f32'] },
   { name: 'webgpu', dtypes: ['f32'] },
-];
+] as { name: BackendName; dtypes: DType[] }[])
+  .filter((b) => !onlyBackends || onlyBackends.includes(b.name))
+  .map((b) => ({ ...b, dtypes: b.dtypes.filter((d) => !onlyDtypes || onlyDtypes.includes(d)) }));
+// CUDA fp32 chunked form: the default products (split tf32 on the tensor cores) beside the FMA units ('fma').
+const productVariants = (s: Schedule, backend: BackendName, dtype: DType): Schedule[] =>
+  (backend === 'cuda' && dtype === 'f32' && s.lowering === 'ssd' ? [s, { ...s, f32Products: 'fma' }] : [s]);
 
 interface Row { backend: string; device: string; program: string; run: string; dtype: DType; schedule: string; ms: number; bytes: number; roofMs: number; workgroups: number; sharedBytes: number }
 const rows: Row[] = [];
@@ -65,8 +72,8 @@ await forEachBackend(backends, async (backend, b) => {
       for (const dtype of b.dtypes) {
         // Bindings do not depend on the schedule (packing aside): uploaded once per dtype, rotated.
         const buffers = new RotatingBuffers(runner, inputs);
-        for (const schedule of run.schedules) {
-          const label = `${schedule.lowering === 'ssd' ? `ssd q${schedule.chunk} ` : 'seq '}t${schedule.threads}${schedule.headTile ? `p${schedule.headTile}` : ''}`;
+        for (const schedule of run.schedules.flatMap((s) => productVariants(s, b.name, dtype))) {
+          const label = `${schedule.lowering === 'ssd' ? `ssd q${schedule.chunk} ` : 'seq '}t${schedule.threads}${schedule.headTile ? `p${schedule.headTile}` : ''}${schedule.f32Products ? ` ${schedule.f32Products}` : ''}`;
           try {
             const prep = await runner.prepare(inputs, { dims: run.dims, dtype, schedule, finalStates: states });
             const ms = await medianMs(backend, prep, buffers, run.reps);
@@ -74,7 +81,7 @@ await forEachBackend(backends, async (backend, b) => {
             const roofMs = (bytes / (rooflines.cuda ?? bw)) * 1e3;
             const workgroups = prep.grid[0] * prep.grid[1];
             rows.push({ backend: b.name, device: backend.deviceName, program: p.name, run: run.label, dtype, schedule: label, ms, bytes, roofMs, workgroups, sharedBytes: prep.info.kernel.sharedBytes });
-            console.log(`  ${p.name} ${run.label} ${dtype} ${label}: ${run.states ? `${(ms * 1e3).toFixed(1)} µs` : `${ms.toFixed(3)} ms`}, ${(100 * roofMs / ms).toFixed(1)}% of roofline, ${workgroups} workgroups × ${prep.info.kernel.workgroupSize} threads, ${prep.info.kernel.sharedBytes} B shared`);
+            console.log(`  ${p.name} ${run.label} ${dtype} ${label}: ${run.states ? `${(ms * 1e3).toFixed(1)} µs` : `${ms.toFixed(3)} ms`}, ${(100 * roofMs / ms).toFixed(1)}% of roofline, ${workgroups} workgroups × ${prep.info.kernel.workgroupSize} threads, ${prep.info.kernel.sharedBytes} B shared [${prep.info.kernel.entry}]`);
           } catch (e) {
             console.log(`  skip ${p.name} ${run.label} ${dtype} ${label}: ${errorLine(e)}`);
           }

@@ -89,8 +89,8 @@ export interface Schedule {
   /**
    * SSD on CUDA with fp32 inputs: 'tf32x3' runs the chunk's products on the
    * tensor cores with each fp32 operand split into two tf32 halves (three
-   * products, ~fp32 accuracy: render/cuda-mma.ts split32); 'fma' (default)
-   * multiplies in fp32 on the FMA units.
+   * products, ~fp32 accuracy: render/cuda-mma.ts split32; the default on
+   * CUDA, see defaultF32Products); 'fma' multiplies in fp32 on the FMA units.
    */
   f32Products?: 'fma' | 'tf32x3';
   /** Force a lowering instead of the one analysis picks (e.g. to check one against the other). */
@@ -113,8 +113,6 @@ export interface TargetCaps {
   maxStorageBuffers?: number;
   /** CUDA: the device has warpgroup matrix products (wgmma, sm_90a), which the SSD walk may use (lower/ssd-wgmma.ts). */
   warpgroupMma?: boolean;
-  /** Build forms not yet checked on a device (the split-fp32 products) instead of refusing them: for builds and tests, never for runs. */
-  offerUnchecked?: boolean;
 }
 
 export interface CompiledKernelInfo {
@@ -245,19 +243,47 @@ function defaultSsdForm(sp: SpecializedProgram, target: Target, sched: Schedule,
 }
 
 /**
- * Whether the split-fp32 products (Schedule.f32Products 'tf32x3') have passed the device check; until then only a
- * compile that asks for unchecked forms (TargetCaps.offerUnchecked: the nvcc tests) gets them.
+ * The fp32 products a schedule that names none gets: split tf32 on the
+ * tensor cores for an SSD program whose tensors are all fp32, on CUDA (whose
+ * matrix units the caps leave on), inside the fp32 tolerance (rel. L2 ≤ 2e-6
+ * against float64) and faster than the FMA units at every fused tile of
+ * Mamba-2 (bench/RESULTS.md run 153: 17–30%) and at Mamba-3's best tiles,
+ * slower only at its smallest chunks (q8, q16 t256), where the split's
+ * conversions outweigh the small products.
+ * `compileKernel` falls back to the FMA units where no split tiling fits (its
+ * 4-byte operands take more workgroup memory); `f32Products: 'fma'` asks for
+ * them.
  */
-export const TF32X3_DEVICE_CHECKED = false;
+function defaultF32Products(sp: SpecializedProgram, target: Target, sched: Schedule, caps: TargetCaps): Schedule {
+  if (sched.f32Products !== undefined || target !== 'cuda' || caps.matrixUnits === false || sched.ssdForm === 'wgmma') return sched;
+  return sp.used.every((t) => t.dtype === 'f32') ? { ...sched, f32Products: 'tf32x3' } : sched;
+}
+
+/** The SSD plans with the products defaultF32Products gives, or as the schedule asks where no split tiling fits. */
+function ssdWithDefaultProducts(sp: SpecializedProgram, target: Target, formed: Schedule, caps: TargetCaps, notes: string[]): { ssd: LaunchSequence; sched: Schedule } {
+  const split = defaultF32Products(sp, target, formed, caps);
+  if (split !== formed) {
+    try {
+      const ssd = ssdPlans(sp, target, split, caps);
+      notes.push(`ssd: fp32 products on the tensor cores as split tf32 (f32Products 'tf32x3'); f32Products 'fma' asks for the FMA units`);
+      return { ssd, sched: split };
+    } catch (e) {
+      if (!(e instanceof SsdLoweringError)) throw e;
+      notes.push(`ssd: fp32 products on the FMA units: ${e.message}`);
+    }
+  }
+  return { ssd: ssdPlans(sp, target, formed, caps), sched: formed };
+}
 
 export function compileKernel(sp: SpecializedProgram, target: Target, given: Schedule, caps: TargetCaps): CompiledKernelInfo {
   let { lowering, notes, program, promotedAxes } = chooseLowering(sp, given.lowering);
-  const sched = lowering === 'ssd' ? defaultSsdForm(sp, target, given, caps) : given;
-  if (sched !== given) notes.push(`ssd: the walk on warpgroup products (ssdForm 'wgmma'), the device having them; ssdForm 'fused' asks for the fused kernel`);
+  const formed = lowering === 'ssd' ? defaultSsdForm(sp, target, given, caps) : given;
+  if (formed !== given) notes.push(`ssd: the walk on warpgroup products (ssdForm 'wgmma'), the device having them; ssdForm 'fused' asks for the fused kernel`);
+  let sched = formed;
   let ssd: LaunchSequence | undefined;
   if (lowering === 'ssd') {
     try {
-      ssd = ssdPlans(sp, target, sched, caps);
+      ({ ssd, sched } = ssdWithDefaultProducts(sp, target, formed, caps, notes));
     } catch (e) {
       // SSD-able, but no tiling fits this target's workgroup memory: the next lowering that fits, saying
       // why — unless ssd or an SSD tiling (chunk, headTile, nTile, form, products) was asked for, which is refused.
@@ -440,8 +466,7 @@ function ssdPlans(sp: SpecializedProgram, target: Target, sched: Schedule, caps:
   const budget = target === 'cuda' ? Math.min(caps.sharedBytes ?? Infinity, 96 * 1024) : (caps.sharedBytes ?? 16 * 1024);
   const splitF32 = sched.f32Products === 'tf32x3';
   if (splitF32) {
-    const why = target !== 'cuda' ? `it is CUDA's (${target} has no tf32 products)` : narrow ? 'it is for fp32 tensors (bf16/f16 products are on the tensor cores already)'
-      : !caps.offerUnchecked && !TF32X3_DEVICE_CHECKED ? 'it builds (nvcc) but has not run on a GPU yet; it is offered once bench/mamba2-check.ts --forms=tf32x3 passes there' : undefined;
+    const why = target !== 'cuda' ? `it is CUDA's (${target} has no tf32 products)` : narrow ? 'it is for fp32 tensors (bf16/f16 products are on the tensor cores already)' : undefined;
     if (why) throw new SsdLoweringError(`f32Products 'tf32x3' cannot run ${sp.name}: ${why}`);
   }
   const matrixUnits = caps.matrixUnits ?? (target === 'cuda' && (narrow || splitF32));

@@ -1,6 +1,7 @@
 // `--schedule` of scanforge build and check: one value per knob, set over the
 // program's default schedule, unknown knobs refused with the knobs there are;
-// and `--ssd-form`, the form of the SSD lowering.
+// `--ssd-form`, the form of the SSD lowering; `--f32-products`, how its fp32
+// programs multiply on CUDA.
 
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { loadProgram } from '../dsl/load.ts';
 import { buildProgram } from '../runtime/cli/build.ts';
 import { parseScheduleOption, scheduleOverride } from '../runtime/cli/tune.ts';
-import { ssdFormOf } from '../runtime/cli/args.ts';
+import { f32ProductsOf, ssdFormOf, ssdOptions } from '../runtime/cli/args.ts';
 
 describe('--schedule', () => {
   it('parses knob=value pairs, one value each', () => {
@@ -57,6 +58,23 @@ describe('--schedule', () => {
       }
       // Where the walk cannot run, the build says why instead of falling back.
       expect(() => buildProgram(p, { targets: ['cuda'], out, dims: {}, dtype: 'f32', wgslSubgroups: false, schedule: { ssdForm: 'wgmma' } })).toThrow(/ssdForm 'wgmma' cannot run mamba2_chunk_scan: it needs bf16 tensors/);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+
+  it('--f32-products: tf32x3 (CUDA fp32 default) or fma; build writes what is named', async () => {
+    expect(f32ProductsOf('fma')).toBe('fma');
+    expect(() => f32ProductsOf('tf32')).toThrow("--f32-products must be tf32x3 or fma, got 'tf32'");
+    expect(ssdOptions(new Map([['ssd-form', 'chunked'], ['f32-products', 'fma']]))).toEqual({ ssdForm: 'chunked', f32Products: 'fma' });
+    expect(ssdOptions(new Map())).toEqual({});
+    const p = await loadProgram(new URL('../examples/mamba2.ts', import.meta.url).pathname);
+    const out = mkdtempSync(path.join(tmpdir(), 'sf-f32products-'));
+    try {
+      const entries = (schedule: { f32Products?: 'fma' }): string[] => buildProgram(p, { targets: ['cuda'], out, dims: {}, dtype: 'f32', wgslSubgroups: false, schedule }).map((m) => m.entry);
+      // The default kernels carry the split products (suffix x); 'fma' the FMA units' (no suffix).
+      expect(entries({}).every((e) => /_ssd_t\d+q\d+x$/.test(e))).toBe(true);
+      expect(entries({ f32Products: 'fma' }).every((e) => /_ssd_t\d+q\d+$/.test(e))).toBe(true);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }

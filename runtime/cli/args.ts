@@ -43,3 +43,16 @@ export function ssdFormOf(s: string | undefined): Schedule['ssdForm'] {
   if (s === 'fused' || s === 'chunked' || s === 'wgmma') return s;
   throw new Error(`--ssd-form must be fused, chunked or wgmma, got '${s}'`);
 }
+
+/** `--f32-products`: how SSD programs with fp32 tensors multiply on CUDA (Schedule.f32Products; split tf32 is the default). */
+export function f32ProductsOf(s: string | undefined): Schedule['f32Products'] {
+  if (s === undefined) return undefined;
+  if (s === 'tf32x3' || s === 'fma') return s;
+  throw new Error(`--f32-products must be tf32x3 or fma, got '${s}'`);
+}
+
+/** The SSD lowering's options a command line names (`--ssd-form`, `--f32-products`), to lay over a schedule. */
+export function ssdOptions(o: Map<string, string>): Pick<Schedule, 'ssdForm' | 'f32Products'> {
+  const ssdForm = ssdFormOf(o.get('ssd-form')), f32Products = f32ProductsOf(o.get('f32-products'));
+  return { ...(ssdForm ? { ssdForm } : {}), ...(f32Products ? { f32Products } : {}) };
+}

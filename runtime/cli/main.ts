@@ -7,7 +7,7 @@ import { loadPrograms } from '../../dsl/load.js';
 import type { DType } from '../../dsl/decl.js';
 import type { LoweringName, Target } from '../../codegen/compile.js';
 import { openBackend, type BackendChoice } from '../open-backend.js';
-import { parseArgs, parseShape, ssdFormOf } from './args.js';
+import { parseArgs, parseShape, ssdOptions } from './args.js';
 import { buildProgram } from './build.js';
 import { checkProgram } from './check.js';
 import { newProgram } from './new.js';
@@ -21,8 +21,9 @@ const USAGE = `usage:
                  [--lowering diagonal-scan|ssd|sequential]       (sequential: the decode-step kernels, any program)
                  [--schedule 'lanes=8;items=2;rows=8']           (knobs set over the program's default schedule)
                  [--ssd-form fused|chunked|wgmma]                (SSD programs; wgmma: CUDA on sm_90a, bf16)
+                 [--f32-products tf32x3|fma]                     (SSD programs, CUDA, fp32: split tf32 on the tensor cores (default) or the FMA units)
   scanforge check <program.ts> [--backend auto|webgpu|cuda] [--shape name=value,...] [--seed N] [--dtype f32|f16|bf16] [--lowering diagonal-scan|ssd|sequential]
-                 [--schedule 'knob=value;...'] [--ssd-form fused|chunked|wgmma]
+                 [--schedule 'knob=value;...'] [--ssd-form fused|chunked|wgmma] [--f32-products tf32x3|fma]
   scanforge check-all [--backend auto|webgpu|cuda] [--out DIR]   build and check every program in examples/
   scanforge tune <program.ts> [--backend auto|webgpu|cuda] --shape name=value,... [--budget 60s] [--dtype f32|f16|bf16]
                  [--mode auto|exhaustive|guided] [--space 'threads=32,64;rows=1,2'] [--present a,b|none] [--init s] [--final s]
@@ -62,8 +63,7 @@ async function build(file: string, o: Map<string, string>): Promise<void> {
     const out = o.get('out') ?? path.join('out', p.name);
     const dtype = dtypeOf(o.get('dtype'));
     const tuned = o.has('tuned') ? tunedBaker(TuneCache.open({ path: o.get('tune-cache') }), out, dtype, (l) => console.log(l)) : undefined;
-    const ssdForm = ssdFormOf(o.get('ssd-form'));
-    const schedule = { ...scheduleOverride(p, parseScheduleOption(o.get('schedule'))), ...(ssdForm ? { ssdForm } : {}) };
+    const schedule = { ...scheduleOverride(p, parseScheduleOption(o.get('schedule'))), ...ssdOptions(o) };
     const ms = buildProgram(p, { targets: targetsOf(o.get('target')), out, dims: parseShape(o.get('shape')), dtype, wgslSubgroups: o.has('wgsl-subgroups'), tuned, lowering: loweringOf(o.get('lowering')), schedule });
     console.log(`${p.name}: ${ms.length} kernels (${[...new Set(ms.map((m) => m.lowering))].join(', ')}) → ${out}`);
   }
@@ -81,7 +81,7 @@ async function check(files: string[], o: Map<string, string>): Promise<boolean> 
           seed: Number(o.get('seed') ?? Date.now() % 100000),
           dtype: dtypeOf(o.get('dtype')),
           lowering: loweringOf(o.get('lowering')),
-          schedule: { ...scheduleOverride(p, parseScheduleOption(o.get('schedule'))), ...(o.has('ssd-form') ? { ssdForm: ssdFormOf(o.get('ssd-form')) } : {}) },
+          schedule: { ...scheduleOverride(p, parseScheduleOption(o.get('schedule'))), ...ssdOptions(o) },
           log: (l) => console.log(l),
         })) && ok;
       }
