@@ -82,6 +82,9 @@ for (const seqlen of [1, 63, 64, 65, 300, 4097]) {
 }
 cases.push({ dims: { batch: 2, seqlen: 1000, nheads: 2, headdim: 64, ngroups: 1, dstate: 128 }, full: false, schedule: { ...ssd(256, 64, 32), ssdForm: 'chunked', f32Products: 'tf32x3' } });
 cases.push({ dims: { batch: 2, seqlen: 300, nheads: 4, headdim: 32, ngroups: 2, dstate: 32 }, full: true, schedule: { ...ssd(64, 32), f32Products: 'tf32x3' } });
+// No P tile at chunk 64: the split's 4-byte operands fit whole-N staging only at narrow P tiles, which the tile order
+// passes over (P 32, N in tiles of 16, at P 64; P 128 too).
+for (const headdim of [64, 128]) cases.push({ dims: { batch: 2, seqlen: 300, nheads: 2, headdim, ngroups: 1, dstate: 128 }, full: true, schedule: { ...ssd(128, 64), ssdForm: 'fused', f32Products: 'tf32x3' } });
 // fp32 products on the FMA units (f32Products 'fma'; CUDA's fp32 default is the split tf32 above, so the cases that
 // name no products run that): the fused form with and without a P tile, and the chunk-parallel form.
 for (const seqlen of [65, 4097]) {

@@ -58,6 +58,17 @@ describe('Mamba-2 SSD, fp32 inputs, split-fp32 products (CUDA)', () => {
     expect(() => compileKernel(sp('f32'), 'wgsl', { ...s, f32Products: 'tf32x3' }, { subgroups: false })).toThrow(/it is CUDA's/);
   });
 
+  it('passes over narrow P tiles at chunk 64 (whole-N staging fits 4-byte operands only there)', () => {
+    // P tiles of 2 with all of N staged ran 33 ms; N in tiles of 16 at P 32, 6 ms (bench/RESULTS.md run 151).
+    for (const threads of [128, 256]) {
+      const info = compileKernel(specializeFor(p, fullVariant(p), STANDARD, 'f32'), 'cuda', { threads, items: 4, chunk: 64, lowering: 'ssd', ssdForm: 'fused' }, H100);
+      expect(info.schedule.f32Products).toBe('tf32x3');
+      expect(info.rowsPerGroup).toBe(32);
+    }
+    // A P tile asked for is taken as asked; bf16 keeps its order.
+    expect(compileKernel(specializeFor(p, fullVariant(p), STANDARD, 'f32'), 'cuda', { threads: 256, items: 4, chunk: 32, headTile: 8, lowering: 'ssd' }, H100).rowsPerGroup).toBe(8);
+  });
+
   it('falls back to the FMA units where no split tiling fits, unless asked for', async () => {
     // Mamba-3 MIMO at 256 threads, chunk 32: the FMA tiling fits 96 KiB of workgroup memory, the split one (4-byte
     // operands) does not.

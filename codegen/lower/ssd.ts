@@ -160,8 +160,13 @@ export function chooseSsdTiles(P: number, N: number, sched: SsdSchedule, caps: S
   const stateRegs = (Pt: number): number => (nextPow2(Pt) * wholeN) / T;
   // Only with matrix units: in f32 (scalar products) whole-N staging needs 4-byte operand tiles, and the
   // order below (N tiles first) stayed the faster (run 69: f32 t256 q64 fell to P tiles of 8, 14.8 ms).
+  // With split-tf32 products (4-byte operands) only P tiles of at least a quarter of P, as the order below
+  // ranks whole-N tiles, unless a P tile is asked for: at chunk 64 only the narrowest fit whole-N, and P tiles
+  // of 2 ran 33 ms where the N-tiled kernel at P 32 runs 6 (bench/RESULTS.md run 151). (16-bit operands keep
+  // every P tile here: their narrow whole-N kernels were not measured against the alternative.)
   if (registerState && caps.matrixUnits && sched.nTile === undefined) {
-    order.unshift(...[32, 64].flatMap((r) => pts.filter((Pt) => stateRegs(Pt) <= r && (r === 32 || stateRegs(Pt) > 32)).map((Pt): [number, number] => [Pt, wholeN])));
+    const wide = sched.headTile !== undefined || !caps.splitF32 ? pts : pts.filter((Pt) => 4 * Pt >= P);
+    order.unshift(...[32, 64].flatMap((r) => wide.filter((Pt) => stateRegs(Pt) <= r && (r === 32 || stateRegs(Pt) > 32)).map((Pt): [number, number] => [Pt, wholeN])));
   }
   const tried: string[] = [];
   for (const [Pt, Nt] of order) {
