@@ -247,7 +247,7 @@ function defaultSsdForm(sp: SpecializedProgram, target: Target, sched: Schedule,
  * tensor cores for an SSD program whose tensors are all fp32, on CUDA (whose
  * matrix units the caps leave on), inside the fp32 tolerance (rel. L2 ≤ 2e-6
  * against float64) and faster than the FMA units at every fused tile of
- * Mamba-2 (bench/RESULTS.md run 153: 17–30%) and at Mamba-3's best tiles,
+ * Mamba-2 measured (bench/RESULTS.md runs 153 and 156: 5–30%) and at Mamba-3's best tiles,
  * slower only at its smallest chunks (q8, q16 t256), where the split's
  * conversions outweigh the small products.
  * `compileKernel` falls back to the FMA units where no split tiling fits (its
