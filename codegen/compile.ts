@@ -469,6 +469,10 @@ function ssdPlans(sp: SpecializedProgram, target: Target, sched: Schedule, caps:
     const why = target !== 'cuda' ? `it is CUDA's (${target} has no tf32 products)` : narrow ? 'it is for fp32 tensors (bf16/f16 products are on the tensor cores already)' : undefined;
     if (why) throw new SsdLoweringError(`f32Products 'tf32x3' cannot run ${sp.name}: ${why}`);
   }
+  // Asking for the FMA units where the tensor cores take 16-bit products: refused rather than ignored.
+  if (sched.f32Products === 'fma' && target === 'cuda' && narrow && caps.matrixUnits !== false) {
+    throw new SsdLoweringError(`f32Products 'fma' cannot run ${sp.name}: it is for fp32 tensors (bf16/f16 products are on the tensor cores)`);
+  }
   const matrixUnits = caps.matrixUnits ?? (target === 'cuda' && (narrow || splitF32));
   // CUDA keeps the products' operands in shared memory as the tensor cores round them (2 bytes each).
   const precision = operandPrecision(sp.used);

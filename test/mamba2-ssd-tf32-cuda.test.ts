@@ -55,6 +55,9 @@ describe('Mamba-2 SSD, fp32 inputs, split-fp32 products (CUDA)', () => {
     expect(compileKernel(sp('f32'), 'cuda', s, { ...H100, matrixUnits: false }).kernel.source).not.toContain('sf_tf32_split');
     expect(compileKernel(sp('bf16'), 'cuda', s, H100).schedule.f32Products).toBeUndefined();
     expect(() => compileKernel(sp('bf16'), 'cuda', { ...s, f32Products: 'tf32x3' }, H100)).toThrow(/f32Products 'tf32x3' cannot run mamba2_chunk_scan: it is for fp32 tensors/);
+    expect(() => compileKernel(sp('bf16'), 'cuda', { ...s, f32Products: 'fma' }, H100)).toThrow(/f32Products 'fma' cannot run mamba2_chunk_scan: it is for fp32 tensors \(bf16\/f16 products are on the tensor cores\)/);
+    // WGSL multiplies fp32 on its FMA units anyway: asked for, it is what runs.
+    expect(compileKernel(sp('f32'), 'wgsl', { ...s, f32Products: 'fma' }, { subgroups: false }).kernel.entry).toMatch(/_ssd_t128q32$/);
     expect(() => compileKernel(sp('f32'), 'wgsl', { ...s, f32Products: 'tf32x3' }, { subgroups: false })).toThrow(/it is CUDA's/);
   });
 
