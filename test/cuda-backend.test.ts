@@ -15,7 +15,7 @@ import { checkParamValue, KernelArgBlock } from '../runtime/cuda/kernel-args.ts'
 import { checkLaunch } from '../runtime/cuda/launch-checks.ts';
 import { cudaIncludeDirs, expandGlob, libcudaCandidates, nvrtcCandidates } from '../runtime/cuda/library-paths.ts';
 import { CubinCache, cubinCacheDir, cubinCacheKey } from '../runtime/cuda/module-cache.ts';
-import { archFor, compileOptions } from '../runtime/cuda/nvrtc.ts';
+import { archFor, archProblemFor, compileOptions } from '../runtime/cuda/nvrtc.ts';
 import { SPIN_KERNEL } from '../runtime/cuda/timing.ts';
 
 const SAXPY_SOURCE = `extern "C" __global__ void saxpy(const float* x, const float* y, float* out, unsigned n, float a) {
@@ -83,6 +83,14 @@ describe('CUDA backend without a device', () => {
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
+  });
+
+  it('says why a GPU older than sm_80, or one NVRTC cannot target, gets no kernels', () => {
+    const archs = [75, 80, 86, 89, 90, 100];
+    expect(archProblemFor(90, archs, 'NVRTC 13.0')).toBeNull();
+    expect(archProblemFor(80, archs, 'NVRTC 13.0')).toBeNull();
+    expect(archProblemFor(75, archs, 'NVRTC 13.0')).toBe("sm_75 is older than the sm_80 scanforge's CUDA kernels need (cp.async copies, bf16 and tf32 tensor-core products); --backend webgpu runs them on this GPU");
+    expect(archProblemFor(120, archs, 'NVRTC 13.0')).toBe('NVRTC 13.0 cannot target sm_120 (it supports sm_75 sm_80 sm_86 sm_89 sm_90 sm_100); point SCANFORGE_NVRTC at a newer libnvrtc');
   });
 
   it('targets sm_XY, with the arch-specific "a" variant from Hopper on', () => {

@@ -14,7 +14,7 @@ import { CudaError, DeviceAttribute, FunctionAttribute, loadDriver, type CudaDri
 import { KernelArgBlock } from './kernel-args.js';
 import { checkLaunch } from './launch-checks.js';
 import { CubinCache } from './module-cache.js';
-import { archFor, compileOptions, loadNvrtc, type Nvrtc } from './nvrtc.js';
+import { archFor, archProblemFor, compileOptions, loadNvrtc, type Nvrtc } from './nvrtc.js';
 import { EventPool, SPIN_KERNEL, timeLaunchesWithEvents } from './timing.js';
 
 export type CudaAvailability = { available: true } | { available: false; reason: string };
@@ -146,7 +146,8 @@ export class CudaBackend implements Backend {
   private readonly kernels = new Set<CudaCompiledKernel>();
   private spin: Promise<CudaCompiledKernel | null> | undefined;
   private readonly headStart: boolean;
-  private readonly archProblem: string | null;
+  /** Why this device cannot compile scanforge's kernels (too old, or NVRTC cannot target it), or null. */
+  readonly archProblem: string | null;
   private destroyed = false;
 
   /** Use openCuda(). */
@@ -196,12 +197,8 @@ export class CudaBackend implements Backend {
     this.nvrtcVersion = nvrtc.version();
     const archs = nvrtc.supportedArchs();
     const wanted = this.computeCapability.major * 10 + this.computeCapability.minor;
-    // Checked here so that compile() can say what is wrong instead of relaying
-    // NVRTC's bare "invalid value for --gpu-architecture".
-    this.archProblem = archs.includes(wanted)
-      ? null
-      : `NVRTC ${this.nvrtcVersion.major}.${this.nvrtcVersion.minor} (${nvrtc.libraryPath}) cannot target sm_${wanted} ` +
-        `(it supports ${archs.map((a) => `sm_${a}`).join(' ')}); point SCANFORGE_NVRTC at a newer libnvrtc`;
+    // Checked here so that compile() can say what is wrong instead of relaying NVRTC's errors.
+    this.archProblem = archProblemFor(wanted, archs, `NVRTC ${this.nvrtcVersion.major}.${this.nvrtcVersion.minor} (${nvrtc.libraryPath})`);
     this.cache = options.cache === false ? null : (options.cache ?? new CubinCache());
     this.extraOptions = options.nvrtcOptions ?? [];
     this.headStart = options.timingHeadStart ?? true;

@@ -56,6 +56,23 @@ export function archFor(major: number, minor: number): string {
   return `sm_${major}${minor}${major >= 9 ? 'a' : ''}`;
 }
 
+/** The oldest compute capability the generated kernels run on: cp.async copies and bf16/tf32 mma.sync are sm_80's. */
+export const MIN_COMPUTE_CAPABILITY = 80;
+
+/**
+ * Why kernels cannot be compiled for compute capability `cc` (major·10 + minor)
+ * with an NVRTC that targets `archs`, or null: said before NVRTC would answer
+ * with a bare "invalid value for --gpu-architecture" or a failed compile of an
+ * sm_80 instruction.
+ */
+export function archProblemFor(cc: number, archs: readonly number[], nvrtc: string): string | null {
+  if (cc < MIN_COMPUTE_CAPABILITY) {
+    return `sm_${cc} is older than the sm_${MIN_COMPUTE_CAPABILITY} scanforge's CUDA kernels need (cp.async copies, bf16 and tf32 tensor-core products); --backend webgpu runs them on this GPU`;
+  }
+  if (!archs.includes(cc)) return `${nvrtc} cannot target sm_${cc} (it supports ${archs.map((a) => `sm_${a}`).join(' ')}); point SCANFORGE_NVRTC at a newer libnvrtc`;
+  return null;
+}
+
 /**
  * Options for a compile, accuracy first: no --use_fast_math unless the caller
  * asks for it (callers pass it in `extra`). -default-device makes functions
