@@ -56,7 +56,7 @@ cases.push({ dims: { batch: 1, seqlen: 1000, nheads: 2, headdim: 64, ngroups: 1,
 cases.push({ dims: { batch: 1, seqlen: 4096, nheads: 2, headdim: 64, ngroups: 1, dstate: 128 }, full: true, schedule: { ...ssd(256, 64, 32), ssdForm: 'chunked' } });
 cases.push({ dims: { batch: 2, seqlen: 1000, nheads: 2, headdim: 64, ngroups: 1, dstate: 128 }, full: false, schedule: { ...ssd(256, 128, 16), ssdForm: 'chunked' } });
 cases.push({ dims: { batch: 2, seqlen: 77, nheads: 4, headdim: 16, ngroups: 2, dstate: 16 }, full: true, schedule: { ...ssd(64, 32), ssdForm: 'chunked' } });
-// The walk on warpgroup products (CUDA sm_90a, bf16; chunk 64, the standard head size): around chunk boundaries,
+// The walk on warpgroup products (CUDA sm_90a, bf16/f16; chunk 64, the standard head size): around chunk boundaries,
 // with ngroups 1 and 2, every optional input and states in and out on and off, and a long sequence cut short.
 for (const seqlen of [1, 63, 64, 65, 300, 4097]) {
   const long = seqlen > 1000;

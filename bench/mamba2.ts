@@ -49,7 +49,7 @@ const ssd = (threads: number, chunk: number, headTile?: number, nTile?: number, 
 const chunked = (threads: number, chunk: number, headTile?: number, nTile?: number): Schedule => ssd(threads, chunk, headTile, nTile, true);
 /**
  * t<threads>q<chunk>[p<headTile>][n<nTile>][c|w][x], e.g. t128q32p32n16 (n16: N staged in tiles of 16, the Run 9 kernel);
- * c: the chunk-parallel form; w: the walk on warpgroup products (t128q64w; CUDA sm_90a, bf16); x: fp32 products as
+ * c: the chunk-parallel form; w: the walk on warpgroup products (t128q64w; CUDA sm_90a, bf16/f16); x: fp32 products as
  * split tf32 on the tensor cores (f32Products 'tf32x3': CUDA fp32's default, named); f: fp32 products on the FMA units
  * (f32Products 'fma').
  */
@@ -68,7 +68,7 @@ const listArg = (name: string): string[] | undefined => process.argv.find((a) =>
 const given = listArg('schedules')?.map(parseSsd);
 const onlyBackends = listArg('backends');
 const onlyDtypes = listArg('dtypes');
-// The walk on warpgroup products (sm_90a, bf16; elsewhere it is skipped with the reason).
+// The walk on warpgroup products (sm_90a, bf16/f16; elsewhere it is skipped with the reason).
 const wgmma: Schedule = { ...ssd(128, 64), ssdForm: 'wgmma' };
 const cudaSchedules: Schedule[] = given ?? (quick
   ? [wgmma, ssd(128, 32, 32), ssd(128, 32, 32, 16), ...chunkedSchedules]
@@ -84,7 +84,7 @@ const generic: Schedule = { threads: 128, items: 4, rows: 1, lowering: 'diagonal
 const withGeneric = !quick && !process.argv.includes('--no-generic');
 
 const backends: { name: string; open: () => Promise<Backend>; dtypes: DType[]; schedules: Schedule[] }[] = [
-  { name: 'cuda', open: async () => (await import('../runtime/cuda/backend.js')).openCuda(), dtypes: ['bf16', 'f32'], schedules: cudaSchedules },
+  { name: 'cuda', open: async () => (await import('../runtime/cuda/backend.js')).openCuda(), dtypes: ['bf16', 'f32', 'f16'], schedules: cudaSchedules },
   { name: 'webgpu', open: async () => (await import('../runtime/webgpu/index.js')).openWebGpu(), dtypes: ['f32'], schedules: wgslSchedules },
 ];
 

@@ -83,7 +83,7 @@ export interface Schedule {
    * workgroup memory; 'chunked', three launches with the chunks in parallel
    * and the chunk states in scratch buffers (lower/ssd-chunked.ts); 'wgmma',
    * the walk on Hopper's warpgroup products, chunk 64 and 128 threads (CUDA
-   * on sm_90a, bf16; lower/ssd-wgmma.ts).
+   * on sm_90a, bf16 or f16; lower/ssd-wgmma.ts).
    */
   ssdForm?: 'fused' | 'chunked' | 'wgmma';
   /**

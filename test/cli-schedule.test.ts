@@ -57,7 +57,7 @@ describe('--schedule', () => {
         for (const l of m.launches!) expect(readFileSync(path.join(out, l.source), 'utf8')).toContain('wgmma.mma_async');
       }
       // Where the walk cannot run, the build says why instead of falling back.
-      expect(() => buildProgram(p, { targets: ['cuda'], out, dims: {}, dtype: 'f32', wgslSubgroups: false, schedule: { ssdForm: 'wgmma' } })).toThrow(/ssdForm 'wgmma' cannot run mamba2_chunk_scan: it needs bf16 tensors/);
+      expect(() => buildProgram(p, { targets: ['cuda'], out, dims: {}, dtype: 'f32', wgslSubgroups: false, schedule: { ssdForm: 'wgmma' } })).toThrow(/ssdForm 'wgmma' cannot run mamba2_chunk_scan: it needs bf16 or f16 tensors/);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }

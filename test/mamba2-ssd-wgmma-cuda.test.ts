@@ -1,4 +1,4 @@
-// The SSD walk on warpgroup products (ssdForm 'wgmma', lower/ssd-wgmma.ts, render/cuda-ssd-wgmma.ts) for Mamba-2:
+// The SSD walk on warpgroup products (ssdForm 'wgmma', lower/ssd-wgmma.ts, render/cuda-ssd-wgmma.ts) for Mamba-2, bf16 and f16:
 // where it applies and what it says where it does not, and its CUDA sources compiled offline with nvcc
 // -arch=sm_90a: every variant builds, exports its entry, and ptxas keeps the warpgroup products asynchronous
 // (no C7512 "serialized" note) within the three-blocks-per-SM register cap. Running it is the device's
@@ -27,10 +27,15 @@ const VARIANTS: { name: string; variant: (p: Program) => Variant; dims?: Record<
   { name: 'dstate 64, every input', variant: (p) => ({ ...defaultVariant(p), present: ['D', 'D_hp', 'z', 'dt_bias'], initStates: ['S'], finalStates: ['S'] }), dims: { ...DIMS, dstate: 64 } },
 ];
 
+// f16: the bench's inputs and every input with states (its own packing, exact gates, σ folded every chunk).
+const F16_VARIANTS = [VARIANTS[1]!, VARIANTS[2]!];
+
 describe('Mamba-2 SSD on warpgroup products (CUDA sm_90a)', () => {
   let p: Program;
   const kernels: RenderedKernel[] = [];
+  const f16Kernels: RenderedKernel[] = [];
   let reports: Promise<CubinReport[]>;
+  let f16Reports: Promise<CubinReport[]>;
 
   beforeAll(async () => {
     p = await loadProgram(new URL('../examples/mamba2.ts', import.meta.url).pathname);
@@ -41,7 +46,9 @@ describe('Mamba-2 SSD on warpgroup products (CUDA sm_90a)', () => {
       expect(info.launches.map((l) => l.kernel.entry.replace(/^.*_ssdw_/, ''))).toEqual(['t128q64_g', 't128q64']);
       kernels.push(...info.launches.map((l) => l.kernel));
     }
+    for (const c of F16_VARIANTS) f16Kernels.push(...compileKernel(specializeFor(p, c.variant(p), c.dims ?? DIMS, 'f16'), 'cuda', WGMMA, H100).launches.map((l) => l.kernel));
     reports = nvcc ? compileCubins(kernels, 'sm_90a') : Promise.resolve([]);
+    f16Reports = nvcc ? compileCubins(f16Kernels, 'sm_90a') : Promise.resolve([]);
   }, 60_000);
 
   it('is the default where the device has the products, refused with the reason where it is asked for and cannot run', () => {
@@ -52,6 +59,7 @@ describe('Mamba-2 SSD on warpgroup products (CUDA sm_90a)', () => {
     const plain: Schedule = { threads: 128, items: 4, lowering: 'ssd' };
     expect(entry(plain)).toMatch(/_ssdw_t128q64$/);
     expect(compileKernel(sp(DIMS), 'cuda', plain, H100).schedule.ssdForm).toBe('wgmma');
+    expect(compileKernel(sp(DIMS, 'f16'), 'cuda', plain, H100).launches.at(-1)!.kernel.entry).toMatch(/_ssdw_t128q64$/);
     expect(entry({ ...plain, chunk: 64 })).toMatch(/_ssdw_t128q64$/);
     // ...and the fused kernel at any other tile, where asked, on other devices, dtypes and sizes.
     expect(entry({ ...plain, chunk: 32 })).toMatch(/_ssd_t128q32$/);
@@ -62,7 +70,7 @@ describe('Mamba-2 SSD on warpgroup products (CUDA sm_90a)', () => {
     expect(entry(plain, { ...DIMS, headdim: 32 })).not.toMatch(/ssdw/);
     expect(compileKernel(sp(DIMS, 'f32'), 'wgsl', plain, { subgroups: true }).kernel.entry).not.toMatch(/ssdw/);
     // Asked for where it cannot run: refused, saying why.
-    expect(() => compileKernel(sp(DIMS, 'f32'), 'cuda', WGMMA, H100)).toThrow(/ssdForm 'wgmma' cannot run mamba2_chunk_scan: it needs bf16 tensors/);
+    expect(() => compileKernel(sp(DIMS, 'f32'), 'cuda', WGMMA, H100)).toThrow(/ssdForm 'wgmma' cannot run mamba2_chunk_scan: it needs bf16 or f16 tensors/);
     expect(() => compileKernel(sp(DIMS), 'cuda', WGMMA, { ...H100, warpgroupMma: false })).toThrow(/no warpgroup matrix products \(sm_90a\)/);
     expect(() => compileKernel(sp(DIMS), 'wgsl', WGMMA, { subgroups: true })).toThrow(/it is CUDA's/);
     expect(() => compileKernel(sp({ ...DIMS, headdim: 32 }), 'cuda', WGMMA, H100)).toThrow(/P axis must be a multiple of 64 .* got 32/);
@@ -98,6 +106,41 @@ describe('Mamba-2 SSD on warpgroup products (CUDA sm_90a)', () => {
       expect(k.source).toContain('__launch_bounds__(128, 3)');
     });
   });
+
+  it('f16: its own products, packing and exact gates; σ folded into the state every chunk that decays', () => {
+    const walks = f16Kernels.filter((k) => !k.entry.endsWith('_g'));
+    expect(walks).toHaveLength(F16_VARIANTS.length);
+    for (const k of f16Kernels) {
+      expect(k.source).toContain('wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16');
+      expect(k.source).not.toContain('.bf16');
+    }
+    // The kernel's body (after the helpers every walk defines).
+    const body = (k: RenderedKernel): string => k.source.slice(k.source.indexOf('extern "C"'));
+    for (const k of walks) {
+      expect(body(k)).toContain('sf_wj[sf_l] = sf_pack_f16(');
+      expect(body(k)).not.toContain('sf_pack_bf16(');
+      expect(body(k)).toContain('const bool fold = next < 1.0f;');
+      // z's gate is the dialect's exact silu, not the one-MUFU tanh form.
+      expect(body(k)).not.toContain('sf_silu_t(');
+      expect(k.sharedBytes).toBe(70656);
+    }
+    // bf16 keeps its running σ down to 2^-40 and its one-MUFU gates.
+    const bf16Walk = kernels.filter((k) => !k.entry.endsWith('_g'))[1]!;
+    expect(bf16Walk.source).toContain('const bool fold = next < 0x1p-40f;');
+    expect(body(bf16Walk)).toContain('sf_silu_t(');
+  });
+
+  it.skipIf(!nvcc)('f16: nvcc -arch=sm_90a builds both launches of each variant, the products stay asynchronous', async () => {
+    const rs = await f16Reports;
+    expect(rs).toHaveLength(f16Kernels.length);
+    for (const r of rs) {
+      expect(r.code, r.log).toBe(0);
+      expect(r.exportsEntry).toBe(true);
+      expect(r.log).not.toMatch(/C7512|serialized/);
+      expect(r.registers).toBeLessThanOrEqual(168);
+      expect(r.spillStores).toBeLessThanOrEqual(64);
+    }
+  }, 120_000);
 
   VARIANTS.forEach((c, at) => {
     it.skipIf(!nvcc)(`${c.name}: nvcc -arch=sm_90a builds both launches, the products stay asynchronous`, async () => {

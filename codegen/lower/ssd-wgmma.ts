@@ -6,7 +6,7 @@
 // addresses of u, c, w and of the outputs' staged loads, the output value
 // from the readout, and the initial/final states.
 //
-// It applies where the walk's fixed tiling does: bf16 tensors, one rank-1
+// It applies where the walk's fixed tiling does: bf16 or f16 tensors, one rank-1
 // update and no other state or previous-step term, P a multiple of 64 (one
 // warpgroup per 64), N of 64 or 128 (the state's registers), u, c and w plain
 // loads contiguous along p / n, and one output contiguous along p whose
@@ -34,7 +34,8 @@ const G_FLOATS = 36 * 32 * 2;
 
 /** Why the warpgroup walk cannot run this program, or undefined where it can. */
 export function ssdWgmmaRefusal(sp: SpecializedProgram, form: SsdForm): string | undefined {
-  if (operandPrecision(sp.used) !== 'bf16') return 'it needs bf16 tensors';
+  const ty = operandPrecision(sp.used);
+  if (ty === 'f32') return 'it needs bf16 or f16 tensors';
   const em = ssdEmitter(sp, form);
   if (form.rank) return `it handles one rank-1 update; this program has a rank axis (${form.rank.dim})`;
   if (form.prev) return 'it handles no previous-step input term';
@@ -43,14 +44,14 @@ export function ssdWgmmaRefusal(sp: SpecializedProgram, form: SsdForm): string |
   if (em.N !== 64 && em.N !== 128) return `the state's N axis must be 64 or 128 (its registers), got ${em.N}`;
   const copies: [PExpr, '$p' | '$n', string][] = [[em.u, '$p', 'u'], [em.c, '$n', 'c'], [em.w, '$n', 'w']];
   for (const [tmpl, key, what] of copies) {
-    if (tmpl.k !== 'load' || !asyncCopyable(em, tmpl, key, 'bf16', 8)) return `its ${what} must be a plain load of a bf16 tensor, 8 consecutive elements along ${key.slice(1)} at a time`;
+    if (tmpl.k !== 'load' || !asyncCopyable(em, tmpl, key, ty, 8)) return `its ${what} must be a plain load of a ${ty} tensor, 8 consecutive elements along ${key.slice(1)} at a time`;
   }
-  const staged = stagedLoads(em);
+  const staged = stagedLoads(em, ty);
   const outs = outputTemplates(em, staged);
   if (outs.length !== 1) return `it writes one output, this program writes ${outs.length}`;
   const out = outs[0]!;
   const outLoad: PExpr = { k: 'load', buf: out.buf, index: out.index };
-  if (!asyncCopyable(em, outLoad, '$p', 'bf16', 8)) return `its output ${out.buf} must be a bf16 tensor stored 8 consecutive elements along p at a time`;
+  if (!asyncCopyable(em, outLoad, '$p', ty, 8)) return `its output ${out.buf} must be a ${ty} tensor stored 8 consecutive elements along p at a time`;
   if (staged.filter((x) => x.arr !== 'Xs').length > 1) return 'its output reads at most one per-step tensor besides u';
   const rest = perStepLoads(out.value);
   if (rest.length) return `its output reads ${rest.map((x) => (x.k === 'load' ? x.buf : '?')).join(', ')} per step in a way the walk cannot stage`;
@@ -58,8 +59,8 @@ export function ssdWgmmaRefusal(sp: SpecializedProgram, form: SsdForm): string |
 }
 
 /** The output's per-step loads the walk stages: u's (in x's tile) and at most one more (z's tile). */
-function stagedLoads(em: SsdEmitter): StagedLoad[] {
-  return stageableOutputLoads(em, 'bf16', 8);
+function stagedLoads(em: SsdEmitter, ty: 'bf16' | 'f16'): StagedLoad[] {
+  return stageableOutputLoads(em, ty, 8);
 }
 
 /** Loads in `x` that vary with the step (what the output may not read apart from its staged loads). */
@@ -126,7 +127,9 @@ export function lowerSsdWgmma(sp: SpecializedProgram, form: SsdForm, name: strin
     const r = em.emitAll([[tmpl.index, 'i32']], T_BIT | (key === '$p' ? P_BIT : N_BIT), { $t: v('sf_t'), [key]: v('sf_k') });
     return { buf: tmpl.buf, decls: r.decls, at: r.values[0]! };
   };
-  const staged = stagedLoads(em);
+  // The walk's 16-bit type: its tensors' and its products' operands (ssdWgmmaRefusal has said it is one).
+  const ty = operandPrecision(sp.used) === 'f16' ? 'f16' : 'bf16';
+  const staged = stagedLoads(em, ty);
   const z = staged.find((x) => x.arr !== 'Xs');
   const out = outputTemplates(em, staged)[0]!;
   const stagedVars = Object.fromEntries(staged.map((x, k) => [stagedKey(k), v(x.arr === 'Xs' ? 'sf_xv' : 'sf_zv')]));
@@ -154,6 +157,7 @@ export function lowerSsdWgmma(sp: SpecializedProgram, form: SsdForm, name: strin
     k: 'ssdWgmma',
     positiveScale: em.sc.k === 'call' && ['softplus', 'exp', 'sigmoid'].includes(em.sc.fn),
     role: 'walk',
+    ty,
     ...(g ? { g } : {}),
     N: em.N as 64 | 128,
     P: em.P,

@@ -141,6 +141,8 @@ export interface SsdWgmmaStmt {
    * not split into whole groups every row owns a slot of its own.)
    */
   role: 'walk' | 'prep';
+  /** The 16-bit type of the tensors and of the products' operands. */
+  ty: 'bf16' | 'f16';
   /** `floats`: a chunk's G in the scratch (its pairs on and below the diagonal), per slot and chunk. */
   g?: { buf: string; own: PExpr; slot: PExpr; floats: number };
   /** The state's N axis (64 or 128) and P axis (a multiple of 64). */

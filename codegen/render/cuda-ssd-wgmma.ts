@@ -10,14 +10,14 @@
 // Per chunk, three barriers and a half:
 //   b0   x, C, B of the chunk landed (copied at b1 / b2 of the chunk before);
 //   G = C·Bᵀ (both operands from shared memory), its blocks on and below the
-//        diagonal into M's buffer (bf16), a barrier, then M = G ∘ the causal
+//        diagonal into M's buffer (16-bit), a barrier, then M = G ∘ the causal
 //        decay mask in place, 9 pairs per thread (the 36 lower 8×8 blocks
 //        spread evenly; the blocks above stay zero from the start);
 //   b1   M visible to the tensor cores; x read (the next chunk's x copied);
 //   the update S/σ' ← S/σ + X'ᵀ·B (A = Xᵀ by ldmatrix.trans, scaled by the
-//        state weights as bf16 pairs; B read transposed), then the readout
+//        state weights as 16-bit pairs; B read transposed), then the readout
 //        in two halves of the chunk, Yᵀ = exp2(cs_i)·σ·(S·Cᵀ) + Xᵀ·Mᵀ (A = S
-//        packed to bf16 from its own registers), each half's outputs staged
+//        packed to 16 bits from its own registers), each half's outputs staged
 //        over z's tile by stmatrix.trans and stored 16 bytes at a time by the
 //        warp that owns those 16 p;
 //   b2   C, B, M and z free: the next chunk's C, B and z copied; the step
@@ -35,7 +35,7 @@ import { printExpr, printStmts } from './print.js';
 
 const Q = 64;
 const T = 128;
-/** Bytes per row of the staged x and z tiles: 64 bf16 + 16, so ldmatrix's 8 rows fall on distinct banks. */
+/** Bytes per row of the staged x and z tiles: 64 16-bit elements + 16, so ldmatrix's 8 rows fall on distinct banks. */
 const XROW = 144;
 
 /** The shared-memory carve-up, in bytes, and the total (a multiple of 1024: the swizzled operands need that alignment); `gBytes`: a chunk's G from the first launch (0: none). */
@@ -47,8 +47,34 @@ export function ssdWgmmaLayout(N: number, gBytes: number): { cc: number; bn: num
   return { cc, bn, m, x, zy, g: gs, f, bytes: Math.ceil(end / 1024) * 1024 };
 }
 
-/** `wgmma.mma_async` m64nNk16 bf16 → f32 as a device function: A from 4 registers or a descriptor, B from a descriptor (transposed: imm-trans-b). */
-function wgmmaFn(name: string, n: number, aRegs: boolean, transB: boolean): string {
+type Ty16 = SsdWgmmaStmt['ty'];
+
+/** A packed pair of the walk's 16-bit type: its halves as floats (lo, hi) and its product with another pair. */
+function pairHelpers(ty: Ty16): string[] {
+  if (ty === 'bf16') {
+    return [
+      '__device__ __forceinline__ float sf_lo16(unsigned v) { return __uint_as_float(v << 16); }',
+      '__device__ __forceinline__ float sf_hi16(unsigned v) { return __uint_as_float(v & 0xFFFF0000u); }',
+      '__device__ __forceinline__ unsigned sf_mul2(unsigned a, unsigned b) { __nv_bfloat162 r = __hmul2(*reinterpret_cast<__nv_bfloat162*>(&a), *reinterpret_cast<__nv_bfloat162*>(&b)); return *reinterpret_cast<unsigned*>(&r); }',
+    ];
+  }
+  return [
+    '__device__ __forceinline__ float sf_lo16(unsigned v) { return __half2float(__ushort_as_half((unsigned short)(v & 0xFFFFu))); }',
+    '__device__ __forceinline__ float sf_hi16(unsigned v) { return __half2float(__ushort_as_half((unsigned short)(v >> 16))); }',
+    '__device__ __forceinline__ unsigned sf_mul2(unsigned a, unsigned b) { __half2 r = __hmul2(*reinterpret_cast<__half2*>(&a), *reinterpret_cast<__half2*>(&b)); return *reinterpret_cast<unsigned*>(&r); }',
+  ];
+}
+
+/**
+ * When the chunk folds the running σ into the state (next σ below this): the state is kept as S/σ and the update's
+ * weights carry 1/σ', both packed to the 16-bit type as the products' operands. bf16 has fp32's exponent range, so σ
+ * may fall to 2^-40 (a fold every many chunks); f16's ends at 65504, so σ stays 1 (a fold, N/2 multiplies per thread,
+ * every chunk that decays) and the operands keep the state's own magnitude, as the fused f16 kernel's do.
+ */
+const FOLD_BELOW: Record<Ty16, string> = { bf16: '0x1p-40f', f16: '1.0f' };
+
+/** `wgmma.mma_async` m64nNk16 bf16/f16 → f32 as a device function: A from 4 registers or a descriptor, B from a descriptor (transposed: imm-trans-b). */
+function wgmmaFn(name: string, n: number, aRegs: boolean, transB: boolean, ty: Ty16): string {
   const R = n / 2;
   const ops = (k: number, from = 0): string => Array.from({ length: k }, (_, i) => `%${from + i}`).join(',');
   const d = Array.from({ length: R }, (_, i) => `"+f"(d[${i}])`).join(', ');
@@ -57,14 +83,14 @@ function wgmmaFn(name: string, n: number, aRegs: boolean, transB: boolean): stri
   const aParam = aRegs ? 'const unsigned (&a)[4]' : 'unsigned long long adesc';
   return `__device__ __forceinline__ void ${name}(float (&d)[${R}], ${aParam}, unsigned long long bdesc, int scaleD) {
   asm volatile("{\\n.reg .pred p;\\nsetp.ne.b32 p, %${scaleAt}, 0;\\n"
-    "wgmma.mma_async.sync.aligned.m64n${n}k16.f32.bf16.bf16 {${ops(R)}}, ${aOp}, %${descAt}, p, ${imm};\\n}\\n"
+    "wgmma.mma_async.sync.aligned.m64n${n}k16.f32.${ty}.${ty} {${ops(R)}}, ${aOp}, %${descAt}, p, ${imm};\\n}\\n"
     : ${d}
     : ${aIn}"l"(bdesc), "r"(scaleD) : "memory");
 }`;
 }
 
-/** Device helpers of the walk (independent of the program). */
-function walkHelpers(N: number): string {
+/** Device helpers of the walk (independent of the program but for its 16-bit type). */
+function walkHelpers(N: number, ty: Ty16): string {
   return [
     '__device__ __forceinline__ unsigned sf_smem_u32(const void* p) { return (unsigned)__cvta_generic_to_shared(p); }',
     // K-major operand rows of 64 elements (128 bytes), 16-byte pieces XOR row % 8 (the 128-byte swizzle), atoms of 64 rows.
@@ -82,18 +108,16 @@ function walkHelpers(N: number): string {
     'template <int R> __device__ __forceinline__ void sf_keep(float (&d)[R]) {\n#pragma unroll\n  for (int i = 0; i < R; i++) asm volatile("" : "+f"(d[i]) :: "memory");\n}',
     '__device__ __forceinline__ void sf_ldsm_t(unsigned (&r)[4], unsigned addr) { asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\\n" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr)); }',
     '__device__ __forceinline__ void sf_stsm_t(unsigned addr, const unsigned (&r)[4]) { asm volatile("stmatrix.sync.aligned.m8n8.x4.trans.shared.b16 [%0], {%1,%2,%3,%4};\\n" :: "r"(addr), "r"(r[0]), "r"(r[1]), "r"(r[2]), "r"(r[3]) : "memory"); }',
-    '__device__ __forceinline__ float sf_lo16(unsigned v) { return __uint_as_float(v << 16); }',
-    '__device__ __forceinline__ float sf_hi16(unsigned v) { return __uint_as_float(v & 0xFFFF0000u); }',
-    '__device__ __forceinline__ unsigned sf_mul2(unsigned a, unsigned b) { __nv_bfloat162 r = __hmul2(*reinterpret_cast<__nv_bfloat162*>(&a), *reinterpret_cast<__nv_bfloat162*>(&b)); return *reinterpret_cast<unsigned*>(&r); }',
+    ...pairHelpers(ty),
     // sigmoid(x) = (1 + tanh(x/2)) / 2 and silu(x) = x·sigmoid(x) = h + h·tanh(h), h = x/2: one MUFU each.
     '__device__ __forceinline__ float sf_tanh_a(float x) { float t; asm("tanh.approx.f32 %0, %1;" : "=f"(t) : "f"(x)); return t; }',
     '__device__ __forceinline__ float sf_silu_t(float x) { const float h = 0.5f * x; return fmaf(h, sf_tanh_a(h), h); }',
     '__device__ __forceinline__ float sf_sigmoid_t(float x) { return fmaf(0.5f, sf_tanh_a(0.5f * x), 0.5f); }',
     // The 36 8×8 blocks (bi, bj), bj ≤ bi, of the causal mask: a warp takes one block per pass.
     '__constant__ unsigned char sf_lower[36][2] = {{0,0},{1,0},{1,1},{2,0},{2,1},{2,2},{3,0},{3,1},{3,2},{3,3},{4,0},{4,1},{4,2},{4,3},{4,4},{5,0},{5,1},{5,2},{5,3},{5,4},{5,5},{6,0},{6,1},{6,2},{6,3},{6,4},{6,5},{6,6},{7,0},{7,1},{7,2},{7,3},{7,4},{7,5},{7,6},{7,7}};',
-    wgmmaFn('sf_wgmma_g', 64, false, false),
-    wgmmaFn('sf_wgmma_y', 32, true, false),
-    wgmmaFn('sf_wgmma_s', N, true, true),
+    wgmmaFn('sf_wgmma_g', 64, false, false, ty),
+    wgmmaFn('sf_wgmma_y', 32, true, false, ty),
+    wgmmaFn('sf_wgmma_s', N, true, true, ty),
   ].join('\n');
 }
 
@@ -119,9 +143,10 @@ function gProduct(KN: number, pad: string): string {
 
 /** The kernel source of a plan whose body is one `ssdWgmma` statement; `args` and `helpers` as the CUDA dialect prints them for any plan. */
 export function renderSsdWgmma(plan: KernelPlan, s: SsdWgmmaStmt, cuda: Dialect, args: string[], helpers: string[]): RenderedKernel {
-  // The outputs are bf16 (the walk runs bf16 programs only): their gates may take one MUFU tanh (relative
-  // error ~2^-11) instead of the fp32 kernels' ex2 and rcp (RESULTS run 126: part of the prototype's −35%).
-  const d: Dialect = { ...cuda, fn: (f) => (f === 'silu' ? 'sf_silu_t' : f === 'sigmoid' ? 'sf_sigmoid_t' : cuda.fn(f)) };
+  // bf16 outputs: their gates may take one MUFU tanh (relative error ~2^-11, under bf16's rounding) instead of the
+  // fp32 kernels' ex2 and rcp (RESULTS run 126: part of the prototype's −35%). f16 rounds at 2^-11 itself: exact gates.
+  const d: Dialect = s.ty === 'bf16' ? { ...cuda, fn: (f) => (f === 'silu' ? 'sf_silu_t' : f === 'sigmoid' ? 'sf_sigmoid_t' : cuda.fn(f)) } : cuda;
+  const pack = `sf_pack_${s.ty}`;
   const e = (x: PExpr): string => printExpr(x, d, plan);
   const b = (stmts: PStmt[], depth: number): string => printStmts(stmts, d, plan, depth);
   if (s.role === 'prep') return renderPrep(plan, s, e, b, args, helpers);
@@ -141,13 +166,13 @@ export function renderSsdWgmma(plan: KernelPlan, s: SsdWgmmaStmt, cuda: Dialect,
   const final = s.final
     ? `    __syncthreads();\n    const float sf_sig = sf_ren[1];\n#pragma unroll\n    for (int k = 0; k < ${N / 2}; k++) { ${accAt('k')} ${d.store(s.final.buf, plan.elem[s.final.buf]!, e(s.final.at), 'S[k] * sf_sig')} }\n`
     : '';
-  // One output element from readout `r` and the staged x and z values (bf16 halves of `xw`, `zw`).
+  // One output element from readout `r` and the staged x and z values (16-bit halves of `xw`, `zw`).
   const outValue = (r: string, half: 'lo' | 'hi', pad: string): string =>
     `${pad}{\n${pad}  const int sf_t = c0 + sf_i + ${half === 'hi' ? 1 : 0};\n${pad}  const int sf_p = sf_pp;\n${pad}  const float sf_r = ${r};\n` +
     `${pad}  const float sf_xv = sf_${half}16(sf_xw);\n${pad}  const float sf_zv = sf_${half}16(sf_zw);\n` +
     `${b(s.out.decls, pad.length / 2 + 1)}${pad}  sf_o${half} = ${e(s.out.value)};\n${pad}}\n`;
   const source = `${helpers.join('\n')}
-${walkHelpers(N)}
+${walkHelpers(N, s.ty)}
 extern "C" __global__ void __launch_bounds__(${T}, 3) ${plan.name}(${args.join(', ')}) {
   extern __shared__ __align__(1024) unsigned char sf_smem[];
   unsigned char* const sf_cc = sf_smem + ${lay.cc};
@@ -162,7 +187,7 @@ extern "C" __global__ void __launch_bounds__(${T}, 3) ${plan.name}(${args.join('
   float* const sf_cs = sf_f + ${2 * Q};     // cumulative log2-decay
   float* const sf_ecs = sf_f + ${3 * Q};    // exp2(cs_i)·σ
   float* const sf_scj = sf_f + ${4 * Q};    // for the mask: the step factors, or cs_j − log2 s_j where they are positive
-  unsigned* const sf_wj = reinterpret_cast<unsigned*>(sf_f + ${5 * Q});   // bf16 pairs exp2(cs_last − cs_j)·s_j / σ'
+  unsigned* const sf_wj = reinterpret_cast<unsigned*>(sf_f + ${5 * Q});   // 16-bit pairs exp2(cs_last − cs_j)·s_j / σ'
   float* const sf_ren = sf_f + ${5 * Q + Q / 2};   // the factor the state takes this chunk (1: none); then σ at the end
   const int sf_tid = (int)threadIdx.x, sf_w = sf_tid >> 5, sf_l = sf_tid & 31, sf_tig = sf_l & 3;
   const int sf_group = (int)(blockIdx.x + blockIdx.y * gridDim.x);
@@ -190,12 +215,12 @@ ${init}    float sf_sigma = 1.0f;   // warp 0: the running σ
       const float c1 = inc, c0v = inc - a01 + a0;
       const float last = __shfl_sync(0xffffffffu, inc, 31);
       const float next = sf_sigma * sf_exp2(last);
-      const bool fold = next < 0x1p-40f;
+      const bool fold = next < ${FOLD_BELOW[s.ty]};
       const float inv = fold ? 1.0f : 1.0f / next;
       sf_cs[2 * sf_l] = c0v; sf_cs[2 * sf_l + 1] = c1;
       sf_ecs[2 * sf_l] = sf_exp2(c0v) * sf_sigma; sf_ecs[2 * sf_l + 1] = sf_exp2(c1) * sf_sigma;
       ${s.positiveScale ? 'sf_scj[2 * sf_l] = c0v - __log2f(d0); sf_scj[2 * sf_l + 1] = c1 - __log2f(d1);   // cs_j − log2 s_j (s_j = 0: +inf, a zero weight)' : 'sf_scj[2 * sf_l] = d0; sf_scj[2 * sf_l + 1] = d1;'}
-      sf_wj[sf_l] = sf_pack_bf16(sf_exp2(last - c0v) * d0 * inv, sf_exp2(last - c1) * d1 * inv);
+      sf_wj[sf_l] = ${pack}(sf_exp2(last - c0v) * d0 * inv, sf_exp2(last - c1) * d1 * inv);
       if (sf_l == 0) sf_ren[0] = fold ? next : 1.0f;
       sf_sigma = fold ? 1.0f : next;
     };
@@ -210,11 +235,11 @@ ${b(s.steps.issue, 3)}${rowCopies(s.x, 'sf_x', '      ')}${gCopy('      ')}${s.z
       asm volatile("cp.async.wait_group 0;" ::: "memory");
       sf_fence_async();
       __syncthreads();   // b0
-${s.g ? '' : `      {   // G = C·Bᵀ; its blocks on and below the diagonal, bf16, into M's buffer.
+${s.g ? '' : `      {   // G = C·Bᵀ; its blocks on and below the diagonal, 16-bit, into M's buffer.
 ${gProduct(KN, '        ')}#pragma unroll
         for (int k = 0; k < 32; k += 2) {
           const int i = 16 * sf_w + (sf_l >> 2) + 8 * ((k >> 1) & 1), j = (k >> 2) * 8 + 2 * sf_tig;
-          if ((j >> 3) <= (i >> 3)) *reinterpret_cast<unsigned*>(sf_m + sf_swz(i, j)) = sf_pack_bf16(G[k], G[k + 1]);
+          if ((j >> 3) <= (i >> 3)) *reinterpret_cast<unsigned*>(sf_m + sf_swz(i, j)) = ${pack}(G[k], G[k + 1]);
         }
       }
 `}      // Xᵀ in the A-operand layout (rows p = 16w…, K = step), by transposing loads of x [step][p].
@@ -236,7 +261,7 @@ ${s.g ? '' : '      __syncthreads();   // G in M\'s buffer\n'}      // M = G ∘
     ? 'const float2 uj = *reinterpret_cast<const float2*>(&sf_scj[j]);\n        float m0 = glo * sf_exp2(ci - uj.x), m1 = ghi * sf_exp2(ci - uj.y);'
     : 'float m0 = glo * sf_exp2(ci - sf_cs[j]) * sf_scj[j], m1 = ghi * sf_exp2(ci - sf_cs[j + 1]) * sf_scj[j + 1];'}
         if (bi == bj) { m0 = j <= i ? m0 : 0.0f; m1 = j + 1 <= i ? m1 : 0.0f; }
-        *at = sf_pack_bf16(m0, m1);
+        *at = ${pack}(m0, m1);
       }
       sf_fence_async();
       __syncthreads();   // b1: M visible to the tensor cores; x read
@@ -244,12 +269,12 @@ ${s.g ? '' : '      __syncthreads();   // G in M\'s buffer\n'}      // M = G ∘
         const int c0 = (sf_c + 1) * ${Q};
 ${rowCopies(s.x, 'sf_x', '        ')}${gCopy('        ')}      }
       asm volatile("cp.async.commit_group;" ::: "memory");
-      // The state packed to bf16 for the readout, before the update changes it.
+      // The state packed to 16 bits for the readout, before the update changes it.
       unsigned sa[${KN}][4];
 #pragma unroll
       for (int kb = 0; kb < ${KN}; kb++) {
-        sa[kb][0] = sf_pack_bf16(S[8 * kb], S[8 * kb + 1]); sa[kb][1] = sf_pack_bf16(S[8 * kb + 2], S[8 * kb + 3]);
-        sa[kb][2] = sf_pack_bf16(S[8 * kb + 4], S[8 * kb + 5]); sa[kb][3] = sf_pack_bf16(S[8 * kb + 6], S[8 * kb + 7]);
+        sa[kb][0] = ${pack}(S[8 * kb], S[8 * kb + 1]); sa[kb][1] = ${pack}(S[8 * kb + 2], S[8 * kb + 3]);
+        sa[kb][2] = ${pack}(S[8 * kb + 4], S[8 * kb + 5]); sa[kb][3] = ${pack}(S[8 * kb + 6], S[8 * kb + 7]);
       }
       {
         unsigned xw[4][4];
@@ -306,7 +331,7 @@ ${s.z ? '          sf_ldsm_t(zf, at);\n' : '          zf[0] = zf[1] = zf[2] = zf
             const int sf_pp = sf_p0 + 16 * sf_w + (sf_l >> 2) + 8 * (r & 1);
             const unsigned sf_xw = xf[kb][r], sf_zw = zf[r];
             float sf_olo, sf_ohi;
-${outValue('Y[k]', 'lo', '            ')}${outValue('Y[k + 1]', 'hi', '            ')}            o[r] = sf_pack_bf16(sf_olo, sf_ohi);
+${outValue('Y[k]', 'lo', '            ')}${outValue('Y[k + 1]', 'hi', '            ')}            o[r] = ${pack}(sf_olo, sf_ohi);
           }
           sf_stsm_t(at, o);
         }
@@ -364,7 +389,7 @@ function renderPrep(plan: KernelPlan, s: SsdWgmmaStmt, e: (x: PExpr) => string, 
   const N = s.N, KN = N / 16, bytes = 2 * Q * N * 2;
   const { cbCopies } = copiesOf(s, e, b);
   const source = `${helpers.join('\n')}
-${walkHelpers(N)}
+${walkHelpers(N, s.ty)}
 extern "C" __global__ void __launch_bounds__(${T}, 1) ${plan.name}(${args.join(', ')}) {
   extern __shared__ __align__(1024) unsigned char sf_smem[];
   unsigned char* const sf_cc = sf_smem;

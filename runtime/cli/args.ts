@@ -37,7 +37,7 @@ export function parseShape(s: string | undefined): Record<string, number> {
   return out;
 }
 
-/** `--ssd-form`: which form of the SSD lowering (Schedule.ssdForm); 'wgmma' is CUDA on sm_90a, bf16 (lower/ssd-wgmma.ts). */
+/** `--ssd-form`: which form of the SSD lowering (Schedule.ssdForm); 'wgmma' is CUDA on sm_90a, bf16 or f16 (lower/ssd-wgmma.ts). */
 export function ssdFormOf(s: string | undefined): Schedule['ssdForm'] {
   if (s === undefined) return undefined;
   if (s === 'fused' || s === 'chunked' || s === 'wgmma') return s;

@@ -20,7 +20,7 @@ const USAGE = `usage:
   scanforge build <program.ts> [--target wgsl,cuda] [--out DIR] [--shape name=value,...] [--dtype f32|f16|bf16] [--wgsl-subgroups]
                  [--lowering diagonal-scan|ssd|sequential]       (sequential: the decode-step kernels, any program)
                  [--schedule 'lanes=8;items=2;rows=8']           (knobs set over the program's default schedule)
-                 [--ssd-form fused|chunked|wgmma]                (SSD programs; wgmma: CUDA on sm_90a, bf16)
+                 [--ssd-form fused|chunked|wgmma]                (SSD programs; wgmma: CUDA on sm_90a, bf16/f16)
                  [--f32-products tf32x3|fma]                     (SSD programs, CUDA, fp32: split tf32 on the tensor cores (default) or the FMA units)
   scanforge check <program.ts> [--backend auto|webgpu|cuda] [--shape name=value,...] [--seed N] [--dtype f32|f16|bf16] [--lowering diagonal-scan|ssd|sequential]
                  [--schedule 'knob=value;...'] [--ssd-form fused|chunked|wgmma] [--f32-products tf32x3|fma]
