@@ -104,8 +104,9 @@ export interface TargetCaps {
   sharedBytes?: number;
   /**
    * Lay SSD accumulators out in 16×8 matrix-unit tiles. Default: CUDA with
-   * bf16/f16 tensors (tensor cores); elsewhere the same layout prints as
-   * scalar loops, which is how the CPU tests check it.
+   * bf16/f16 tensors or split-tf32 products (tensor cores); elsewhere the same
+   * layout prints as scalar loops, which is how the CPU tests check it. false
+   * on CUDA: no tensor cores, so fp32 products stay on the FMA units.
    */
   matrixUnits?: boolean;
   /** Storage buffers a kernel may bind; beyond it read-only tensors share one (lower/pack-bindings.ts). Default: no limit. */

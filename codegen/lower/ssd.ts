@@ -20,7 +20,8 @@
 //      Y = diag(exp(cs))·Y + M·X;
 //   5. y = f(Y) per (step, p), stored.
 // Matrix products are `mma` plan statements (plan/fragment.ts): scalar loops
-// on every target, tensor cores on CUDA for bf16/f16 tensors. Where the
+// on every target, tensor cores on CUDA for bf16/f16 tensors and for fp32 as
+// split tf32 (productPrecision 'tf32x3', the default there). Where the
 // target copies asynchronously, the chunk's inputs arrive one chunk ahead
 // (doubleBuffered). Steps past the
 // end of the sequence load as zero and decay by exp(0), so the last chunk may
