@@ -27,6 +27,12 @@ export const MMA_HELPERS = [
   '__device__ __forceinline__ unsigned sf_join16(unsigned short lo, unsigned short hi) { return (unsigned)lo | ((unsigned)hi << 16); }',
 ];
 
+/** The f32 value of the low or high 16-bit half of a 32-bit word holding two bf16/f16 elements (the packers' inverse). */
+export function halfOfWord(ty: 'bf16' | 'f16', w: string, hi: boolean): string {
+  if (ty === 'bf16') return `__uint_as_float(${hi ? `${w} & 0xffff0000u` : `${w} << 16`})`;
+  return `__half2float(__ushort_as_half((unsigned short)(${hi ? `${w} >> 16` : `${w} & 0xffffu`})))`;
+}
+
 /** fp32 as tf32 hi + tf32 lo, for the split-fp32 products (split32), where a plan has them. */
 export const TF32_SPLIT_HELPER =
   '__device__ __forceinline__ void sf_tf32_split(float x, unsigned& hi, unsigned& lo) { asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(hi) : "f"(x)); asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(lo) : "f"(x - __uint_as_float(hi))); }';

@@ -31,7 +31,8 @@
 import type { KernelPlan, PExpr, PStmt, SsdWgmmaCopy, SsdWgmmaStmt } from '../plan/ast.js';
 import type { RenderedKernel } from '../../runtime/backend.js';
 import type { Dialect } from './dialect.js';
-import { printExpr, printStmts } from './print.js';
+import { halfOfWord } from './cuda-mma.js';
+import { printBlock, printExpr } from './print.js';
 
 const Q = 64;
 const T = 128;
@@ -51,17 +52,11 @@ type Ty16 = SsdWgmmaStmt['ty'];
 
 /** A packed pair of the walk's 16-bit type: its halves as floats (lo, hi) and its product with another pair. */
 function pairHelpers(ty: Ty16): string[] {
-  if (ty === 'bf16') {
-    return [
-      '__device__ __forceinline__ float sf_lo16(unsigned v) { return __uint_as_float(v << 16); }',
-      '__device__ __forceinline__ float sf_hi16(unsigned v) { return __uint_as_float(v & 0xFFFF0000u); }',
-      '__device__ __forceinline__ unsigned sf_mul2(unsigned a, unsigned b) { __nv_bfloat162 r = __hmul2(*reinterpret_cast<__nv_bfloat162*>(&a), *reinterpret_cast<__nv_bfloat162*>(&b)); return *reinterpret_cast<unsigned*>(&r); }',
-    ];
-  }
+  const t2 = ty === 'bf16' ? '__nv_bfloat162' : '__half2';
   return [
-    '__device__ __forceinline__ float sf_lo16(unsigned v) { return __half2float(__ushort_as_half((unsigned short)(v & 0xFFFFu))); }',
-    '__device__ __forceinline__ float sf_hi16(unsigned v) { return __half2float(__ushort_as_half((unsigned short)(v >> 16))); }',
-    '__device__ __forceinline__ unsigned sf_mul2(unsigned a, unsigned b) { __half2 r = __hmul2(*reinterpret_cast<__half2*>(&a), *reinterpret_cast<__half2*>(&b)); return *reinterpret_cast<unsigned*>(&r); }',
+    `__device__ __forceinline__ float sf_lo16(unsigned v) { return ${halfOfWord(ty, 'v', false)}; }`,
+    `__device__ __forceinline__ float sf_hi16(unsigned v) { return ${halfOfWord(ty, 'v', true)}; }`,
+    `__device__ __forceinline__ unsigned sf_mul2(unsigned a, unsigned b) { ${t2} r = __hmul2(*reinterpret_cast<${t2}*>(&a), *reinterpret_cast<${t2}*>(&b)); return *reinterpret_cast<unsigned*>(&r); }`,
   ];
 }
 
@@ -148,7 +143,7 @@ export function renderSsdWgmma(plan: KernelPlan, s: SsdWgmmaStmt, cuda: Dialect,
   const d: Dialect = s.ty === 'bf16' ? { ...cuda, fn: (f) => (f === 'silu' ? 'sf_silu_t' : f === 'sigmoid' ? 'sf_sigmoid_t' : cuda.fn(f)) } : cuda;
   const pack = `sf_pack_${s.ty}`;
   const e = (x: PExpr): string => printExpr(x, d, plan);
-  const b = (stmts: PStmt[], depth: number): string => printStmts(stmts, d, plan, depth);
+  const b = (stmts: PStmt[], depth: number): string => printBlock(stmts, d, plan, depth);
   if (s.role === 'prep') return renderPrep(plan, s, e, b, args, helpers);
   const N = s.N, lay = ssdWgmmaLayout(N, s.g ? 4 * s.g.floats : 0);
   const PT = s.P / 64;

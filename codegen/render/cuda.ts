@@ -5,7 +5,7 @@ import type { Dialect } from './dialect.js';
 import { fmtF32 } from './literals.js';
 import { log1pOf01 } from './softplus-poly.js';
 import { renderPlan } from './print.js';
-import { cudaMma, MMA_HELPERS, TF32_SPLIT_HELPER } from './cuda-mma.js';
+import { cudaMma, halfOfWord, MMA_HELPERS, TF32_SPLIT_HELPER } from './cuda-mma.js';
 import { usesMma } from '../plan/fragment.js';
 import { renderSsdWgmma } from './cuda-ssd-wgmma.js';
 
@@ -182,11 +182,6 @@ function kernelArgs(plan: KernelPlan): string[] {
   ];
 }
 
-/** The f32 value of the low or high 16-bit half of a 32-bit word holding two bf16/f16 elements. */
-function halfOfWord(ty: 'bf16' | 'f16', w: string, hi: boolean): string {
-  if (ty === 'bf16') return `__uint_as_float(${hi ? `${w} & 0xffff0000u` : `${w} << 16`})`;
-  return `__half2float(__ushort_as_half((unsigned short)(${hi ? `${w} >> 16` : `${w} & 0xffffu`})))`;
-}
 
 // 8- and 16-byte vector types by width in 32-bit words, and how an element comes out of its word.
 const VEC_WORDS: Record<number, string> = { 1: 'unsigned', 2: 'uint2', 4: 'uint4' };

@@ -22,7 +22,8 @@ export function renderPlan(plan: KernelPlan, d: Dialect): RenderedKernel {
   };
 }
 
-function printBlock(stmts: PStmt[], d: Dialect, plan: KernelPlan, depth: number): string {
+/** The statements printed at `depth` (also what a kernel printed whole uses for the program's own pieces). */
+export function printBlock(stmts: PStmt[], d: Dialect, plan: KernelPlan, depth: number): string {
   return stmts.map((s) => printStmt(s, d, plan, depth)).join('');
 }
 
@@ -95,11 +96,6 @@ function printStmt(s: PStmt, d: Dialect, plan: KernelPlan, depth: number): strin
     // A whole kernel of its own (render/cuda-ssd-wgmma.ts prints it); the lowering picks it only for CUDA on sm_90a.
     case 'ssdWgmma': throw new Error(`internal: the warpgroup SSD walk has no ${d.target} spelling; it is printed whole by the CUDA renderer`);
   }
-}
-
-/** The statements printed at `depth` (what a kernel printed whole uses for the program's own pieces). */
-export function printStmts(stmts: PStmt[], d: Dialect, plan: KernelPlan, depth: number): string {
-  return printBlock(stmts, d, plan, depth);
 }
 
 export function printExpr(x: PExpr, d: Dialect, plan: KernelPlan): string {
