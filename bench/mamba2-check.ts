@@ -68,7 +68,7 @@ for (const [headdim, dstate] of [[128, 128], [64, 64]]) {
     for (const full of [true, false]) cases.push({ dims: { batch: 2, seqlen, nheads: 4, headdim, ngroups: 2, dstate }, full, schedule: { ...ssd(128, 64), ssdForm: 'wgmma' } });
   }
 }
-// No form named, no chunk: what `scanforge check` runs by default (codegen/compile.ts defaultSsdForm: the walk on a
+// No form named, no chunk: what `scanforge check` runs by default (codegen/ssd-plans.ts defaultSsdForm: the walk on a
 // device with warpgroup products for bf16 at these sizes, the fused kernel elsewhere). --forms=default selects these.
 const DEFAULT: Schedule = { threads: 128, items: 4, lowering: 'ssd' };
 for (const seqlen of [300, 4097]) cases.push({ dims: { batch: 2, seqlen, nheads: 4, headdim: 64, ngroups: 1, dstate: 128 }, full: true, schedule: DEFAULT });

@@ -11,7 +11,7 @@ import { NotPromotable, type FreeAxis } from './analysis/free-state-axes.js';
 import { promoteFreeStateAxes } from './lower/promote-state-axes.js';
 import { ssdRejects } from './analysis/ssd.js';
 import { SsdLoweringError } from './lower/ssd.js';
-import { defaultSsdForm, ssdLaunches } from './ssd-plans.js';
+import { ssdLaunches } from './ssd-plans.js';
 import { lowerSequential, SequentialLoweringError } from './lower/sequential.js';
 import { lowerStateLanes } from './lower/state-lanes.js';
 import { lowerSegmented } from './lower/segments.js';
@@ -228,13 +228,11 @@ export function kernelName(sp: SpecializedProgram, sched: Schedule, lowering: Lo
 
 export function compileKernel(sp: SpecializedProgram, target: Target, given: Schedule, caps: TargetCaps): CompiledKernelInfo {
   let { lowering, notes, program, promotedAxes } = chooseLowering(sp, given.lowering);
-  const formed = lowering === 'ssd' ? defaultSsdForm(sp, target, given, caps) : given;
-  if (formed !== given) notes.push(`ssd: the walk on warpgroup products (ssdForm 'wgmma'), the device having them; ssdForm 'fused' asks for the fused kernel`);
-  let sched = formed;
+  let sched = given;
   let ssd: LaunchSequence | undefined;
   if (lowering === 'ssd') {
     try {
-      ({ ssd, sched } = ssdLaunches(sp, target, formed, caps, notes, (x) => kernelName(sp, x, 'ssd')));
+      ({ ssd, sched } = ssdLaunches(sp, target, given, caps, notes, (x) => kernelName(sp, x, 'ssd')));
     } catch (e) {
       // SSD-able, but no tiling fits this target's workgroup memory: the next lowering that fits, saying
       // why — unless ssd or an SSD tiling (chunk, headTile, nTile, form, products) was asked for, which is refused.

@@ -5,7 +5,7 @@
 // here once analysis/ssd.ts has proved a program SSD-able.
 
 import type { SpecializedProgram } from '../dsl/ir.js';
-import { analyseSsd } from './analysis/ssd.js';
+import { analyseSsd, type SsdForm } from './analysis/ssd.js';
 import type { Schedule, Target, TargetCaps } from './compile.js';
 import { chooseSsdTiles, lowerSsd, operandPrecision, SsdLoweringError, type SsdCaps, type SsdSchedule } from './lower/ssd.js';
 import { chooseChunkedTiles, lowerSsdChunked } from './lower/ssd-chunked.js';
@@ -21,11 +21,11 @@ import type { LaunchSequence } from './plan/ast.js';
  * points at threads 128, chunk 64 run the walk and its other points the fused
  * kernel; `ssdForm: 'fused'` asks for the fused kernel at that tile.
  */
-export function defaultSsdForm(sp: SpecializedProgram, target: Target, sched: Schedule, caps: TargetCaps): Schedule {
+function defaultSsdForm(sp: SpecializedProgram, form: SsdForm, target: Target, sched: Schedule, caps: TargetCaps): Schedule {
   if (sched.ssdForm !== undefined || target !== 'cuda' || !caps.warpgroupMma) return sched;
   // A P or N tile is the fused kernel's knob: asking for one asks for that kernel.
   if (sched.threads !== WGMMA_THREADS || (sched.chunk ?? WGMMA_CHUNK) !== WGMMA_CHUNK || sched.headTile !== undefined || sched.nTile !== undefined) return sched;
-  return ssdWgmmaRefusal(sp, analyseSsd(sp)) === undefined ? { ...sched, ssdForm: 'wgmma' } : sched;
+  return ssdWgmmaRefusal(sp, form) === undefined ? { ...sched, ssdForm: 'wgmma' } : sched;
 }
 
 /**
@@ -46,14 +46,18 @@ function defaultF32Products(sp: SpecializedProgram, target: Target, sched: Sched
 }
 
 /**
- * The SSD launches of a schedule (its form already chosen: defaultSsdForm), with the products defaultF32Products
- * gives, or as the schedule asks where no split tiling fits; the schedule they ran. `nameOf` names a kernel.
+ * The SSD launches of a schedule, in the form defaultSsdForm gives (the program analysed once for every choice
+ * below), with the products defaultF32Products gives, or as the schedule asks where no split tiling fits; the
+ * schedule they ran. `nameOf` names a kernel.
  */
-export function ssdLaunches(sp: SpecializedProgram, target: Target, formed: Schedule, caps: TargetCaps, notes: string[], nameOf: (s: Schedule) => string): { ssd: LaunchSequence; sched: Schedule } {
+export function ssdLaunches(sp: SpecializedProgram, target: Target, given: Schedule, caps: TargetCaps, notes: string[], nameOf: (s: Schedule) => string): { ssd: LaunchSequence; sched: Schedule } {
+  const form = analyseSsd(sp);
+  const formed = defaultSsdForm(sp, form, target, given, caps);
+  if (formed !== given) notes.push(`ssd: the walk on warpgroup products (ssdForm 'wgmma'), the device having them; ssdForm 'fused' asks for the fused kernel`);
   const split = defaultF32Products(sp, target, formed, caps);
   if (split !== formed) {
     try {
-      const ssd = ssdPlans(sp, target, split, caps, nameOf);
+      const ssd = ssdPlans(sp, form, target, split, caps, nameOf);
       notes.push(`ssd: fp32 products on the tensor cores as split tf32 (f32Products 'tf32x3'); f32Products 'fma' asks for the FMA units`);
       return { ssd, sched: split };
     } catch (e) {
@@ -61,7 +65,7 @@ export function ssdLaunches(sp: SpecializedProgram, target: Target, formed: Sche
       notes.push(`ssd: fp32 products on the FMA units: ${e.message}`);
     }
   }
-  return { ssd: ssdPlans(sp, target, formed, caps, nameOf), sched: formed };
+  return { ssd: ssdPlans(sp, form, target, formed, caps, nameOf), sched: formed };
 }
 
 /**
@@ -69,7 +73,7 @@ export function ssdLaunches(sp: SpecializedProgram, target: Target, formed: Sche
  * the tensors are bf16/f16; on CUDA at most 96 KiB of shared memory, so two
  * workgroups share an SM.
  */
-function ssdPlans(sp: SpecializedProgram, target: Target, sched: Schedule, caps: TargetCaps, nameOf: (s: Schedule) => string): LaunchSequence {
+function ssdPlans(sp: SpecializedProgram, form: SsdForm, target: Target, sched: Schedule, caps: TargetCaps, nameOf: (s: Schedule) => string): LaunchSequence {
   const narrow = sp.used.some((t) => t.dtype !== 'f32');
   const budget = target === 'cuda' ? Math.min(caps.sharedBytes ?? Infinity, 96 * 1024) : (caps.sharedBytes ?? 16 * 1024);
   const splitF32 = sched.f32Products === 'tf32x3';
@@ -88,7 +92,6 @@ function ssdPlans(sp: SpecializedProgram, target: Target, sched: Schedule, caps:
   // Subgroups of a known size (CUDA warps; a WebGPU adapter reporting one size) run the chunk's cumulative sum on shuffles.
   const subgroupLanes = target === 'cuda' ? 32 : caps.subgroups ? caps.subgroupSize : undefined;
   const ssdCaps = { sharedBytes: budget, matrixUnits, asyncCopies: target === 'cuda', ...(caps.sharedBytes !== undefined ? { residentSharedBytes: caps.sharedBytes } : {}), ...(target === 'cuda' && matrixUnits && precision !== 'f32' ? { narrowOperands: precision } : {}), ...(subgroupLanes ? { subgroupLanes } : {}), ...(splitF32 ? { splitF32 } : {}) };
-  const form = analyseSsd(sp);
   if (sched.ssdForm === 'wgmma') {
     // The warpgroup walk's tiling is fixed: chunk 64, 128 threads.
     const why = target !== 'cuda' ? `it is CUDA's (${target} has no warpgroup products)` : !caps.warpgroupMma ? 'the device has no warpgroup matrix products (sm_90a)' : ssdWgmmaRefusal(sp, form);
