@@ -5,6 +5,7 @@
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { DType } from '../dsl/decl.js';
 import type { Backend, RenderedKernel } from '../runtime/backend.js';
 import { openBackend } from '../runtime/open-backend.js';
 import { gridFor, type PreparedLaunch } from '../runtime/program-runner.js';
@@ -169,4 +170,12 @@ export function scheduleLabel(s: BenchSchedule): string {
 export function listArg(name: string): string[] | undefined {
   const a = process.argv.find((x) => x.startsWith(`--${name}=`));
   return a ? a.slice(name.length + 3).split(',').filter((x) => x.length > 0) : undefined;
+}
+
+/** The backends and dtypes a run takes: `--backends=cuda` and `--dtypes=f32,bf16` narrow the list given. */
+export function narrowedBackends(all: { name: BackendName; dtypes: DType[] }[]): { name: BackendName; dtypes: DType[] }[] {
+  const onlyBackends = listArg('backends'), onlyDtypes = listArg('dtypes');
+  return all
+    .filter((b) => !onlyBackends || onlyBackends.includes(b.name))
+    .map((b) => ({ ...b, dtypes: b.dtypes.filter((d) => !onlyDtypes || onlyDtypes.includes(d)) }));
 }

@@ -8,22 +8,18 @@
 //   bash .gpu/enter tsx bench/mamba2-check.ts [--backends=cuda|webgpu] [--dtypes=f32,bf16] [--forms=wgmma,chunked,fused,default,tf32x3,fma]
 import path from 'node:path';
 import type { Schedule } from '../codegen/compile.js';
-import type { DType } from '../dsl/decl.js';
 import { loadProgram } from '../dsl/load.js';
 import { checkCase } from '../runtime/check.js';
 import { ProgramRunner } from '../runtime/program-runner.js';
-import { errorLine, forEachBackend, listArg, type BackendName } from './common.js';
+import { errorLine, forEachBackend, listArg, narrowedBackends } from './common.js';
 import { LoweringError } from '../codegen/lower/diagonal-scan.js';
 
 const program = await loadProgram(path.resolve(import.meta.dirname, '../examples/mamba2.ts'));
 const ALL = ['D', 'D_hp', 'z', 'dt_bias'];
-const onlyBackends = listArg('backends'), onlyDtypes = listArg('dtypes');
-const backends: { name: BackendName; dtypes: DType[] }[] = ([
+const backends = narrowedBackends([
   { name: 'cuda', dtypes: ['f32', 'bf16', 'f16'] },
   { name: 'webgpu', dtypes: ['f32'] },
-] as { name: BackendName; dtypes: DType[] }[])
-  .filter((b) => !onlyBackends || onlyBackends.includes(b.name))
-  .map((b) => ({ ...b, dtypes: b.dtypes.filter((d) => !onlyDtypes || onlyDtypes.includes(d)) }));
+]);
 const ssd = (threads: number, chunk: number, headTile?: number): Schedule => ({ threads, items: 4, chunk, ...(headTile ? { headTile } : {}), lowering: 'ssd' });
 
 interface Case { dims: Record<string, number>; full: boolean; schedule: Schedule }

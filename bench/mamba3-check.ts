@@ -19,7 +19,7 @@ import { randomInputs, relL2, tolerance } from '../runtime/check.js';
 import { roundTo } from '../runtime/dtype.js';
 import { runReference, type HostArrays } from '../runtime/reference/interpret.js';
 import { sliceAxis, sliceSeq } from '../test/helpers/sequence.js';
-import { forEachBackend, listArg, type BackendName } from './common.js';
+import { forEachBackend, listArg, narrowedBackends } from './common.js';
 import { LoweringError } from '../codegen/lower/diagonal-scan.js';
 
 const STATES = ['angle', 'S', 'kprev', 'vprev'];
@@ -65,13 +65,10 @@ async function check(runner: ProgramRunner, dims: Record<string, number>, full: 
 }
 
 // --backends=cuda and --dtypes=bf16 narrow a run (as bench/mamba2-check.ts does), --programs=mamba3_mimo too.
-const onlyBackends = listArg('backends'), onlyDtypes = listArg('dtypes');
-const backends: { name: BackendName; dtypes: DType[] }[] = ([
+const backends = narrowedBackends([
   { name: 'cuda', dtypes: ['f32', 'bf16'] },
   { name: 'webgpu', dtypes: ['f32'] },
-] as { name: BackendName; dtypes: DType[] }[])
-  .filter((b) => !onlyBackends || onlyBackends.includes(b.name))
-  .map((b) => ({ ...b, dtypes: b.dtypes.filter((d) => !onlyDtypes || onlyDtypes.includes(d)) }));
+]);
 let failed = 0, passed = 0;
 await forEachBackend(backends, async (backend, { name, dtypes }) => {
   console.log(`== ${name}: ${backend.deviceName}`);

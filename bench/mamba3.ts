@@ -19,7 +19,7 @@ import { loadProgram } from '../dsl/load.js';
 import { randomInputs } from '../runtime/check.js';
 import { ProgramRunner } from '../runtime/program-runner.js';
 import {
-  RotatingBuffers, copyBandwidth, errorLine, fastestBy, forEachBackend, formatRooflines, launchBytes, listArg, medianMs, table, torchBaseline, writeOut,
+  RotatingBuffers, copyBandwidth, errorLine, fastestBy, forEachBackend, formatRooflines, launchBytes, listArg, medianMs, narrowedBackends, table, torchBaseline, writeOut,
   type BackendName,
 } from './common.js';
 
@@ -45,13 +45,10 @@ const runs = [
 ];
 
 // --backends=cuda and --dtypes=f32 narrow a run (as bench/mamba2.ts does).
-const onlyBackends = listArg('backends'), onlyDtypes = listArg('dtypes');
-const backends: { name: BackendName; dtypes: DType[] }[] = ([
+const backends = narrowedBackends([
   { name: 'cuda', dtypes: ['bf16', 'f32'] },
   { name: 'webgpu', dtypes: ['f32'] },
-] as { name: BackendName; dtypes: DType[] }[])
-  .filter((b) => !onlyBackends || onlyBackends.includes(b.name))
-  .map((b) => ({ ...b, dtypes: b.dtypes.filter((d) => !onlyDtypes || onlyDtypes.includes(d)) }));
+]);
 // CUDA fp32 chunked form: the default products (split tf32 on the tensor cores) beside the FMA units ('fma').
 const productVariants = (s: Schedule, backend: BackendName, dtype: DType): Schedule[] =>
   (backend === 'cuda' && dtype === 'f32' && s.lowering === 'ssd' ? [s, { ...s, f32Products: 'fma' }] : [s]);
